@@ -1,0 +1,457 @@
+"""The `ccs` command line: parses words, calls the modules below, renders with Rich."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from . import __version__, files, launch, profiles, secrets, state
+from .errors import CcsError
+from .presets import PRESETS
+from .profiles import Profile
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class ErrorBoundary(TyperGroup):
+    """The single place where user errors become one line on stderr and exit code 2."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except CcsError as e:
+            print(f"ccs: error: {e}", file=sys.stderr)
+            raise typer.Exit(e.exit_code) from None
+
+
+app = typer.Typer(
+    cls=ErrorBoundary,
+    help="Run Claude Code against any model provider. Profiles in TOML, keys in the OS keyring.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # a traceback must never print a key
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+key_app = typer.Typer(cls=ErrorBoundary, help="Store, remove or print a profile's key.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
+
+
+def complete_profile(incomplete: str) -> list[str]:
+    try:
+        names = profiles.load().profiles
+    except CcsError:
+        return []
+    return [name for name in names if name.startswith(incomplete)]
+
+
+def complete_preset(incomplete: str) -> list[str]:
+    return [name for name in PRESETS if name.startswith(incomplete)]
+
+
+ProfileArg = typer.Argument(..., help="Profile name.", autocompletion=complete_profile)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        console.print(f"ccs {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Run Claude Code against any model provider. Profiles in TOML, keys in the OS keyring."""
+
+
+# ---------------------------------------------------------------- profiles
+
+
+@app.command()
+def add(
+    name: str = typer.Argument(..., help="Name of the new profile."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Provider preset (see `ccs presets`).",
+                                         autocompletion=complete_preset),
+    base_url: Optional[str] = typer.Option(None, help="Provider base URL."),
+    api: Optional[str] = typer.Option(None, help="anthropic (native) or openai (through the proxy)."),
+    auth: Optional[str] = typer.Option(None, help="bearer, api-key, login or none."),
+    model: Optional[str] = typer.Option(None, help="Main model (ANTHROPIC_MODEL)."),
+    opus: Optional[str] = typer.Option(None, help="Model for the opus tier."),
+    sonnet: Optional[str] = typer.Option(None, help="Model for the sonnet tier."),
+    haiku: Optional[str] = typer.Option(None, help="Model for the haiku tier (background tasks)."),
+    description: Optional[str] = typer.Option(None, help="A note shown in `ccs list`."),
+    key_env: Optional[str] = typer.Option(None, help="Read the key from this variable at launch."),
+    key_cmd: Optional[str] = typer.Option(None, help="Run this command at launch and use its output as the key."),
+    key_stdin: bool = typer.Option(False, help="Read the key from standard input."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing profile of that name."),
+) -> None:
+    """Add a profile; asks for anything missing (the key hidden) when run in a terminal.
+
+    Example: ccs add glm --preset zai
+    """
+    interactive = sys.stdin.isatty()
+    if preset is None and base_url is None:
+        if not interactive:
+            raise CcsError("give --preset P or --base-url URL (see `ccs presets`)")
+        from rich.prompt import Prompt
+
+        presets_table()
+        preset = Prompt.ask("Preset", choices=list(PRESETS), show_choices=False, console=err_console)
+    values = {"preset": preset, "description": description, "api": api, "base_url": base_url, "auth": auth,
+              "model": model, "key_env": key_env, "key_cmd": key_cmd}
+    values = {k: v for k, v in values.items() if v is not None}
+    tiers = {k: v for k, v in {"opus": opus, "sonnet": sonnet, "haiku": haiku}.items() if v}
+    if tiers:
+        values["models"] = tiers
+    profile = profiles.resolve(name, values)
+    config = profiles.load()
+    if name in config.profiles and not force:
+        raise CcsError(f"profile '{name}' exists; use `ccs set {name} ...` or `ccs add {name} --force`")
+    secret = None
+    if profile.needs_key and not (key_env or key_cmd):
+        secret = read_secret(name, from_stdin=key_stdin, interactive=interactive)
+    with profiles.editing() as doc:
+        profiles.profiles_table(doc)[name] = profiles.new_profile_table(values)
+    console.print(f"Added profile [bold]{name}[/] to {config.path}")
+    if secret:
+        where = secrets.store_key(profile.keyring_user, secret, config.secret_store)
+        console.print(f"Stored its key in the {where if where == 'keyring' else 'file ' + where}")
+    elif profile.needs_key and not (key_env or key_cmd):
+        console.print(f"No key stored yet: run `ccs key set {name}`")
+
+
+def read_secret(name: str, *, from_stdin: bool, interactive: bool) -> str | None:
+    """A key from stdin or a hidden prompt; never from the command line."""
+    if from_stdin:
+        secret = sys.stdin.read().strip()
+        if not secret:
+            raise CcsError("--key-stdin given but standard input was empty")
+        return secret
+    if not interactive:
+        return None
+    import getpass
+
+    secret = getpass.getpass(f"Key for {name} (hidden, empty to skip): ").strip()
+    return secret or None
+
+
+@app.command("list")
+def list_profiles(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List profiles: provider, API, model, where the key lives and whether it is there."""
+    config = profiles.load()
+    active, _ = state.current()
+    rows = [describe(p, config, active) for p in config.profiles.values()]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        console.print(f"No profiles in {config.path} yet. Add one: `ccs add glm --preset zai`")
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("", "name", "provider", "api", "model", "key", "aliases"):
+        table.add_column(column)
+    for row in rows:
+        mark = {True: "[green]yes[/]", False: "[red]missing[/]", None: ""}[row["key_present"]]
+        table.add_row("*" if row["active"] else "", row["name"], row["provider"], row["api"], row["model"] or "-",
+                      f"{row['key_source']} {mark}".strip(), ", ".join(row["aliases"]))
+    console.print(table)
+
+
+def describe(profile: Profile, config: profiles.Config, active: str | None) -> dict:
+    source, present = secrets.status(profile, config.secret_store)
+    return {"name": profile.name, "active": profile.name == active, "provider": profile.provider,
+            "api": profile.api, "model": profile.model, "key_source": source, "key_present": present,
+            "aliases": profile.aliases, "description": profile.description}
+
+
+@app.command()
+def show(
+    name: str = ProfileArg,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Show every resolved value of a profile (presets merged, key masked)."""
+    config = profiles.load()
+    profile = config.get(name)
+    values = {field: getattr(profile, field) for field in ("name", *profiles.FIELDS)}
+    source, present = secrets.status(profile, config.secret_store)
+    values["key"] = {"source": source, "present": present,
+                     "masked": secrets.mask(safe_get(profile, config)) if present else None}
+    if as_json:
+        print(json.dumps(values, indent=2))
+        return
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for field, value in values.items():
+        if value in (None, "", [], {}):
+            continue
+        if field == "key":
+            value = f"{value['masked'] or 'missing'} ({value['source']})"
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value)
+        table.add_row(field, str(value))
+    console.print(table)
+
+
+def safe_get(profile: Profile, config: profiles.Config) -> str | None:
+    try:
+        return secrets.get(profile, config.secret_store)
+    except CcsError:
+        return None
+
+
+@app.command("set")
+def set_values(
+    name: str = ProfileArg,
+    assignments: Optional[list[str]] = typer.Argument(None, help="key=value pairs; dotted keys such as models.opus=M."),
+    unset: Optional[list[str]] = typer.Option(None, "--unset", help="Remove a key (repeatable)."),
+) -> None:
+    """Change profile fields; the file's comments and layout are kept.
+
+    Example: ccs set glm model=glm-4.6 models.haiku=glm-4.5-air env.API_TIMEOUT_MS=600000
+    """
+    if not assignments and not unset:
+        raise CcsError("nothing to set: give key=value pairs or --unset KEY")
+    import tomlkit
+
+    with profiles.editing() as doc:
+        table = existing_table(doc, name)
+        for assignment in assignments or []:
+            key, sep, raw = assignment.partition("=")
+            if not sep or not key:
+                raise CcsError(f"'{assignment}' is not key=value")
+            head, _, tail = key.partition(".")
+            value = profiles.parse_value(raw)
+            if tail:
+                if head not in table:
+                    table[head] = tomlkit.inline_table()
+                table[head][tail] = value
+            else:
+                table[key] = value
+        for key in unset or []:
+            head, _, tail = key.partition(".")
+            container = table[head] if tail and head in table else table
+            container.pop(tail or key, None)
+    console.print(f"Updated profile [bold]{name}[/]")
+
+
+def existing_table(doc, name: str):
+    table = profiles.profiles_table(doc)
+    if name not in table:
+        raise CcsError(f"no profile named '{name}' (see `ccs list`)")
+    return table[name]
+
+
+@app.command()
+def edit() -> None:
+    """Open the profiles file in $EDITOR; it is validated before it replaces the original."""
+    import shutil
+    import tempfile
+
+    path = files.config_file()
+    original = path.read_text(encoding="utf-8") if path.exists() else profiles.NEW_FILE_HEADER
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or shutil.which("nano") or "vi"
+    fd, tmp_name = tempfile.mkstemp(prefix="profiles-", suffix=".toml")
+    draft = Path(tmp_name)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(original)
+    while True:
+        subprocess.run([*editor.split(), str(draft)], check=False)
+        text = draft.read_text(encoding="utf-8")
+        try:
+            profiles.parse(text, path)
+            break
+        except CcsError as e:
+            err_console.print(f"ccs: {e}", markup=False)
+            if not (sys.stdin.isatty() and typer.confirm("Edit again?", default=True)):
+                raise CcsError(f"{path} was left unchanged; your edit is kept in {draft}") from None
+    if text != original:
+        with files.locked(path):
+            files.write_atomic(path, text, mode=files.existing_mode(path, 0o600))
+        console.print(f"Saved {path}")
+    draft.unlink()
+
+
+@app.command("rm")
+def remove(
+    name: str = ProfileArg,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+) -> None:
+    """Remove a profile and its stored key."""
+    config = profiles.load()
+    profile = config.get(name)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CcsError(f"removing '{name}' needs confirmation: add --yes")
+        typer.confirm(f"Remove profile '{name}' and its stored key?", abort=True)
+    with profiles.editing() as doc:
+        del profiles.profiles_table(doc)[name]
+    shared = any(p.keyring_user == profile.keyring_user for p in config.profiles.values() if p.name != name)
+    if not shared and not (profile.key_env or profile.key_cmd):
+        secrets.delete_key(profile.keyring_user, config.secret_store)
+    if state.default() == name:
+        state.set_default(None)
+    console.print(f"Removed profile [bold]{name}[/]")
+
+
+@app.command()
+def rename(old: str = ProfileArg, new: str = typer.Argument(..., help="New name.")) -> None:
+    """Rename a profile, moving its stored key along."""
+    config = profiles.load()
+    profile = config.get(old)
+    if new in config.profiles:
+        raise CcsError(f"profile '{new}' exists already")
+    with profiles.editing() as doc:
+        table = profiles.profiles_table(doc)
+        table[new] = table[old]
+        del table[old]
+    if profile.key_name is None and not (profile.key_env or profile.key_cmd):
+        secret = secrets.get(profile, config.secret_store)
+        if secret:
+            secrets.store_key(new, secret, config.secret_store)
+            secrets.delete_key(old, config.secret_store)
+    if state.default() == old:
+        state.set_default(new)
+    console.print(f"Renamed [bold]{old}[/] to [bold]{new}[/]")
+
+
+@app.command("presets")
+def list_presets(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List the built-in provider presets."""
+    if as_json:
+        print(json.dumps({p.name: {"title": p.title, "docs": p.docs, **p.fields} for p in PRESETS.values()},
+                         indent=2))
+        return
+    presets_table()
+
+
+def presets_table() -> None:
+    table = Table(box=None, pad_edge=False)
+    for column in ("preset", "provider", "api", "auth", "base url", "model"):
+        table.add_column(column)
+    for p in PRESETS.values():
+        f = p.fields
+        table.add_row(p.name, p.title, f.get("api", ""), f.get("auth", ""), f.get("base_url", "-"),
+                      f.get("model", "-"))
+    (console if sys.stdout.isatty() or not sys.stdin.isatty() else err_console).print(table)
+
+
+# ---------------------------------------------------------------- keys
+
+
+@key_app.command("set")
+def key_set(
+    name: str = ProfileArg,
+    stdin: bool = typer.Option(False, "--stdin", help="Read the key from standard input."),
+) -> None:
+    """Store a profile's key (hidden prompt, or --stdin); never as an argument."""
+    config = profiles.load()
+    profile = config.get(name)
+    if profile.key_env or profile.key_cmd:
+        raise CcsError(f"profile '{name}' reads its key from {secrets.status(profile, config.secret_store)[0]}; "
+                       f"`ccs set {name} --unset key_env --unset key_cmd` to store one instead")
+    secret = read_secret(name, from_stdin=stdin, interactive=sys.stdin.isatty())
+    if not secret:
+        raise CcsError("no key given: type it at the prompt or pipe it with --stdin")
+    where = secrets.store_key(profile.keyring_user, secret, config.secret_store)
+    console.print(f"Stored the key of [bold]{name}[/] ({secrets.mask(secret)}) in the "
+                  f"{where if where == 'keyring' else 'file ' + where}")
+
+
+@key_app.command("rm")
+def key_rm(name: str = ProfileArg) -> None:
+    """Delete a profile's stored key."""
+    config = profiles.load()
+    profile = config.get(name)
+    if not secrets.delete_key(profile.keyring_user, config.secret_store):
+        raise CcsError(f"no stored key for '{name}'")
+    console.print(f"Deleted the key of [bold]{name}[/]")
+
+
+# ---------------------------------------------------------------- using profiles
+
+
+@app.command()
+def use(
+    name: Optional[str] = typer.Argument(None, help="Profile to make the default.", autocompletion=complete_profile),
+    off: bool = typer.Option(False, "--off", help="No default: plain `claude` runs untouched."),
+) -> None:
+    """Make a profile the default for plain `claude` (with shell integration: `ccs shell-init`)."""
+    if off == (name is not None):
+        raise CcsError("give a profile name or --off")
+    if off:
+        state.set_default(None)
+        console.print("No default profile: plain `claude` runs untouched")
+        return
+    profiles.load().get(name)
+    state.set_default(name)
+    console.print(f"Default profile: [bold]{name}[/]")
+
+
+@app.command()
+def current() -> None:
+    """Say which profile applies here and why."""
+    name, why = state.current()
+    console.print(f"{name or '-'}  ({why})", markup=False)
+
+
+@app.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+def run(
+    name: Optional[str] = typer.Argument(None, help="Profile (default: the active one).",
+                                         autocompletion=complete_profile),
+    command: Optional[list[str]] = typer.Argument(None, help="Command and arguments (default: claude)."),
+) -> None:
+    """Run a command (default `claude`) with a profile: ccs run [NAME] [-- CMD ARGS...]
+
+    Example: ccs run glm -- claude --print "review this diff"
+    """
+    raise typer.Exit(launch.run_profile(name, command or []))
+
+
+@app.command("env")
+def env_command(
+    name: str = ProfileArg,
+    shell: str = typer.Option("bash", "--shell", help="bash, zsh, fish, powershell or json."),
+    reveal: bool = typer.Option(False, "--reveal", help="Print the key itself instead of its masked form."),
+) -> None:
+    """Print what `ccs run` would set and unset, as shell code or JSON."""
+    config = profiles.load()
+    profile = config.get(name)
+    if profile.uses_proxy:
+        raise CcsError(f"profile '{name}' speaks the OpenAI API, so it needs the proxy: "
+                       f"`ccs run {name}` or `ccs proxy {name}`")
+    secret = secrets.require(profile, config.secret_store) if profile.needs_key else None
+    values = launch.profile_env(profile, secret)
+    if not reveal:
+        values = {k: secrets.mask(v) if k in launch.SECRET_VARS and v else v for k, v in values.items()}
+    unset = [var for var in launch.MANAGED if var not in values]
+    print(render_env(values, unset, shell), end="")
+
+
+def render_env(values: dict[str, str], unset: list[str], shell: str) -> str:
+    def quote(value: str) -> str:
+        return "'" + value.replace("'", "'\\''") + "'"
+
+    if shell == "json":
+        return json.dumps({"set": values, "unset": unset}, indent=2) + "\n"
+    if shell in ("bash", "zsh", "sh"):
+        lines = [f"unset {var}" for var in unset] + [f"export {k}={quote(v)}" for k, v in values.items()]
+    elif shell == "fish":
+        lines = [f"set -e {var}" for var in unset] + [
+            f"set -gx {k} '" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for k, v in values.items()]
+    elif shell == "powershell":
+        lines = [f"Remove-Item Env:{var} -ErrorAction SilentlyContinue" for var in unset] + [
+            f"$Env:{k} = '" + v.replace("'", "''") + "'" for k, v in values.items()]
+    else:
+        raise CcsError(f"unknown shell '{shell}': use bash, zsh, fish, powershell or json")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,90 @@
+"""Where ccs keeps its files, and how it writes them without ever leaving a half-written one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+APP = "ccswitch"
+
+
+def config_file() -> Path:
+    """The profiles TOML: `CCS_CONFIG`, else the platform's config dir."""
+    if env := os.environ.get("CCS_CONFIG"):
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP)) / "profiles.toml"
+
+
+def state_dir() -> Path:
+    """Small state such as the active profile: `CCS_HOME/state`, else the platform's state dir."""
+    if home := os.environ.get("CCS_HOME"):
+        return Path(home).expanduser() / "state"
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir(APP))
+
+
+def data_dir() -> Path:
+    """The usage log and the fallback secret store: `CCS_HOME/data`, else the platform's data dir."""
+    if home := os.environ.get("CCS_HOME"):
+        return Path(home).expanduser() / "data"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP))
+
+
+def private_dir(name: str) -> Path:
+    """A 0700 directory for short-lived files holding secrets (settings overlays)."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    path = Path(base) / APP / name if base and Path(base).is_dir() else state_dir() / name
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def write_atomic(path: Path, text: str, *, mode: int = 0o600) -> None:
+    """Write via a temp file in the same directory and `os.replace`, so readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def existing_mode(path: Path, default: int) -> int:
+    """Keep the permissions a user gave their file; new files get `default`."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return default
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside `path` so two `ccs` processes never interleave an edit."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; atomic replace still protects the file
+            yield
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,233 @@
+"""Start a command (normally `claude`) with exactly the environment a profile needs.
+
+Everything ccs manages is removed from the inherited environment first, then the profile's
+values are set. Claude Code lets `env` in its settings files beat the process environment, so
+when one of those files sets a variable we manage, the profile's values are passed again with
+`--settings`, which beats them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import CcsError
+from .profiles import Profile
+
+# Variables whose inherited values would contradict a profile.
+MANAGED = (
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_MODEL",
+    "ANTHROPIC_DEFAULT_OPUS_MODEL",
+    "ANTHROPIC_DEFAULT_SONNET_MODEL",
+    "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+    "ANTHROPIC_SMALL_FAST_MODEL",
+    "CLAUDE_CODE_SUBAGENT_MODEL",
+    "CLAUDE_CODE_USE_BEDROCK",
+    "CLAUDE_CODE_USE_VERTEX",
+    "CLAUDE_CODE_USE_FOUNDRY",
+    "ANTHROPIC_CUSTOM_HEADERS",
+    "CLAUDE_CODE_MAX_CONTEXT_TOKENS",
+    "CLAUDE_CODE_MAX_OUTPUT_TOKENS",
+    "CLAUDECODE",
+)
+SECRET_VARS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")
+TIER_VARS = {
+    "opus": "ANTHROPIC_DEFAULT_OPUS_MODEL",
+    "sonnet": "ANTHROPIC_DEFAULT_SONNET_MODEL",
+    "haiku": "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+    "subagent": "CLAUDE_CODE_SUBAGENT_MODEL",
+}
+MARKER = "CCS_RUN"  # tells the child (and a statusline) which profile it runs under
+NO_KEY = "no-key"  # claude insists on some credential even when the provider takes none
+INSTALL_HINT = "install it with `npm install -g @anthropic-ai/claude-code`"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where claude should send requests instead of the profile's base URL (the embedded proxy)."""
+
+    url: str
+    token: str
+
+
+@dataclass
+class Launch:
+    argv: list[str]
+    env: dict[str, str]
+    overlay: dict[str, str] = field(default_factory=dict)  # forced through --settings
+    overridden: list[str] = field(default_factory=list)  # settings files that needed the overlay
+
+
+def profile_env(profile: Profile, secret: str | None, endpoint: Endpoint | None = None) -> dict[str, str]:
+    """The variables a profile sets ("" = explicitly empty, which cancels a value from elsewhere)."""
+    env: dict[str, str] = {}
+    if profile.auth == "login":
+        pass  # claude's own login: set none of the provider variables
+    elif endpoint is not None:
+        env.update(ANTHROPIC_BASE_URL=endpoint.url, ANTHROPIC_AUTH_TOKEN=endpoint.token, ANTHROPIC_API_KEY="")
+    else:
+        if profile.base_url:
+            env["ANTHROPIC_BASE_URL"] = profile.base_url
+        if profile.auth == "api-key":
+            env.update(ANTHROPIC_API_KEY=secret or "", ANTHROPIC_AUTH_TOKEN="")
+        else:
+            env.update(ANTHROPIC_AUTH_TOKEN=secret or NO_KEY, ANTHROPIC_API_KEY="")
+    if profile.model:
+        env["ANTHROPIC_MODEL"] = profile.model
+    for tier, model in profile.models.items():
+        env[TIER_VARS[tier]] = model
+    if profile.context_window:
+        env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] = str(profile.context_window)
+    if profile.max_output_tokens:
+        env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(profile.max_output_tokens)
+    if profile.config_dir:
+        env["CLAUDE_CONFIG_DIR"] = str(Path(profile.config_dir).expanduser())
+    env.update(profile.env)
+    return env
+
+
+def plan(
+    profile: Profile,
+    secret: str | None,
+    command: list[str],
+    parent_env: dict[str, str],
+    cwd: Path,
+    endpoint: Endpoint | None = None,
+) -> Launch:
+    """Work out argv and environment without touching anything."""
+    own = profile_env(profile, secret, endpoint)
+    env = {k: v for k, v in parent_env.items() if k not in MANAGED}
+    env.update(own)
+    env[MARKER] = profile.name
+    argv = list(command)
+    if not _is_claude(argv[0]):
+        return Launch(argv, env)
+    argv[1:1] = profile.claude_args
+    overlay: dict[str, str] = {}
+    overridden = []
+    for path, settings_env in _settings_envs(env, cwd):
+        clashing = [var for var in settings_env if var in MANAGED or var in own]
+        if clashing:
+            overridden.append(str(path))
+            overlay.update({var: env.get(var, "") for var in clashing})
+    return Launch(argv, env, overlay, overridden)
+
+
+def execute(launch: Launch, *, wait: bool = False) -> int:
+    """Replace this process (exec) unless something must outlive the launch: a proxy (`wait`) or a
+    settings overlay holding a secret, which lives in a 0600 file until the child exits."""
+    argv = _resolve(launch)
+    if launch.overridden:
+        print(f"ccs: {', '.join(launch.overridden)} sets provider variables; "
+              "the profile overrides them with --settings", file=sys.stderr)
+    if any(launch.overlay.get(var) for var in SECRET_VARS):
+        from . import files
+
+        overlay_file = files.private_dir("run") / f"settings-{os.getpid()}.json"
+        files.write_atomic(overlay_file, json.dumps({"env": launch.overlay}), mode=0o600)
+        try:
+            return spawn(_with_settings(argv, str(overlay_file)), launch.env)
+        finally:
+            overlay_file.unlink(missing_ok=True)
+    if launch.overlay:
+        argv = _with_settings(argv, json.dumps({"env": launch.overlay}))
+    return spawn(argv, launch.env) if wait else _exec(argv, launch.env)
+
+
+def spawn(argv: list[str], env: dict[str, str]) -> int:
+    """Run a child and wait: SIGTERM/SIGHUP are forwarded, the terminal's SIGINT reaches it directly.
+
+    Returns the child's exit code, 128+N when a signal N ended it.
+    """
+    import signal
+    import subprocess
+
+    try:
+        child = subprocess.Popen(argv, env=env)
+    except OSError as e:
+        raise CcsError(f"cannot start {argv[0]}: {e.strerror}") from None
+
+    def forward(signum, _frame):
+        child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # A Python-level no-op (not SIG_IGN, which exec would pass on to the child): the child gets
+    # Ctrl-C from the terminal itself, and ccs must live on to clean up after it.
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code
+
+
+def _exec(argv: list[str], env: dict[str, str]) -> int:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execve(argv[0], argv, env)
+    except OSError as e:
+        raise CcsError(f"cannot start {argv[0]}: {e.strerror}") from None
+    return 0  # not reached
+
+
+def _resolve(launch: Launch) -> list[str]:
+    """argv with its program found on the child's PATH, or a clear error."""
+    program = launch.argv[0]
+    found = shutil.which(program, path=launch.env.get("PATH", os.defpath))
+    if found is None:
+        if _is_claude(program):
+            raise CcsError(f"`claude` is not on PATH: {INSTALL_HINT}")
+        raise CcsError(f"command not found: {program}")
+    return [found, *launch.argv[1:]]
+
+
+def _with_settings(argv: list[str], settings: str) -> list[str]:
+    return [argv[0], "--settings", settings, *argv[1:]]
+
+
+def _is_claude(program: str) -> bool:
+    return Path(program).name == "claude"
+
+
+def _settings_envs(env: dict[str, str], cwd: Path):
+    """(path, env table) of each Claude Code settings file that has one: user, project, local."""
+    home = Path(env.get("HOME") or os.path.expanduser("~"))
+    config_dir = Path(env["CLAUDE_CONFIG_DIR"]) if env.get("CLAUDE_CONFIG_DIR") else home / ".claude"
+    for path in (config_dir / "settings.json", cwd / ".claude" / "settings.json",
+                 cwd / ".claude" / "settings.local.json"):
+        try:
+            settings = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # missing or unreadable: claude reports broken files itself
+        if isinstance(settings, dict) and isinstance(settings.get("env"), dict) and settings["env"]:
+            yield path, settings["env"]
+
+
+def run_profile(name: str | None, command: list[str]) -> int:
+    """`ccs run`: resolve the profile and its key, start the proxy if the API needs one, launch."""
+    from . import profiles, secrets, state
+
+    config = profiles.load()
+    if name is None:
+        name, _why = state.current()
+        if name is None:
+            raise CcsError("no profile given and none active: `ccs run NAME` or `ccs use NAME`")
+    profile = config.get(name)
+    secret = secrets.require(profile, config.secret_store) if profile.needs_key else None
+    command = command or ["claude"]
+    cwd = Path.cwd()
+    if not profile.uses_proxy:
+        return execute(plan(profile, secret, command, dict(os.environ), cwd))
+    from .proxy.server import serve_in_background
+
+    with serve_in_background(profile, secret) as endpoint:
+        return execute(plan(profile, None, command, dict(os.environ), cwd, endpoint), wait=True)

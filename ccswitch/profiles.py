@@ -1,0 +1,360 @@
+"""Profiles: the TOML file a user edits, validated into `Profile` values with presets merged in.
+
+Reading uses `tomllib` (fast, on the launch hot path); edits go through `tomlkit` so the user's
+comments and layout survive, and every edit is validated before it is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import files
+from .errors import CcsError
+from .presets import PRESETS
+
+VERSION = 1
+APIS = ("anthropic", "openai")
+AUTHS = ("bearer", "api-key", "login", "none")
+TIERS = ("opus", "sonnet", "haiku", "subagent")
+EFFORTS = ("minimal", "low", "medium", "high")
+SECRET_STORES = ("auto", "keyring", "file")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Every key a profile may have, with its TOML type.
+FIELDS: dict[str, type] = {
+    "preset": str,
+    "description": str,
+    "api": str,
+    "base_url": str,
+    "auth": str,
+    "key_name": str,
+    "key_env": str,
+    "key_cmd": str,
+    "model": str,
+    "models": dict,
+    "env": dict,
+    "claude_args": list,
+    "config_dir": str,
+    "aliases": list,
+    "context_window": int,
+    "max_output_tokens": int,
+    "reasoning_effort": str,
+}
+
+NEW_FILE_HEADER = """\
+# ccswitch profiles: see `ccs --help` and profiles.example.toml for every field.
+# Keys live in the OS keyring (or `key_env` / `key_cmd`), never in this file.
+version = 1
+"""
+
+
+class ConfigError(CcsError):
+    """The profiles file is not valid; the message names the file, line and profile."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    api: str = "anthropic"
+    auth: str = "bearer"
+    base_url: str | None = None
+    preset: str | None = None
+    description: str = ""
+    key_name: str | None = None
+    key_env: str | None = None
+    key_cmd: str | None = None
+    model: str | None = None
+    models: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    claude_args: list[str] = field(default_factory=list)
+    config_dir: str | None = None
+    aliases: list[str] = field(default_factory=list)
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    reasoning_effort: str | None = None
+
+    @property
+    def needs_key(self) -> bool:
+        return self.auth in ("bearer", "api-key")
+
+    @property
+    def uses_proxy(self) -> bool:
+        return self.api == "openai"
+
+    @property
+    def keyring_user(self) -> str:
+        """The keyring entry's user name (service is always "ccswitch")."""
+        return self.key_name or self.name
+
+    @property
+    def provider(self) -> str:
+        """A short label for tables: the preset, else the base URL's host."""
+        return self.preset or (urlsplit(self.base_url).hostname or "" if self.base_url else "anthropic")
+
+
+@dataclass
+class Config:
+    path: Path
+    text: str = ""
+    secret_store: str = "auto"
+    profiles: dict[str, Profile] = field(default_factory=dict)
+
+    def get(self, name: str) -> Profile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise CcsError(_unknown_profile_message(name, self)) from None
+
+    def by_alias(self) -> dict[str, Profile]:
+        return {alias: p for p in self.profiles.values() for alias in p.aliases}
+
+
+def load(path: Path | None = None) -> Config:
+    """Read and validate the profiles file; a missing file is an empty config."""
+    path = path or files.config_file()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config(path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from None
+    return parse(text, path)
+
+
+def parse(text: str, path: Path) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}; fix it with `ccs edit`") from None
+    where = _Locator(text, path)
+    unknown = set(data) - {"version", "secret_store", "profiles"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ConfigError(f"{where.top(key)}: unknown top-level key '{key}' (allowed: version, secret_store, profiles)")
+    version = data.get("version", VERSION)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ConfigError(f"{where.top('version')}: version must be an integer")
+    if version > VERSION:
+        raise ConfigError(f"{where.top('version')}: version {version} was written by a newer ccs; upgrade ccswitch")
+    store = data.get("secret_store", "auto")
+    if store not in SECRET_STORES:
+        raise ConfigError(f"{where.top('secret_store')}: secret_store must be one of {', '.join(SECRET_STORES)}")
+    raw_profiles = data.get("profiles", {})
+    if not isinstance(raw_profiles, dict):
+        raise ConfigError(f"{where.top('profiles')}: 'profiles' must be a table of [profiles.NAME] sections")
+    config = Config(path, text, store)
+    for name, raw in raw_profiles.items():
+        config.profiles[name] = _validate(name, raw, where)
+    _check_aliases(config, where)
+    return config
+
+
+def resolve(name: str, raw: dict) -> Profile:
+    """Validate one profile's fields outside any file (`ccs add` checks before it writes)."""
+    return _validate(name, raw, _Locator("", Path("new profile")))
+
+
+def _validate(name: str, raw: object, where: _Locator) -> Profile:
+    at = where.of(name)
+    if not NAME_RE.match(name):
+        raise ConfigError(f"{at}: invalid profile name '{name}': use letters, digits, '.', '_' or '-'")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{at}: profile '{name}' must be a table")
+    for key, value in raw.items():
+        expected = FIELDS.get(key)
+        if expected is None:
+            hint = _suggest(key, FIELDS)
+            raise ConfigError(f"{where.of(name, key)}: profile '{name}': unknown key '{key}'{hint}")
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise ConfigError(
+                f"{where.of(name, key)}: profile '{name}': '{key}' must be {_type_name(expected)}, "
+                f"not {_type_name(type(value))}"
+            )
+    merged = _merge_preset(name, raw, where)
+
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(f"{where.of(name, key)}: profile '{name}': {message}")
+
+    if merged.get("api", "anthropic") not in APIS:
+        raise fail("api", f"api must be one of {', '.join(APIS)}")
+    if merged.get("auth", "bearer") not in AUTHS:
+        raise fail("auth", f"auth must be one of {', '.join(AUTHS)}")
+    if (url := merged.get("base_url")) is not None and not _valid_url(url):
+        raise fail("base_url", f"base_url '{url}' is not an http(s) URL")
+    if merged.get("api") == "openai" and not merged.get("base_url"):
+        raise fail("api", "an OpenAI-API profile needs a base_url")
+    if merged.get("api") == "openai" and merged.get("auth") == "login":
+        raise fail("auth", "auth = \"login\" only works with api = \"anthropic\"")
+    if "key_env" in raw and "key_cmd" in raw:
+        raise fail("key_cmd", "set key_env or key_cmd, not both")
+    if (var := merged.get("key_env")) is not None and not ENV_NAME_RE.match(var):
+        raise fail("key_env", f"key_env '{var}' is not a variable name")
+    for tier, model in merged.get("models", {}).items():
+        if tier not in TIERS:
+            raise fail("models", f"unknown tier '{tier}' in models (allowed: {', '.join(TIERS)})")
+        if not isinstance(model, str) or not model:
+            raise fail("models", f"models.{tier} must be a non-empty string")
+    for var, value in merged.get("env", {}).items():
+        if not ENV_NAME_RE.match(var) or not isinstance(value, str):
+            raise fail("env", f"env.{var} must be a variable name with a string value")
+    for key in ("claude_args", "aliases"):
+        if not all(isinstance(item, str) for item in merged.get(key, [])):
+            raise fail(key, f"{key} must be a list of strings")
+    for alias in merged.get("aliases", []):
+        if not NAME_RE.match(alias):
+            raise fail("aliases", f"alias '{alias}' is not a valid command name")
+    for key in ("context_window", "max_output_tokens"):
+        if key in merged and merged[key] <= 0:
+            raise fail(key, f"{key} must be a positive integer")
+    if (effort := merged.get("reasoning_effort")) is not None and effort not in EFFORTS:
+        raise fail("reasoning_effort", f"reasoning_effort must be one of {', '.join(EFFORTS)}")
+    return Profile(name=name, **merged)
+
+
+def _merge_preset(name: str, raw: dict, where: _Locator) -> dict:
+    """Preset values first, the profile's own on top; `models` and `env` merge key by key."""
+    preset_name = raw.get("preset")
+    if preset_name is None:
+        return dict(raw)
+    preset = PRESETS.get(preset_name)
+    if preset is None:
+        hint = _suggest(preset_name, PRESETS)
+        raise ConfigError(f"{where.of(name, 'preset')}: profile '{name}': unknown preset '{preset_name}'{hint}; "
+                          "see `ccs presets`")
+    merged = {**preset.fields, **raw}
+    for key in ("models", "env"):
+        if key in preset.fields or key in raw:
+            merged[key] = {**preset.fields.get(key, {}), **raw.get(key, {})}
+    return merged
+
+
+def _check_aliases(config: Config, where: _Locator) -> None:
+    seen: dict[str, str] = {}
+    for profile in config.profiles.values():
+        for alias in profile.aliases:
+            if alias in seen:
+                raise ConfigError(f"{where.of(profile.name, 'aliases')}: alias '{alias}' is used by profiles "
+                                  f"'{seen[alias]}' and '{profile.name}'")
+            seen[alias] = profile.name
+
+
+def _valid_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _type_name(t: type) -> str:
+    return {str: "a string", int: "an integer", dict: "a table", list: "a list", bool: "true/false",
+            float: "a number"}.get(t, t.__name__)
+
+
+def _suggest(word: str, known) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _unknown_profile_message(name: str, config: Config) -> str:
+    if not config.profiles:
+        return f"no profile named '{name}': {config.path} has no profiles yet; add one with `ccs add {name}`"
+    return (f"no profile named '{name}'{_suggest(name, config.profiles)}; "
+            f"known: {', '.join(sorted(config.profiles))} (see `ccs list`)")
+
+
+class _Locator:
+    """Finds the line a profile or one of its keys is on, so errors can say `file:line`."""
+
+    def __init__(self, text: str, path: Path):
+        self.lines = text.splitlines()
+        self.path = path
+
+    def top(self, key: str) -> str:
+        for number, line in enumerate(self.lines, 1):
+            if line.startswith("["):
+                break
+            if re.match(rf"\s*{re.escape(key)}\s*=", line):
+                return f"{self.path}:{number}"
+        return str(self.path)
+
+    def of(self, profile: str, key: str | None = None) -> str:
+        quoted = rf"(?:{re.escape(profile)}|\"{re.escape(profile)}\"|'{re.escape(profile)}')"
+        header = re.compile(rf"\s*\[\s*profiles\s*\.\s*{quoted}\s*(\.\s*(\w+)\s*)?\]")
+        found = None
+        in_section = False
+        for number, line in enumerate(self.lines, 1):
+            if match := header.match(line):
+                found = found or number
+                in_section = True
+                if key is not None and match.group(2) == key:
+                    return f"{self.path}:{number}"
+                continue
+            if line.lstrip().startswith("["):
+                in_section = False
+            elif in_section and key is not None and re.match(rf"\s*[\"']?{re.escape(key)}[\"']?\s*[=.]", line):
+                return f"{self.path}:{number}"
+        return f"{self.path}:{found}" if found else str(self.path)
+
+
+# ---------------------------------------------------------------- editing
+
+
+@contextlib.contextmanager
+def editing(path: Path | None = None) -> Iterator[object]:
+    """Yield the file as a tomlkit document; on exit validate it and write it atomically under a lock.
+
+    The user's comments and layout survive. If the result does not validate, nothing is written.
+    """
+    import tomlkit
+
+    path = path or files.config_file()
+    with files.locked(path):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = NEW_FILE_HEADER
+        parse(text, path)  # refuse to edit a file that is already broken: the user's text stays as it is
+        doc = tomlkit.parse(text)
+        yield doc
+        new_text = tomlkit.dumps(doc)
+        parse(new_text, path)
+        files.write_atomic(path, new_text, mode=files.existing_mode(path, 0o600))
+
+
+def profiles_table(doc):
+    """The document's `profiles` table, created as a super-table (`[profiles.NAME]` headers) if missing."""
+    import tomlkit
+
+    if "profiles" not in doc:
+        doc["profiles"] = tomlkit.table(is_super_table=True)
+    return doc["profiles"]
+
+
+def new_profile_table(values: dict):
+    """A tomlkit table for a new profile, with `models` and `env` written inline."""
+    import tomlkit
+
+    table = tomlkit.table()
+    for key, value in values.items():
+        if isinstance(value, dict):
+            inline = tomlkit.inline_table()
+            inline.update(value)
+            table[key] = inline
+        else:
+            table[key] = value
+    return table
+
+
+def parse_value(text: str):
+    """A `ccs set` value: TOML when it parses as a TOML value (numbers, lists, tables), else a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text

@@ -1,0 +1,204 @@
+"""A profile's secret: from `key_env`, from `key_cmd`, or stored (OS keyring, else a 0600 file).
+
+Where `secret_store = "auto"` (the default), keys go to the keyring when it has a usable
+backend and to the file store otherwise. Reading looks in the file store first: it is cheap,
+and it holds a key only when the keyring was unusable, so a launch on a headless machine never
+pays for importing keyring.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from . import files
+from .errors import CcsError
+from .profiles import Profile
+
+SERVICE = "ccswitch"
+KEY_CMD_TIMEOUT = 30
+
+
+def mask(secret: str | None) -> str:
+    """`sk-…abcd`: enough to recognise a key, never enough to use it."""
+    if not secret:
+        return "(none)"
+    if len(secret) < 12:
+        return "…" + secret[-2:]
+    prefix = secret[:3] if secret[2:3] == "-" else secret[:2]
+    return f"{prefix}…{secret[-4:]}"
+
+
+def get(profile: Profile, store: str = "auto") -> str | None:
+    """The profile's key, or None when nothing is stored. `key_env`/`key_cmd` failures raise."""
+    if profile.key_env:
+        value = os.environ.get(profile.key_env)
+        if not value:
+            raise CcsError(f"profile '{profile.name}' reads its key from ${profile.key_env}, which is not set")
+        return value
+    if profile.key_cmd:
+        return _run_key_cmd(profile)
+    user = profile.keyring_user
+    if store != "keyring" and (value := _file_get(user)):
+        return value
+    if store != "file":
+        backend = _keyring()
+        if backend is not None:
+            try:
+                return backend.get_password(SERVICE, user)
+            except Exception as e:  # a locked or broken keyring: say so instead of a traceback
+                raise CcsError(f"cannot read the key of '{profile.name}' from the keyring: {e}") from None
+    elif store == "keyring":
+        raise _no_keyring()
+    return None
+
+
+def require(profile: Profile, store: str = "auto") -> str:
+    """The key, or an error saying which command stores it."""
+    secret = get(profile, store)
+    if not secret:
+        raise CcsError(f"no key stored for profile '{profile.name}': run `ccs key set {profile.name}`")
+    return secret
+
+
+def status(profile: Profile, store: str = "auto") -> tuple[str, bool | None]:
+    """(where the key comes from, whether it is there); None when only running key_cmd would tell."""
+    if not profile.needs_key:
+        return ("-" if profile.auth == "none" else "claude login"), None
+    if profile.key_env:
+        return f"${profile.key_env}", bool(os.environ.get(profile.key_env))
+    if profile.key_cmd:
+        return "key_cmd", None
+    user = profile.keyring_user
+    if store != "keyring" and _file_get(user):
+        return "file", True
+    backend = None if store == "file" else _keyring()
+    if backend is None:
+        return ("keyring (unavailable)", False) if store == "keyring" else ("file", False)
+    try:
+        return "keyring", backend.get_password(SERVICE, user) is not None
+    except Exception:  # locked keyring: unknown rather than a traceback in `ccs list`
+        return "keyring", None
+
+
+def store_key(user: str, secret: str, store: str = "auto") -> str:
+    """Save a key; returns where it went ("keyring" or the file path)."""
+    if store != "file":
+        backend = _keyring()
+        if backend is not None:
+            try:
+                backend.set_password(SERVICE, user, secret)
+            except Exception as e:
+                raise CcsError(f"the keyring refused to store the key: {e}; "
+                               "set secret_store = \"file\" in the profiles file to use the file store") from None
+            _file_delete(user)  # a stale file copy would otherwise shadow the new key
+            return "keyring"
+        if store == "keyring":
+            raise _no_keyring()
+        _notice_file_store_once()
+    _file_set(user, secret)
+    return str(_file_path())
+
+
+def delete_key(user: str, store: str = "auto") -> bool:
+    """Remove a stored key from every store; True if one was there."""
+    found = _file_delete(user)
+    if store != "file" and (backend := _keyring()) is not None:
+        import keyring.errors
+
+        try:
+            backend.delete_password(SERVICE, user)
+            found = True
+        except keyring.errors.PasswordDeleteError:
+            pass
+    return found
+
+
+def _run_key_cmd(profile: Profile) -> str:
+    try:
+        done = subprocess.run(profile.key_cmd, shell=True, capture_output=True, text=True, timeout=KEY_CMD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise CcsError(f"key_cmd of '{profile.name}' did not finish in {KEY_CMD_TIMEOUT} s") from None
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or ["no error output"])[-1]
+        raise CcsError(f"key_cmd of '{profile.name}' failed with exit code {done.returncode}: {why}")
+    secret = done.stdout.strip()
+    if not secret:
+        raise CcsError(f"key_cmd of '{profile.name}' printed nothing")
+    return secret
+
+
+def _keyring():
+    """The keyring backend, or None when there is no usable one (headless Linux, containers)."""
+    try:
+        import keyring
+        from keyring.backends import chainer, fail
+    except ImportError:
+        return None
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring):
+        return None
+    if isinstance(backend, chainer.ChainerBackend) and not backend.backends:
+        return None
+    return backend
+
+
+def _no_keyring() -> CcsError:
+    return CcsError("secret_store = \"keyring\" but no usable keyring backend was found; "
+                    "install one (e.g. gnome-keyring) or set secret_store = \"file\"")
+
+
+# ---------------------------------------------------------------- the 0600 file store
+
+
+def _file_path():
+    return files.data_dir() / "secrets.json"
+
+
+def _file_read() -> dict[str, str]:
+    try:
+        return json.loads(_file_path().read_text(encoding="utf-8")).get("secrets", {})
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise CcsError(f"cannot read the secret file {_file_path()}: {e}") from None
+
+
+def _file_get(user: str) -> str | None:
+    return _file_read().get(user)
+
+
+def _file_set(user: str, secret: str) -> None:
+    path = _file_path()
+    with files.locked(path):
+        secrets = _file_read()
+        secrets[user] = secret
+        _file_write(secrets)
+
+
+def _file_delete(user: str) -> bool:
+    path = _file_path()
+    if not path.exists():
+        return False
+    with files.locked(path):
+        secrets = _file_read()
+        if secrets.pop(user, None) is None:
+            return False
+        _file_write(secrets)
+        return True
+
+
+def _file_write(secrets: dict[str, str]) -> None:
+    files.write_atomic(_file_path(), json.dumps({"version": 1, "secrets": secrets}, indent=1), mode=0o600)
+
+
+def _notice_file_store_once() -> None:
+    marker = files.state_dir() / "file-store-notice"
+    if marker.exists():
+        return
+    print(f"ccs: no usable OS keyring; keys are kept in {_file_path()} (mode 0600). "
+          "Set secret_store = \"keyring\" to require a keyring.", file=sys.stderr)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
