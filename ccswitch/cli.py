@@ -231,7 +231,8 @@ def set_values(
             if not sep or not key:
                 raise CcsError(f"'{assignment}' is not key=value")
             head, _, tail = key.partition(".")
-            value = profiles.parse_value(raw)
+            # env and models hold strings; so do string fields: only lists and numbers are parsed
+            value = raw if tail or profiles.FIELDS.get(key) is str else profiles.parse_value(raw)
             if tail:
                 if head not in table:
                     table[head] = tomlkit.inline_table()

@@ -43,16 +43,17 @@ def get(profile: Profile, store: str = "auto") -> str | None:
     user = profile.keyring_user
     if store != "keyring" and (value := _file_get(user)):
         return value
-    if store != "file":
-        backend = _keyring()
-        if backend is not None:
-            try:
-                return backend.get_password(SERVICE, user)
-            except Exception as e:  # a locked or broken keyring: say so instead of a traceback
-                raise CcsError(f"cannot read the key of '{profile.name}' from the keyring: {e}") from None
-    elif store == "keyring":
-        raise _no_keyring()
-    return None
+    if store == "file":
+        return None
+    backend = _keyring()
+    if backend is None:
+        if store == "keyring":
+            raise _no_keyring()
+        return None
+    try:
+        return backend.get_password(SERVICE, user)
+    except Exception as e:  # a locked or broken keyring: say so instead of a traceback
+        raise CcsError(f"cannot read the key of '{profile.name}' from the keyring: {e}") from None
 
 
 def require(profile: Profile, store: str = "auto") -> str:

@@ -1,0 +1,57 @@
+"""How much `ccs` adds to starting a command: `ccs run NATIVE -- true` and `ccs list` against `true`.
+
+Runs are interleaved (baseline, ccs, baseline, ...) so a noisy machine hurts both sides alike.
+Prints medians and the added milliseconds. Usage: python bench/launch.py [ROUNDS]
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+
+
+def timed(argv: list[str], env: dict) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ccs = shutil.which("ccs", path=str(Path(sys.executable).parent)) or shutil.which("ccs")
+    ccs_argv = [ccs] if ccs else [sys.executable, "-m", "ccswitch"]
+    true = shutil.which("true")
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "CCS_HOME": home, "CCS_CONFIG": f"{home}/profiles.toml",
+               "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+        Path(home, "profiles.toml").write_text('version = 1\n[profiles.glm]\npreset = "zai"\n'
+                                               '[profiles.kimi]\npreset = "kimi"\nkey_env = "K"\n')
+        subprocess.run([*ccs_argv, "key", "set", "glm", "--stdin"], input=b"sk-bench-key", env=env, check=True,
+                       stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        cases = {"ccs run glm -- true": [*ccs_argv, "run", "glm", "--", true], "ccs list": [*ccs_argv, "list"]}
+        samples: dict[str, list[float]] = {"true": [], **{name: [] for name in cases}}
+        for argv in cases.values():  # warm the page cache and bytecode
+            timed(argv, env)
+        deadline = time.monotonic() + 300
+        for _ in range(ROUNDS):
+            for name, argv in cases.items():
+                samples["true"].append(timed([true], env))
+                samples[name].append(timed(argv, env))
+            if time.monotonic() > deadline:
+                break
+    base = statistics.median(samples["true"]) * 1000
+    print(f"rounds: {len(samples['true']) // len(cases)}; baseline `true`: median {base:.1f} ms")
+    for name in cases:
+        median = statistics.median(samples[name]) * 1000
+        print(f"{name:22s} median {median:6.1f} ms  added {median - base:6.1f} ms  ratio {median / base:5.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Every test gets its own config, state, data and HOME; no test touches the real keyring."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "fixtures" / "claude-code-requests"
+
+
+class MemoryKeyring(KeyringBackend):
+    """A real keyring backend class, registered through keyring's own API."""
+
+    priority = 1
+
+    def __init__(self):
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service, username):
+        return self.store.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.store[(service, username)] = password
+
+    def delete_password(self, service, username):
+        from keyring.errors import PasswordDeleteError
+
+        if self.store.pop((service, username), None) is None:
+            raise PasswordDeleteError(username)
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("CCS_HOME", str(tmp_path / "ccs"))
+    monkeypatch.setenv("CCS_CONFIG", str(tmp_path / "ccs" / "profiles.toml"))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.delenv("CCS_PROFILE", raising=False)
+    # subprocesses: no keyring unless a test picks one
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    for var in ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_MODEL", "CLAUDECODE"):
+        monkeypatch.delenv(var, raising=False)
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    yield tmp_path
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def memory_keyring() -> MemoryKeyring:
+    return keyring.get_keyring()
+
+
+@pytest.fixture
+def no_keyring():
+    from keyring.backends import fail
+
+    keyring.set_keyring(fail.Keyring())
+
+
+def write_config(text: str) -> Path:
+    path = Path(os.environ["CCS_CONFIG"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def ccs(*args: str, input: str | None = None, env: dict | None = None, cwd=None, timeout=60):
+    """`ccs` as a real subprocess (the installed package, same interpreter)."""
+    return subprocess.run([sys.executable, "-m", "ccswitch", *args], input=input, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+
+
+STUB = """#!{python}
+import json, os, sys, stat
+out = {{"argv": sys.argv[1:], "env": dict(os.environ)}}
+for i, arg in enumerate(sys.argv):
+    if arg == "--settings" and os.path.exists(sys.argv[i + 1]):
+        path = sys.argv[i + 1]
+        out["settings_file"] = {{"path": path, "mode": oct(stat.S_IMODE(os.stat(path).st_mode)),
+                                "content": json.load(open(path))}}
+with open(os.environ["STUB_OUT"], "w") as f:
+    json.dump(out, f)
+if os.environ.get("STUB_SLEEP"):
+    import signal, time
+    def on_term(signum, frame):
+        open(os.environ["STUB_OUT"] + ".sig", "w").write("TERM")
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)  # die of the signal, as a real program would
+    signal.signal(signal.SIGTERM, on_term)
+    print("ready", flush=True)
+    time.sleep(float(os.environ["STUB_SLEEP"]))
+sys.exit(int(os.environ.get("STUB_EXIT", "0")))
+"""
+
+
+@pytest.fixture
+def claude_stub(tmp_path, monkeypatch):
+    """A `claude` on PATH that records its argv and environment; returns a reader of that record."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "claude"
+    stub.write_text(STUB.format(python=sys.executable))
+    stub.chmod(0o755)
+    out = tmp_path / "stub.json"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("STUB_OUT", str(out))
+
+    def read() -> dict:
+        return json.loads(out.read_text())
+
+    return read

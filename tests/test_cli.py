@@ -1,0 +1,180 @@
+"""The commands as a user meets them: output, exit codes, files, and keys that never leak."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ccswitch import profiles
+from ccswitch.cli import app
+from conftest import ccs, write_config
+
+SECRET = "sk-zai-very-secret-7788"
+
+
+def invoke(*args: str, input: str | None = None):
+    return CliRunner().invoke(app, list(args), input=input)
+
+
+@pytest.fixture
+def glm(memory_keyring):
+    result = invoke("add", "glm", "--preset", "zai", "--key-stdin", input=SECRET + "\n")
+    assert result.exit_code == 0, result.output
+    return memory_keyring
+
+
+def test_add_stores_the_key_in_the_keyring_never_in_the_toml(glm):
+    assert glm.store[("ccswitch", "glm")] == SECRET
+    text = Path(os.environ["CCS_CONFIG"]).read_text()
+    assert SECRET not in text and '[profiles.glm]\npreset = "zai"' in text
+    assert stat.S_IMODE(Path(os.environ["CCS_CONFIG"]).stat().st_mode) == 0o600
+
+
+def test_add_refuses_to_overwrite_and_validates_before_writing(glm):
+    again = invoke("add", "glm", "--preset", "zai")
+    assert again.exit_code == 2 and "exists" in again.output
+    bad = invoke("add", "x", "--preset", "nope")
+    assert bad.exit_code == 2 and "unknown preset 'nope'" in bad.output
+    assert "[profiles.x]" not in Path(os.environ["CCS_CONFIG"]).read_text()
+    neither = invoke("add", "y")
+    assert neither.exit_code == 2 and "--preset" in neither.output
+
+
+def test_add_without_key_in_a_script_says_how_to_store_it(memory_keyring):
+    result = invoke("add", "ds", "--preset", "deepseek", "--model", "deepseek-reasoner", "--haiku", "deepseek-chat")
+    assert result.exit_code == 0 and "ccs key set ds" in result.output
+    profile = profiles.load().get("ds")
+    assert profile.model == "deepseek-reasoner" and profile.models["haiku"] == "deepseek-chat"
+
+
+def test_add_with_key_env_and_custom_url(memory_keyring):
+    result = invoke("add", "gw", "--base-url", "https://gw.example/anthropic", "--auth", "api-key", "--key-env", "GW_KEY")
+    assert result.exit_code == 0, result.output
+    assert profiles.load().get("gw").key_env == "GW_KEY"
+
+
+def test_list_and_show_mask_the_key(glm):
+    listed = invoke("list", "--json")
+    assert json.loads(listed.output) == [{"name": "glm", "active": False, "provider": "zai", "api": "anthropic",
+                                          "model": "glm-4.6", "key_source": "keyring", "key_present": True,
+                                          "aliases": [], "description": ""}]
+    table = invoke("list")
+    assert "glm" in table.output and "keyring yes" in table.output
+    shown = invoke("show", "glm")
+    assert "sk-…7788" in shown.output and "https://api.z.ai/api/anthropic" in shown.output
+    for output in (listed.output, table.output, shown.output, invoke("show", "glm", "--json").output):
+        assert SECRET not in output
+
+
+def test_set_and_unset_keep_the_file_valid(glm):
+    assert invoke("set", "glm", "model=glm-5", "models.haiku=glm-4.5-air", "env.API_TIMEOUT_MS=10",
+                  "aliases=[\"cc-glm\"]", "context_window=200000").exit_code == 0
+    profile = profiles.load().get("glm")
+    assert (profile.model, profile.env["API_TIMEOUT_MS"], profile.aliases, profile.context_window) == (
+        "glm-5", "10", ["cc-glm"], 200000)
+    assert invoke("set", "glm", "--unset", "model", "--unset", "env.API_TIMEOUT_MS").exit_code == 0
+    profile = profiles.load().get("glm")
+    assert profile.model == "glm-4.6" and profile.env["API_TIMEOUT_MS"] == "3000000"  # back to the preset's
+    bad = invoke("set", "glm", "auth=magic")
+    assert bad.exit_code == 2 and "auth must be one of" in bad.output
+    assert invoke("set", "nope", "model=x").exit_code == 2
+    assert invoke("set", "glm", "novalue").exit_code == 2
+
+
+def test_rm_asks_and_deletes_the_key(glm):
+    refused = invoke("rm", "glm")
+    assert refused.exit_code == 2 and "--yes" in refused.output
+    assert invoke("rm", "glm", "--yes").exit_code == 0
+    assert "glm" not in profiles.load().profiles
+    assert ("ccswitch", "glm") not in glm.store
+
+
+def test_rename_moves_the_key_and_the_default(glm):
+    assert invoke("use", "glm").exit_code == 0
+    assert invoke("rename", "glm", "z").exit_code == 0
+    assert glm.store.get(("ccswitch", "z")) == SECRET and ("ccswitch", "glm") not in glm.store
+    assert set(profiles.load().profiles) == {"z"}
+    assert "z  (the default" in invoke("current").output
+
+
+def test_use_off_and_current(glm, monkeypatch):
+    assert "none" in invoke("current").output
+    assert invoke("use", "nope").exit_code == 2
+    assert invoke("use", "glm").exit_code == 0
+    assert invoke("current").output.startswith("glm  (the default")
+    monkeypatch.setenv("CCS_PROFILE", "other")
+    assert invoke("current").output.startswith("other  (this shell")
+    monkeypatch.delenv("CCS_PROFILE")
+    assert invoke("use", "--off").exit_code == 0
+    assert invoke("current").output.startswith("-  (none")
+
+
+def test_key_set_rm(glm):
+    assert invoke("key", "set", "glm", "--stdin", input="sk-new-key-0000\n").exit_code == 0
+    assert glm.store[("ccswitch", "glm")] == "sk-new-key-0000"
+    assert invoke("key", "rm", "glm").exit_code == 0
+    assert invoke("key", "rm", "glm").exit_code == 2
+    empty = invoke("key", "set", "glm", "--stdin", input="")
+    assert empty.exit_code == 2
+
+
+@pytest.mark.parametrize("shell, expected", [
+    ("bash", "export ANTHROPIC_AUTH_TOKEN='sk-…7788'"),
+    ("zsh", "unset ANTHROPIC_SMALL_FAST_MODEL"),
+    ("fish", "set -gx ANTHROPIC_BASE_URL 'https://api.z.ai/api/anthropic'"),
+    ("powershell", "$Env:ANTHROPIC_API_KEY = ''"),
+])
+def test_env_masks_unless_revealed(glm, shell, expected):
+    result = invoke("env", "glm", "--shell", shell)
+    assert result.exit_code == 0 and expected in result.output and SECRET not in result.output
+
+
+def test_env_reveal_json_and_proxy_profiles(glm):
+    data = json.loads(invoke("env", "glm", "--shell", "json", "--reveal").output)
+    assert data["set"]["ANTHROPIC_AUTH_TOKEN"] == SECRET and "CLAUDECODE" in data["unset"]
+    assert invoke("env", "glm", "--shell", "tcsh").exit_code == 2
+    invoke("add", "gpt", "--preset", "openai", "--key-env", "OPENAI_API_KEY")
+    proxied = invoke("env", "gpt")
+    assert proxied.exit_code == 2 and "ccs proxy gpt" in proxied.output
+
+
+def test_presets_json_lists_every_preset():
+    data = json.loads(invoke("presets", "--json").output)
+    assert data["zai"]["base_url"] == "https://api.z.ai/api/anthropic" and data["openai"]["api"] == "openai"
+
+
+EDITOR = """#!{python}
+import sys
+path = sys.argv[1]
+text = open(path).read()
+open(path, "w").write(text.replace('preset = "zai"', {replacement!r}))
+"""
+
+
+@pytest.mark.parametrize("replacement, code", [('preset = "deepseek"', 0), ('preset = "nope"', 2)])
+def test_edit_validates_and_never_loses_the_users_text(glm, tmp_path, monkeypatch, replacement, code):
+    editor = tmp_path / "editor"
+    editor.write_text(EDITOR.format(python=sys.executable, replacement=replacement))
+    editor.chmod(0o755)
+    path = Path(os.environ["CCS_CONFIG"])
+    before = path.read_text()
+    result = ccs("edit", env={"EDITOR": str(editor)})
+    assert result.returncode == code, result.stderr
+    if code == 0:
+        assert profiles.load().get("glm").preset == "deepseek"
+    else:
+        assert path.read_text() == before
+        kept = result.stderr.rsplit("kept in ", 1)[1].strip()
+        assert 'preset = "nope"' in Path(kept).read_text()
+
+
+def test_version_and_help():
+    assert invoke("--version").output.startswith("ccs ")
+    help_text = ccs("run", "--help")
+    assert help_text.returncode == 0 and "Run a command (default `claude`) with a profile" in help_text.stdout

@@ -1,0 +1,210 @@
+"""`ccs run`: the exact environment, the settings overlay, exit codes, signals, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ccswitch import launch
+from ccswitch.__main__ import split_run_args
+from ccswitch.profiles import resolve
+from conftest import ccs, write_config
+
+CONFIG = """
+version = 1
+[profiles.glm]
+preset = "zai"
+claude_args = ["--verbose"]
+env = { EXTRA = "yes", DISABLE_AUTOUPDATER = "" }
+[profiles.anth]
+preset = "anthropic"
+[profiles.sub]
+preset = "claude"
+config_dir = "~/.claude-sub"
+[profiles.local]
+preset = "ollama"
+"""
+
+
+@pytest.fixture
+def configured(no_keyring):
+    write_config(CONFIG)
+    for name in ("glm", "anth"):
+        assert ccs("key", "set", name, "--stdin", input=f"sk-{name}-secret-0001").returncode == 0
+
+
+LEAKY = {"ANTHROPIC_API_KEY": "leak", "ANTHROPIC_MODEL": "leak", "ANTHROPIC_SMALL_FAST_MODEL": "leak",
+         "CLAUDE_CODE_USE_BEDROCK": "1", "CLAUDECODE": "1", "ANTHROPIC_CUSTOM_HEADERS": "X: y",
+         "DISABLE_AUTOUPDATER": "1", "UNRELATED": "kept"}
+
+
+def test_bearer_profile_gets_exactly_its_environment(configured, claude_stub):
+    result = ccs("run", "glm", "--", "claude", "--print", "hi", env=LEAKY)
+    assert result.returncode == 0, result.stderr
+    seen = claude_stub()
+    env = seen["env"]
+    assert seen["argv"] == ["--verbose", "--print", "hi"]
+    assert env["ANTHROPIC_BASE_URL"] == "https://api.z.ai/api/anthropic"
+    assert env["ANTHROPIC_AUTH_TOKEN"] == "sk-glm-secret-0001"
+    assert env["ANTHROPIC_API_KEY"] == ""
+    assert env["ANTHROPIC_MODEL"] == "glm-4.6"
+    assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "glm-4.5-air"
+    assert env["CLAUDE_CODE_SUBAGENT_MODEL"] == "glm-4.6"
+    assert env["API_TIMEOUT_MS"] == "3000000" and env["EXTRA"] == "yes"
+    assert env["DISABLE_AUTOUPDATER"] == ""  # "" neutralises the inherited value
+    assert env["UNRELATED"] == "kept" and env["CCS_RUN"] == "glm"
+    for gone in ("ANTHROPIC_SMALL_FAST_MODEL", "CLAUDE_CODE_USE_BEDROCK", "CLAUDECODE", "ANTHROPIC_CUSTOM_HEADERS"):
+        assert gone not in env
+
+
+def test_api_key_profile_sets_the_reverse(configured, claude_stub):
+    assert ccs("run", "anth", env=LEAKY).returncode == 0  # command defaults to claude
+    env = claude_stub()["env"]
+    assert env["ANTHROPIC_API_KEY"] == "sk-anth-secret-0001" and env["ANTHROPIC_AUTH_TOKEN"] == ""
+    assert "ANTHROPIC_MODEL" not in env
+
+
+def test_login_profile_removes_every_provider_variable(configured, claude_stub):
+    assert ccs("run", "sub", "--", "claude", env=LEAKY).returncode == 0
+    env = claude_stub()["env"]
+    assert not {"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL"} & set(env)
+    assert env["CLAUDE_CONFIG_DIR"] == str(Path.home() / ".claude-sub")
+
+
+def test_keyless_profile_gets_its_fixed_token(configured, claude_stub):
+    assert ccs("run", "local", "--", "claude").returncode == 0
+    env = claude_stub()["env"]
+    assert env["ANTHROPIC_BASE_URL"] == "http://localhost:11434"
+    assert env["ANTHROPIC_AUTH_TOKEN"] == "ollama" and env["ANTHROPIC_API_KEY"] == ""
+
+
+def test_user_settings_env_is_overridden_inline_when_no_secret_is_involved(configured, claude_stub):
+    settings = Path.home() / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"env": {"ANTHROPIC_BASE_URL": "https://stale.example", "ANTHROPIC_MODEL": "old",
+                                            "OTHER": "untouched"}, "permissions": {}}))
+    result = ccs("run", "anth", "--", "claude", "-p", "x")
+    assert result.returncode == 0
+    assert "settings.json sets provider variables" in result.stderr
+    argv = claude_stub()["argv"]
+    assert argv[0] == "--settings" and argv[2:] == ["-p", "x"]
+    assert json.loads(argv[1]) == {"env": {"ANTHROPIC_BASE_URL": "https://api.anthropic.com", "ANTHROPIC_MODEL": ""}}
+
+
+def test_settings_are_read_from_the_profiles_own_config_dir(configured, claude_stub):
+    settings = Path.home() / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"env": {"ANTHROPIC_MODEL": "old"}}))
+    own = Path.home() / ".claude-sub" / "settings.json"
+    assert ccs("run", "sub", "--", "claude").stderr == ""  # ~/.claude is not the one claude will read
+    own.parent.mkdir()
+    own.write_text(json.dumps({"env": {"ANTHROPIC_BASE_URL": "https://stale.example"}}))
+    assert ccs("run", "sub", "--", "claude").returncode == 0
+    assert json.loads(claude_stub()["argv"][1]) == {"env": {"ANTHROPIC_BASE_URL": ""}}
+
+
+def test_a_secret_in_the_overlay_lives_in_a_0600_file_removed_afterwards(configured, claude_stub, tmp_path):
+    project = tmp_path / "project"
+    (project / ".claude").mkdir(parents=True)
+    (project / ".claude" / "settings.local.json").write_text(
+        json.dumps({"env": {"ANTHROPIC_AUTH_TOKEN": "stale", "API_TIMEOUT_MS": "1"}}))
+    result = ccs("run", "glm", "--", "claude", cwd=project)
+    assert result.returncode == 0, result.stderr
+    seen = claude_stub()
+    overlay = seen["settings_file"]
+    assert seen["argv"][0] == "--settings" and seen["argv"][1] == overlay["path"]
+    assert overlay["mode"] == "0o600"
+    assert overlay["content"] == {"env": {"ANTHROPIC_AUTH_TOKEN": "sk-glm-secret-0001", "API_TIMEOUT_MS": "3000000"}}
+    assert not Path(overlay["path"]).exists()
+    assert "sk-glm-secret-0001" not in " ".join(seen["argv"])
+
+
+def test_other_commands_get_no_settings_overlay(configured, claude_stub):
+    settings = Path.home() / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"env": {"ANTHROPIC_MODEL": "old"}}))
+    result = ccs("run", "glm", "--", sys.executable, "-c", "import os; print(os.environ['ANTHROPIC_MODEL'])")
+    assert result.stdout.strip() == "glm-4.6" and result.stderr == ""
+
+
+def test_exit_code_passes_through(configured, claude_stub):
+    assert ccs("run", "glm", "--", "claude", env={"STUB_EXIT": "7"}).returncode == 7
+
+
+def test_sigterm_is_forwarded_and_the_signal_becomes_128_plus_n(configured, claude_stub, tmp_path):
+    settings = Path.home() / ".claude" / "settings.json"  # a secret in the overlay: ccs must spawn and wait
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"env": {"ANTHROPIC_AUTH_TOKEN": "stale"}}))
+    proc = subprocess.Popen([sys.executable, "-m", "ccswitch", "run", "glm", "--", "claude"],
+                            env={**os.environ, "STUB_SLEEP": "30"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"ready"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+    assert Path(os.environ["STUB_OUT"] + ".sig").read_text() == "TERM"
+    assert not list((Path(os.environ["CCS_HOME"]) / "state" / "run").iterdir())  # overlay cleaned up
+
+
+def test_errors_are_one_line_and_exit_2(configured, tmp_path):
+    no_claude = ccs("run", "glm", "--", "claude", env={"PATH": str(tmp_path)})
+    assert no_claude.returncode == 2
+    assert no_claude.stderr.strip() == ("ccs: error: `claude` is not on PATH: install it with "
+                                        "`npm install -g @anthropic-ai/claude-code`")
+    missing = ccs("run", "glm", "--", "no-such-command-xyz")
+    assert (missing.returncode, missing.stderr.strip()) == (2, "ccs: error: command not found: no-such-command-xyz")
+    write_config(CONFIG + '[profiles.nokey]\npreset = "deepseek"\n')
+    nokey = ccs("run", "nokey", "--", "true")
+    assert nokey.returncode == 2 and "run `ccs key set nokey`" in nokey.stderr
+    unknown = ccs("run", "glmm", "--", "true")
+    assert unknown.returncode == 2 and "did you mean 'glm'" in unknown.stderr
+    none_active = ccs("run", "--", "true")
+    assert none_active.returncode == 2 and "ccs use NAME" in none_active.stderr
+
+
+def test_active_profile_from_the_shell_variable_then_the_default(configured, claude_stub):
+    assert ccs("use", "anth").returncode == 0
+    assert ccs("run").returncode == 0
+    assert claude_stub()["env"]["CCS_RUN"] == "anth"
+    assert ccs("run", env={"CCS_PROFILE": "glm"}).returncode == 0
+    assert claude_stub()["env"]["CCS_RUN"] == "glm"
+
+
+def test_run_without_double_dash_goes_through_typer(configured, claude_stub):
+    assert ccs("run", "glm", "claude", "--print", "x").returncode == 0
+    assert claude_stub()["argv"] == ["--verbose", "--print", "x"]
+
+
+def test_hot_path_imports_nothing_it_does_not_need(configured):
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "ccswitch", "run", "glm", "--", "true"],
+                            capture_output=True, text=True, env=os.environ)
+    assert result.returncode == 0, result.stderr
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
+    assert not {"typer", "rich", "click", "httpx", "uvicorn", "keyring", "tomlkit"} & imported
+
+
+@pytest.mark.parametrize("words, parsed", [
+    (["glm", "--", "claude", "-p", "x"], ("glm", ["claude", "-p", "x"])),
+    (["--", "claude"], (None, ["claude"])),
+    ([], (None, [])),
+    (["glm"], ("glm", [])),
+    (["glm", "--", "--", "x"], ("glm", ["--", "x"])),
+    (["--help"], None),
+    (["glm", "claude"], None),
+])
+def test_split_run_args(words, parsed):
+    assert split_run_args(words) == parsed
+
+
+def test_profile_env_is_pure_and_complete():
+    profile = resolve("p", {"preset": "zai", "context_window": 100, "max_output_tokens": 50})
+    env = launch.profile_env(profile, "sk-x")
+    assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "100" and env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "50"
+    proxied = launch.profile_env(resolve("g", {"preset": "openai"}), None, launch.Endpoint("http://127.0.0.1:9", "tok"))
+    assert proxied["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9" and proxied["ANTHROPIC_AUTH_TOKEN"] == "tok"
+    assert proxied["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "gpt-5-mini"

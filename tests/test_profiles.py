@@ -1,0 +1,153 @@
+"""The profiles file: validation with file and line, preset merging, edits that keep comments."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ccswitch import profiles
+from ccswitch.errors import CcsError
+from ccswitch.presets import PRESETS
+from conftest import REPO, ccs, write_config
+
+
+def test_example_file_loads_and_covers_every_preset():
+    config = profiles.parse((REPO / "profiles.example.toml").read_text(), REPO / "profiles.example.toml")
+    used = {p.preset for p in config.profiles.values()}
+    assert set(PRESETS) <= used, f"presets without an example: {set(PRESETS) - used}"
+    assert any(p.key_env for p in config.profiles.values())
+    assert any(p.key_cmd for p in config.profiles.values())
+    assert any(p.aliases for p in config.profiles.values())
+
+
+def test_required_presets_exist():
+    required = {"anthropic", "claude", "zai", "bigmodel", "kimi", "kimi-code", "deepseek", "minimax", "qwen",
+                "openrouter", "ollama", "litellm", "openai", "gemini", "groq", "openrouter-openai", "lmstudio",
+                "vllm", "llamacpp"}
+    assert required <= set(PRESETS)
+    for preset in PRESETS.values():
+        profiles.resolve("x", {"preset": preset.name})  # every preset validates on its own
+
+
+def test_preset_fills_in_and_profile_values_win_key_by_key():
+    path = write_config("""
+        version = 1
+        [profiles.glm]
+        preset = "zai"
+        model = "glm-9"
+        models = { haiku = "tiny" }
+        env = { API_TIMEOUT_MS = "5" }
+    """)
+    glm = profiles.load(path).get("glm")
+    assert glm.base_url == "https://api.z.ai/api/anthropic"
+    assert glm.model == "glm-9"
+    assert glm.models["haiku"] == "tiny" and glm.models["opus"] == "glm-4.6"
+    assert glm.env == {"API_TIMEOUT_MS": "5", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+
+
+def test_missing_file_is_an_empty_config(tmp_path):
+    assert profiles.load(tmp_path / "nope.toml").profiles == {}
+
+
+@pytest.mark.parametrize(
+    "body, line, words",
+    [
+        ('[profiles.a]\npreset = "zai"\nmodle = "x"\n', 4, ["unknown key 'modle'", "did you mean 'model'", "'a'"]),
+        ('[profiles.a]\nbase_url = "https://x.y"\ncontext_window = "big"\n', 4, ["must be an integer"]),
+        ('[profiles.a]\npreset = "zia"\n', 3, ["unknown preset 'zia'", "did you mean 'zai'"]),
+        ('[profiles.a]\nbase_url = "ftp://x"\n', 3, ["not an http(s) URL"]),
+        ('[profiles.a]\npreset = "zai"\nkey_env = "X"\nkey_cmd = "echo"\n', 5, ["key_env or key_cmd"]),
+        ('[profiles."bad name"]\npreset = "zai"\n', 2, ["invalid profile name"]),
+        ('[profiles.a]\npreset = "zai"\nmodels = { giant = "m" }\n', 4, ["unknown tier 'giant'"]),
+        ('[profiles.a]\napi = "openai"\n', 3, ["needs a base_url"]),
+        ('[profiles.a]\npreset = "zai"\n\n[profiles.a.env]\nX = 1\n', 5, ["env.X"]),
+        ('[profiles.a]\npreset = "zai"\naliases = ["cc"]\n[profiles.b]\npreset = "zai"\naliases = ["cc"]\n', 7,
+         ["alias 'cc' is used by profiles 'a' and 'b'"]),
+    ],
+)
+def test_invalid_profiles_name_file_line_and_profile(body, line, words):
+    path = write_config("version = 1\n" + body)
+    with pytest.raises(profiles.ConfigError) as err:
+        profiles.load(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}:{line}:"), message
+    for word in words:
+        assert word in message
+
+
+def test_bad_toml_names_the_line():
+    path = write_config('version = 1\n[profiles.a]\npreset = "zai\n')
+    with pytest.raises(profiles.ConfigError, match=r"invalid TOML.*line 3"):
+        profiles.load(path)
+
+
+def test_newer_version_and_unknown_top_level_key():
+    with pytest.raises(profiles.ConfigError, match="newer ccs"):
+        profiles.load(write_config("version = 2\n"))
+    with pytest.raises(profiles.ConfigError, match=r":1: unknown top-level key 'profile'"):
+        profiles.load(write_config("profile = 1\n"))
+
+
+def test_unknown_profile_suggests_a_close_name():
+    config = profiles.load(write_config('[profiles.glm]\npreset = "zai"\n'))
+    with pytest.raises(CcsError, match="did you mean 'glm'"):
+        config.get("gml")
+
+
+HAND_WRITTEN = """\
+# my providers, carefully arranged
+version = 1
+
+[profiles.glm]   # work account
+preset = "zai"
+# the fast one
+model = "glm-4.6"
+
+[profiles.other]
+preset = "deepseek"   # keep me
+"""
+
+
+def test_edit_keeps_comments_layout_and_other_profiles():
+    path = write_config(HAND_WRITTEN)
+    with profiles.editing(path) as doc:
+        doc["profiles"]["glm"]["model"] = "glm-5"
+    text = path.read_text()
+    assert text == HAND_WRITTEN.replace('model = "glm-4.6"', 'model = "glm-5"')
+
+
+def test_invalid_edit_writes_nothing():
+    path = write_config(HAND_WRITTEN)
+    with pytest.raises(profiles.ConfigError, match="unknown key"):
+        with profiles.editing(path) as doc:
+            doc["profiles"]["glm"]["nonsense"] = 1
+    assert path.read_text() == HAND_WRITTEN
+
+
+def test_a_broken_file_is_never_rewritten():
+    broken = HAND_WRITTEN + "[profiles.x\n"
+    path = write_config(broken)
+    result = ccs("set", "glm", "model=m")
+    assert result.returncode == 2
+    assert "invalid TOML" in result.stderr and "Traceback" not in result.stderr
+    assert path.read_text() == broken
+
+
+def test_concurrent_edits_lose_nothing():
+    path = write_config(HAND_WRITTEN)
+    procs = [subprocess.Popen([sys.executable, "-m", "ccswitch", "set", "glm", f"env.VAR_{i}={i}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(6)]
+    assert [p.wait(timeout=60) for p in procs] == [0] * 6
+    env = profiles.load(path).get("glm").env
+    assert {f"VAR_{i}" for i in range(6)} <= set(env)
+    assert "# the fast one" in path.read_text()
+
+
+def test_parse_value_reads_toml_or_falls_back_to_text():
+    assert profiles.parse_value("42") == 42
+    assert profiles.parse_value('["a", "b"]') == ["a", "b"]
+    assert profiles.parse_value("glm-4.6") == "glm-4.6"
+    assert profiles.parse_value("https://x.y/z") == "https://x.y/z"

@@ -1,0 +1,112 @@
+"""Keys: keyring through its own API, the 0600 file fallback, key_env and key_cmd."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from ccswitch import files, secrets
+from ccswitch.errors import CcsError
+from ccswitch.profiles import Profile, resolve
+from conftest import ccs, write_config
+
+GLM = resolve("glm", {"preset": "zai"})
+
+
+def test_keyring_round_trip(memory_keyring):
+    assert secrets.store_key("glm", "sk-secret-1234", "auto") == "keyring"
+    assert memory_keyring.store[("ccswitch", "glm")] == "sk-secret-1234"
+    assert secrets.get(GLM) == "sk-secret-1234"
+    assert secrets.status(GLM) == ("keyring", True)
+    assert not (files.data_dir() / "secrets.json").exists()
+    assert secrets.delete_key("glm") is True
+    assert secrets.get(GLM) is None
+
+
+def test_no_keyring_falls_back_to_a_0600_file_with_one_notice(no_keyring, capsys):
+    where = secrets.store_key("glm", "sk-secret-1234")
+    path = files.data_dir() / "secrets.json"
+    assert where == str(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text())["secrets"] == {"glm": "sk-secret-1234"}
+    assert "no usable OS keyring" in capsys.readouterr().err
+    secrets.store_key("other", "sk-other")
+    assert capsys.readouterr().err == ""  # said once only
+    assert secrets.get(GLM) == "sk-secret-1234"
+    assert secrets.status(GLM) == ("file", True)
+
+
+def test_required_keyring_missing_is_a_clear_error(no_keyring):
+    with pytest.raises(CcsError, match='no usable keyring backend.*secret_store = "file"'):
+        secrets.store_key("glm", "sk", "keyring")
+    with pytest.raises(CcsError, match="no usable keyring"):
+        secrets.get(GLM, "keyring")
+
+
+def test_storing_in_the_keyring_removes_a_stale_file_copy(no_keyring, memory_keyring):
+    import keyring
+
+    secrets.store_key("glm", "old-key-000000")
+    keyring.set_keyring(memory_keyring)
+    secrets.store_key("glm", "new-key-111111")
+    assert secrets.get(GLM) == "new-key-111111"
+
+
+def test_key_env(monkeypatch):
+    profile = resolve("k", {"preset": "kimi", "key_env": "MY_KIMI"})
+    with pytest.raises(CcsError, match=r"\$MY_KIMI, which is not set"):
+        secrets.get(profile)
+    monkeypatch.setenv("MY_KIMI", "sk-from-env")
+    assert secrets.get(profile) == "sk-from-env"
+    assert secrets.status(profile) == ("$MY_KIMI", True)
+
+
+def test_key_cmd_success_failure_and_silence(monkeypatch):
+    ok = resolve("d", {"preset": "deepseek", "key_cmd": "echo ' sk-from-cmd '"})
+    assert secrets.get(ok) == "sk-from-cmd"
+    failing = resolve("d", {"preset": "deepseek", "key_cmd": "echo nope >&2; exit 3"})
+    with pytest.raises(CcsError, match="exit code 3: nope"):
+        secrets.get(failing)
+    silent = resolve("d", {"preset": "deepseek", "key_cmd": "true"})
+    with pytest.raises(CcsError, match="printed nothing"):
+        secrets.get(silent)
+    monkeypatch.setattr(secrets, "KEY_CMD_TIMEOUT", 0.2)
+    slow = resolve("d", {"preset": "deepseek", "key_cmd": "sleep 5"})
+    with pytest.raises(CcsError, match="did not finish"):
+        secrets.get(slow)
+
+
+def test_missing_key_names_the_command_that_stores_it():
+    with pytest.raises(CcsError, match="run `ccs key set glm`"):
+        secrets.require(GLM)
+
+
+@pytest.mark.parametrize("secret, masked", [("sk-ant-api03-abcdefgh1234", "sk-…1234"), ("abcdefghijklmnop", "ab…mnop"),
+                                            ("short", "…rt"), (None, "(none)")])
+def test_mask(secret, masked):
+    assert secrets.mask(secret) == masked
+
+
+def test_keyrings_alt_backend_through_the_environment(tmp_path):
+    """A file-backed keyring picked by keyring's own PYTHON_KEYRING_BACKEND, across processes."""
+    write_config('version = 1\n[profiles.glm]\npreset = "zai"\n')
+    env = {"PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring", "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    stored = ccs("key", "set", "glm", "--stdin", input="sk-alt-secret-9876\n", env=env)
+    assert stored.returncode == 0, stored.stderr
+    assert "keyring" in stored.stdout and "sk-alt-secret-9876" not in stored.stdout
+    assert not (files.data_dir() / "secrets.json").exists()
+    shown = ccs("show", "glm", "--json", env=env)
+    assert json.loads(shown.stdout)["key"] == {"source": "keyring", "present": True, "masked": "sk-…9876"}
+    assert ccs("key", "rm", "glm", env=env).returncode == 0
+    assert json.loads(ccs("show", "glm", "--json", env=env).stdout)["key"]["present"] is False
+
+
+def test_file_store_is_written_atomically_and_survives_concurrency(no_keyring):
+    for i in range(20):
+        secrets.store_key(f"user{i}", f"secret-{i}")
+    stored = json.loads((files.data_dir() / "secrets.json").read_text())["secrets"]
+    assert len(stored) == 20
+    assert not [p for p in os.listdir(files.data_dir()) if p.startswith(".secrets.json.")]
