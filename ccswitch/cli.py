@@ -419,6 +419,33 @@ def run(
     raise typer.Exit(launch.run_profile(name, command or []))
 
 
+@app.command()
+def proxy(
+    name: str = ProfileArg,
+    port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0: a free one)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON line {base_url, token}."),
+) -> None:
+    """Serve a profile's translation proxy in the foreground for other clients (an IDE, the SDK).
+
+    Example: ccs proxy gpt --port 8082
+    """
+    config = profiles.load()
+    profile = config.get(name)
+    if not profile.uses_proxy:
+        raise CcsError(f"profile '{name}' speaks the Anthropic API already: point clients at {profile.base_url}")
+    secret = secrets.require(profile, config.secret_store) if profile.needs_key else None
+    from .proxy.server import serve_forever
+
+    def announce(url: str, token: str) -> None:
+        if as_json:
+            print(json.dumps({"base_url": url, "token": token}), flush=True)
+        else:
+            print(f"ccs proxy for '{name}' on {url}\n  ANTHROPIC_BASE_URL={url}\n  ANTHROPIC_AUTH_TOKEN={token}\n"
+                  "Ctrl-C stops it.", flush=True)
+
+    serve_forever(profile, secret, port, announce)
+
+
 @app.command("env")
 def env_command(
     name: str = ProfileArg,

@@ -1,0 +1,1 @@
+"""The embedded translation proxy: Anthropic Messages API in front, OpenAI Chat Completions behind."""

@@ -1,0 +1,266 @@
+"""OpenAI Chat Completions answers -> Anthropic messages: one function for whole responses, and the
+streaming state machine that turns OpenAI chunks into Anthropic's event grammar.
+
+The grammar Claude Code relies on: one `message_start`; then content blocks strictly one at a
+time (`content_block_start`, deltas, `content_block_stop`); then `message_delta` with the stop
+reason and usage, and `message_stop`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+
+from .errors import ProxyError, from_stream_error
+from .to_openai import ToolNames
+
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
+                "content_filter": "refusal"}
+
+
+def new_message_id() -> str:
+    return "msg_" + secrets.token_hex(12)
+
+
+def new_tool_id() -> str:
+    return "toolu_" + secrets.token_hex(12)
+
+
+def usage_of(usage: dict | None) -> dict:
+    """OpenAI usage -> Anthropic usage: cached prompt tokens are reported apart from the rest."""
+    usage = usage or {}
+    prompt = usage.get("prompt_tokens") or 0
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    return {"input_tokens": max(prompt - cached, 0), "output_tokens": usage.get("completion_tokens") or 0,
+            "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
+
+
+def stop_reason_of(finish_reason: str | None, has_tool_calls: bool) -> str:
+    return "tool_use" if has_tool_calls else STOP_REASONS.get(finish_reason or "stop", "end_turn")
+
+
+def parse_arguments(arguments: str | None) -> dict:
+    """Tool arguments as an object; text that is not a JSON object is kept rather than lost."""
+    if not arguments:
+        return {}
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return {"_raw_arguments": arguments}
+    return value if isinstance(value, dict) else {"_value": value}
+
+
+def translate_response(resp: dict, model: str, names: ToolNames) -> dict:
+    """A whole (non-streaming) OpenAI response as an Anthropic message."""
+    if resp.get("error"):
+        raise from_stream_error(resp)
+    choices = resp.get("choices") or []
+    if not choices:
+        raise ProxyError(502, "the provider answered without any choices")
+    choice = choices[0]
+    message = choice.get("message") or {}
+    content: list[dict] = []
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
+    if message.get("content"):
+        content.append({"type": "text", "text": message["content"]})
+    calls = message.get("tool_calls") or []
+    for call in calls:
+        function = call.get("function") or {}
+        content.append({"type": "tool_use", "id": new_tool_id(), "name": names.restore(function.get("name", "")),
+                        "input": parse_arguments(function.get("arguments"))})
+    if choice.get("finish_reason") == "error":
+        raise ProxyError(502, "the provider ended the answer with an error")
+    return {"id": new_message_id(), "type": "message", "role": "assistant", "model": model, "content": content,
+            "stop_reason": stop_reason_of(choice.get("finish_reason"), bool(calls)), "stop_sequence": None,
+            "usage": usage_of(resp.get("usage"))}
+
+
+# ---------------------------------------------------------------- streaming
+
+
+def event(kind: str, data: dict) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + json.dumps(data, ensure_ascii=False,
+                                                                  separators=(",", ":")).encode() + b"\n\n"
+
+
+PING = event("ping", {"type": "ping"})
+
+
+@dataclass
+class _Call:
+    """One tool call as its fragments arrive."""
+
+    id: str
+    upstream_id: str | None
+    name: str = ""
+    arguments: str = ""  # everything received, to recognise providers that resend it cumulatively
+    held: str = ""  # received while another call's block was open
+    block: int | None = None  # its content block index once opened
+    done: bool = False
+
+
+class StreamTranslator:
+    """Feed it OpenAI chunks (parsed JSON); it returns Anthropic SSE bytes. `finish()` closes the message.
+
+    Raises ProxyError for an error inside the stream; the caller decides whether that is still an
+    HTTP error (nothing sent yet: `started` is False) or an `error` event.
+    """
+
+    def __init__(self, model: str, names: ToolNames):
+        self.model = model
+        self.names = names
+        self.started = False
+        self.blocks = 0  # content blocks opened so far
+        self.open: str | None = None  # kind of the open block: "text", "thinking" or "tool"
+        self.calls: list[_Call] = []
+        self.by_index: dict[int, _Call] = {}
+        self.current: _Call | None = None  # the call whose block is open
+        self.finish_reason: str | None = None
+        self.usage: dict | None = None
+        self.finished = False
+
+    def feed(self, chunk: dict) -> bytes:
+        if "error" in chunk and chunk["error"]:
+            raise from_stream_error(chunk)
+        out: list[bytes] = []
+        if not self.started:
+            self.started = True
+            out.append(self._message_start())
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(reasoning, str) and reasoning:
+                self._reasoning(reasoning, out)
+            if delta.get("content"):
+                self._text(delta["content"], out)
+            for fragment in delta.get("tool_calls") or []:
+                self._tool_fragment(fragment, out)
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        if self.finish_reason == "error":
+            raise ProxyError(502, "the provider ended the stream with finish_reason \"error\"")
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        """Close the open block, emit held tool calls in order, then message_delta and message_stop."""
+        out: list[bytes] = []
+        if not self.started:
+            self.started = True
+            out.append(self._message_start())
+        self._close_block(out)
+        for call in self.calls:
+            if not call.done:
+                self._open_call(call, out)
+                self._close_block(out)
+        self.finished = True
+        out.append(event("message_delta", {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason_of(self.finish_reason, bool(self.calls)), "stop_sequence": None},
+            "usage": usage_of(self.usage)}))
+        out.append(event("message_stop", {"type": "message_stop"}))
+        return b"".join(out)
+
+    def error_event(self, error: ProxyError) -> bytes:
+        return event("error", error.body())
+
+    # -- blocks
+
+    def _message_start(self) -> bytes:
+        return event("message_start", {"type": "message_start", "message": {
+            "id": new_message_id(), "type": "message", "role": "assistant", "model": self.model, "content": [],
+            "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0}}})  # the real numbers come in message_delta
+
+    def _open_block(self, kind: str, block: dict, out: list[bytes]) -> int:
+        self._close_block(out)
+        index = self.blocks
+        self.blocks += 1
+        self.open = kind
+        out.append(event("content_block_start", {"type": "content_block_start", "index": index,
+                                                 "content_block": block}))
+        return index
+
+    def _close_block(self, out: list[bytes]) -> None:
+        if self.open is None:
+            return
+        out.append(event("content_block_stop", {"type": "content_block_stop", "index": self.blocks - 1}))
+        if self.current is not None:
+            self.current.done = True
+            self.current = None
+        self.open = None
+
+    def _delta(self, delta: dict, out: list[bytes]) -> None:
+        out.append(event("content_block_delta", {"type": "content_block_delta", "index": self.blocks - 1,
+                                                 "delta": delta}))
+
+    def _reasoning(self, text: str, out: list[bytes]) -> None:
+        if self.open != "thinking":
+            if self.blocks:  # thinking goes before the answer; once text or tools began it cannot
+                return
+            self._open_block("thinking", {"type": "thinking", "thinking": "", "signature": ""}, out)
+        self._delta({"type": "thinking_delta", "thinking": text}, out)
+
+    def _text(self, text: str, out: list[bytes]) -> None:
+        if self.open != "text":
+            self._open_block("text", {"type": "text", "text": ""}, out)
+        self._delta({"type": "text_delta", "text": text}, out)
+
+    # -- tool calls
+
+    def _tool_fragment(self, fragment: dict, out: list[bytes]) -> None:
+        function = fragment.get("function") or {}
+        call = self._call_for(fragment.get("index"), fragment.get("id"))
+        if function.get("name") and not call.name:
+            call.name = self.names.restore(function["name"])
+        arguments = function.get("arguments") or ""
+        if not isinstance(arguments, str):  # a provider that sends an object instead of a JSON string
+            arguments = json.dumps(arguments)
+        if call.arguments and arguments.startswith(call.arguments) and len(call.arguments) > 1:
+            arguments = arguments[len(call.arguments):]  # cumulative: keep only what is new
+        call.arguments += arguments
+        if call is self.current:
+            if arguments:
+                self._delta({"type": "input_json_delta", "partial_json": arguments}, out)
+            return
+        call.held += arguments
+        if call.name and (self.current is None or _complete_json(self.current.arguments)):
+            self._open_call(call, out)
+
+    def _call_for(self, index: int | None, upstream_id: str | None) -> _Call:
+        """The call a fragment belongs to; a new id on a known index, or no index and no id, handled."""
+        if index is None and upstream_id is None:
+            if self.calls:
+                return self.calls[-1]
+        existing = self.by_index.get(index) if index is not None else None
+        if existing is None and upstream_id is not None:
+            existing = next((c for c in self.calls if c.upstream_id == upstream_id), None)
+        if existing is not None and not (upstream_id and existing.upstream_id and upstream_id != existing.upstream_id):
+            return existing
+        call = _Call(id=new_tool_id(), upstream_id=upstream_id)
+        self.calls.append(call)
+        if index is not None:
+            self.by_index[index] = call
+        return call
+
+    def _open_call(self, call: _Call, out: list[bytes]) -> None:
+        call.block = self._open_block("tool", {"type": "tool_use", "id": call.id, "name": call.name or "unknown",
+                                               "input": {}}, out)
+        self.current = call
+        if call.held:
+            self._delta({"type": "input_json_delta", "partial_json": call.held}, out)
+            call.held = ""
+
+
+def _complete_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,316 @@
+"""The proxy's ASGI app and its lifecycle: loopback only, a per-session token, uvicorn in a thread.
+
+`serve_in_background` is what `ccs run` uses; `serve_forever` is `ccs proxy`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import math
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+
+import httpx
+
+from ..launch import Endpoint
+from . import errors
+from .errors import ProxyError
+from .from_openai import PING, StreamTranslator, translate_response
+from .to_openai import InvalidRequest, translate_request
+from .upstream import SSEParser, Upstream, new_client
+
+HOST = "127.0.0.1"
+ALLOWED_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+PING_AFTER = 10.0  # seconds without a byte to the client before a `ping` event
+MAX_BODY = 64 * 1024 * 1024
+JSON_HEADERS = [(b"content-type", b"application/json")]
+SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+
+
+class ProxyApp:
+    """Anthropic Messages API in front, one OpenAI Chat Completions upstream behind."""
+
+    def __init__(self, upstream: Upstream, token: str, client: httpx.AsyncClient | None = None):
+        self.upstream = upstream
+        self.token = token.encode()
+        self.client = client
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            try:
+                await self._route(scope, receive, send)
+            except ProxyError as e:
+                await respond_error(send, e)
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.client = self.client or new_client()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.client is not None:
+                    await self.client.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _route(self, scope, receive, send) -> None:
+        headers = dict(scope["headers"])
+        host = headers.get(b"host", b"").decode("latin-1").rsplit(":", 1)[0] if headers.get(b"host") else ""
+        if host not in ALLOWED_HOSTS:  # a browser tricked by DNS rebinding sends another Host
+            raise ProxyError(403, f"host {host or '(none)'!r} is not allowed; use 127.0.0.1")
+        method, path = scope["method"], scope["path"]
+        if path in ("/", "/api/hello", "/health") and method in ("GET", "HEAD"):
+            return await respond_json(send, 200, {"status": "ok"}, head=method == "HEAD")
+        if not self._authorized(headers):
+            raise ProxyError(401, "missing or wrong session token: this proxy only serves the `claude` that "
+                                  "`ccs run` started (or the token `ccs proxy` printed)")
+        if path == "/v1/messages" and method == "POST":
+            return await self.messages(await read_json(receive), receive, send)
+        if path == "/v1/messages/count_tokens" and method == "POST":
+            return await respond_json(send, 200, {"input_tokens": estimate_tokens(await read_json(receive))})
+        if path == "/v1/models" and method == "GET":
+            return await respond_json(send, 200, models_page(self.upstream))
+        raise ProxyError(404, f"{method} {path} is not served by the ccs proxy")
+
+    def _authorized(self, headers: dict) -> bool:
+        offered = headers.get(b"x-api-key") or b""
+        authorization = headers.get(b"authorization") or b""
+        if authorization[:7].lower() == b"bearer ":
+            offered = offered or authorization[7:].strip()
+        return hmac.compare_digest(offered, self.token)
+
+    async def messages(self, req: dict, receive, send) -> None:
+        try:
+            body, names = translate_request(req, self.upstream)
+        except InvalidRequest as e:
+            raise ProxyError(400, str(e)) from None
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            raise ProxyError(400, f"malformed request: {type(e).__name__}: {e}") from None
+        model = req.get("model") or body["model"]
+        request = self.client.build_request("POST", self.upstream.chat_url, json=body,
+                                            headers=self.upstream.headers())
+        # Answer the client only once the provider has: its status decides ours.
+        disconnected = asyncio.ensure_future(wait_for_disconnect(receive))
+        try:
+            response = await self._send_upstream(request, disconnected)
+            if response is None:
+                return
+            try:
+                if response.status_code >= 400:
+                    raise errors.from_upstream_status(response.status_code, await response.aread(),
+                                                      response.headers, self.upstream.name)
+                if body.get("stream"):
+                    await self._stream(response, StreamTranslator(model, names), send, disconnected)
+                else:
+                    data = json.loads(await response.aread())
+                    await respond_json(send, 200, translate_response(data, model, names))
+            except httpx.HTTPError as e:
+                raise errors.from_transport(e, self.upstream.chat_url) from None
+            except ValueError:
+                raise ProxyError(502, "the provider's answer was not valid JSON") from None
+            finally:
+                await response.aclose()
+        finally:
+            disconnected.cancel()
+
+    async def _send_upstream(self, request: httpx.Request, disconnected: asyncio.Future):
+        """The provider's response (headers read, body not), or None when the client left first."""
+        sending = asyncio.ensure_future(self.client.send(request, stream=True))
+        await asyncio.wait({sending, disconnected}, return_when=asyncio.FIRST_COMPLETED)
+        if not sending.done():
+            sending.cancel()  # the client gave up: so do we, at once
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                await sending
+            return None
+        try:
+            return sending.result()
+        except httpx.HTTPError as e:
+            raise errors.from_transport(e, self.upstream.chat_url) from None
+
+    async def _stream(self, response: httpx.Response, translator: StreamTranslator, send,
+                      disconnected: asyncio.Future) -> None:
+        """Upstream SSE -> Anthropic SSE, one client write per network read, a ping when idle."""
+        parser = SSEParser()
+        reads = response.aiter_raw()
+        started = False
+        pending = None
+        try:
+            while not parser.done:
+                pending = pending or asyncio.ensure_future(anext(reads, None))
+                done, _ = await asyncio.wait({pending, disconnected}, timeout=PING_AFTER if started else None,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if disconnected in done:
+                    return
+                if not done:
+                    await send({"type": "http.response.body", "body": PING, "more_body": True})
+                    continue
+                chunk = pending.result()
+                pending = None
+                payloads = parser.feed(chunk) if chunk is not None else parser.close()
+                try:
+                    out = b"".join(translator.feed(payload) for payload in payloads)
+                    if chunk is None or parser.done:
+                        out += translator.finish()
+                except ProxyError as e:
+                    if not started:
+                        raise
+                    await send({"type": "http.response.body", "body": translator.error_event(e), "more_body": False})
+                    return
+                if out:
+                    if not started:
+                        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+                        started = True
+                    await send({"type": "http.response.body", "body": out, "more_body": not translator.finished})
+                if chunk is None:
+                    break
+            if not translator.finished:  # [DONE] arrived
+                out = translator.finish()
+                if not started:
+                    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+                await send({"type": "http.response.body", "body": out, "more_body": False})
+        except httpx.HTTPError as e:  # the provider's connection broke mid-stream
+            error = errors.from_transport(e, self.upstream.chat_url)
+            if not started:
+                raise error from None
+            await send({"type": "http.response.body", "body": translator.error_event(error), "more_body": False})
+        finally:
+            if pending is not None:
+                pending.cancel()
+
+
+async def wait_for_disconnect(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def read_json(receive) -> dict:
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ProxyError(400, "the client disconnected while sending the request")
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > MAX_BODY:
+            raise ProxyError(413, f"request body over {MAX_BODY // (1024 * 1024)} MiB")
+        if not message.get("more_body"):
+            break
+    try:
+        data = json.loads(b"".join(chunks))
+    except ValueError as e:
+        raise ProxyError(400, f"the request body is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ProxyError(400, "the request body must be a JSON object")
+    return data
+
+
+async def respond_json(send, status: int, data: dict, headers: dict | None = None, head: bool = False) -> None:
+    body = json.dumps(data).encode()
+    extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*JSON_HEADERS, (b"content-length", str(len(body)).encode()), *extra]})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def respond_error(send, error: ProxyError) -> None:
+    await respond_json(send, error.status, error.body(), error.headers)
+
+
+def estimate_tokens(req: dict) -> int:
+    """count_tokens, answered locally: about 4 characters a token over system, messages and tools,
+    plus 1,600 per image (Anthropic's figure for a ~1.2 megapixel image). An estimate, never exact."""
+    images = 0
+
+    def text_of(value) -> str:
+        nonlocal images
+        if isinstance(value, dict):
+            if value.get("type") == "image":
+                images += 1
+                return ""
+            return " ".join(text_of(v) for k, v in value.items() if k not in ("cache_control", "type"))
+        if isinstance(value, list):
+            return " ".join(text_of(v) for v in value)
+        return str(value) if value is not None else ""
+
+    chars = len(text_of(req.get("system"))) + len(text_of(req.get("messages"))) + len(text_of(req.get("tools")))
+    return max(1, math.ceil(chars / 4) + 1600 * images)
+
+
+def models_page(upstream: Upstream) -> dict:
+    data = [{"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
+            for m in upstream.listed_models()]
+    return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None}
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+def bind(port: int = 0) -> socket.socket:
+    """A listening socket on loopback; port 0 lets the OS pick a free one."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, port))
+    except OSError as e:
+        sock.close()
+        from ..errors import CcsError
+
+        raise CcsError(f"cannot listen on {HOST}:{port}: {e.strerror}") from None
+    sock.listen(512)
+    return sock
+
+
+def make_server(app: ProxyApp):
+    import uvicorn
+
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2,
+                            server_header=False, date_header=False)
+    return uvicorn.Server(config)
+
+
+@contextlib.contextmanager
+def running(upstream: Upstream, port: int = 0) -> Iterator[Endpoint]:
+    """Serve in a thread for as long as the `with` block; yields where clients connect, with their token."""
+    token = "ccs-" + secrets.token_urlsafe(32)
+    sock = bind(port)
+    server = make_server(ProxyApp(upstream, token))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="ccs-proxy", daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        thread.join(0.002)
+    if not server.started:
+        sock.close()
+        raise RuntimeError("the proxy failed to start")
+    try:
+        yield Endpoint(f"http://{HOST}:{sock.getsockname()[1]}", token)
+    finally:
+        server.should_exit = True
+        thread.join(5)
+        sock.close()
+
+
+def serve_in_background(profile, secret: str | None):
+    """`ccs run`: the proxy lives exactly as long as claude."""
+    return running(Upstream.from_profile(profile, secret))
+
+
+def serve_forever(profile, secret: str | None, port: int, announce) -> None:
+    """`ccs proxy`: serve until SIGINT/SIGTERM, then shut down cleanly. `announce(url, token)` runs once bound."""
+    import signal
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with running(Upstream.from_profile(profile, secret), port) as endpoint:
+        announce(endpoint.url, endpoint.token)
+        stop.wait()

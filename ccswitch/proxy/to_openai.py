@@ -1,0 +1,309 @@
+"""Anthropic Messages request -> OpenAI Chat Completions request. Pure functions, dict in, dict out.
+
+The upstream body is built from a whitelist: nothing Anthropic-only (cache_control,
+context_management, output_config, metadata, safeguards, defer_loading, ...) is forwarded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from .upstream import Upstream
+
+BILLING_HEADER = "x-anthropic-billing-header"
+MAX_TOOL_NAME = 64
+NO_RESULT = "Error: the tool call returned no result"
+_TOP_K_HOSTS = ("localhost", "127.0.0.1", "openrouter.ai")
+_COMPLETION_TOKENS_MODELS = re.compile(r"^(?:.*/)?(o\d|gpt-5)")
+
+
+class InvalidRequest(ValueError):
+    """The client's request cannot be translated; becomes a 400 invalid_request_error."""
+
+
+class ToolNames:
+    """OpenAI caps function names at 64 characters: long names are shortened with a hash and restored."""
+
+    def __init__(self) -> None:
+        self.original: dict[str, str] = {}
+
+    def shorten(self, name: str) -> str:
+        if len(name) <= MAX_TOOL_NAME:
+            return name
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        short = f"{name[:MAX_TOOL_NAME - 9]}_{digest}"
+        self.original[short] = name
+        return short
+
+    def restore(self, name: str) -> str:
+        return self.original.get(name, name)
+
+
+def translate_request(req: dict, upstream: Upstream) -> tuple[dict, ToolNames]:
+    """The OpenAI body for an Anthropic request, and the tool-name map for its response."""
+    if not isinstance(req, dict) or not isinstance(req.get("messages"), list):
+        raise InvalidRequest("messages: field required (a list of messages)")
+    if not isinstance(req.get("max_tokens", 1), int):
+        raise InvalidRequest("max_tokens: must be an integer")
+    names = ToolNames()
+    model = upstream.model_for(req.get("model") or "")
+    body: dict = {"model": model, "messages": translate_messages(req, names, keep_reasoning=upstream.keeps_reasoning)}
+    if req.get("tools"):
+        body["tools"] = [translate_tool(tool, names) for tool in req["tools"] if "input_schema" in tool]
+        if not body["tools"]:
+            del body["tools"]
+    if (choice := req.get("tool_choice")) and "tools" in body:
+        body.update(translate_tool_choice(choice, names))
+    max_tokens = req.get("max_tokens")
+    if upstream.max_output_tokens and (max_tokens is None or max_tokens > upstream.max_output_tokens):
+        max_tokens = upstream.max_output_tokens
+    if max_tokens is not None:
+        body["max_completion_tokens" if _COMPLETION_TOKENS_MODELS.match(model) else "max_tokens"] = max_tokens
+    if effort := reasoning_effort(req, upstream.reasoning_effort):
+        body["reasoning_effort"] = effort
+    for key in ("temperature", "top_p"):
+        if key in req:
+            body[key] = req[key]
+    if "top_k" in req and any(host in upstream.base_url for host in _TOP_K_HOSTS):
+        body["top_k"] = req["top_k"]
+    if req.get("stop_sequences"):
+        body["stop"] = req["stop_sequences"]
+    if user_id := (req.get("metadata") or {}).get("user_id"):
+        body["user"] = hashlib.sha256(str(user_id).encode()).hexdigest()  # 64 chars, nothing personal
+    if req.get("stream"):
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body, names
+
+
+def reasoning_effort(req: dict, configured: str | None) -> str | None:
+    """The profile's setting wins; else derived from `thinking` (and `output_config.effort` when adaptive)."""
+    if configured == "off":
+        return None
+    thinking = req.get("thinking") or {}
+    kind = thinking.get("type")
+    if kind not in ("enabled", "adaptive"):
+        return None
+    if configured:
+        return configured
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens") or 0
+        return "low" if budget <= 4096 else "medium" if budget <= 16384 else "high"
+    effort = (req.get("output_config") or {}).get("effort", "medium")
+    return effort if effort in ("low", "medium", "high") else "high" if effort in ("max", "xhigh") else "medium"
+
+
+def translate_tool(tool: dict, names: ToolNames) -> dict:
+    schema = {k: v for k, v in (tool.get("input_schema") or {}).items() if k != "$schema"}
+    schema.setdefault("type", "object")
+    function = {"name": names.shorten(tool["name"]), "parameters": schema}
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    return {"type": "function", "function": function}
+
+
+def translate_tool_choice(choice: dict, names: ToolNames) -> dict:
+    kind = choice.get("type")
+    result: dict = {}
+    if kind == "auto":
+        result["tool_choice"] = "auto"
+    elif kind == "any":
+        result["tool_choice"] = "required"
+    elif kind == "none":
+        result["tool_choice"] = "none"
+    elif kind == "tool":
+        result["tool_choice"] = {"type": "function", "function": {"name": names.shorten(choice["name"])}}
+    else:
+        raise InvalidRequest(f"tool_choice.type: unknown value {kind!r}")
+    if choice.get("disable_parallel_tool_use"):
+        result["parallel_tool_calls"] = False
+    return result
+
+
+# ---------------------------------------------------------------- messages
+
+
+def translate_messages(req: dict, names: ToolNames, *, keep_reasoning: bool = False) -> list[dict]:
+    """System first, then each message in order; tool results right after the call that asked for them."""
+    out: list[dict] = []
+    if system := system_text(req.get("system")):
+        out.append({"role": "system", "content": system})
+    unanswered: list[str] = []  # tool_call ids of the last assistant message still waiting for a result
+    held_system: list[dict] = []  # system messages that arrived between a tool call and its results
+    for index, message in enumerate(req["messages"]):
+        if not isinstance(message, dict):
+            raise InvalidRequest(f"messages.{index}: must be an object")
+        role = message.get("role")
+        content = message.get("content")
+        if role == "system":
+            translated = {"role": "system", "content": blocks_text(content)}
+            (held_system if unanswered else out).append(translated)
+        elif role == "assistant":
+            _answer_missing(out, unanswered)
+            out.extend(held_system)
+            held_system.clear()
+            assistant = assistant_message(content, names, keep_reasoning)
+            out.append(assistant)
+            unanswered = [call["id"] for call in assistant.get("tool_calls", [])]
+        elif role == "user":
+            tool_messages, user = user_messages(content, index)
+            for tool_message in tool_messages:
+                if tool_message["tool_call_id"] in unanswered:
+                    unanswered.remove(tool_message["tool_call_id"])
+                    out.append(tool_message)
+                else:  # a result for a call OpenAI never saw: keep its text, as the user's words
+                    user.setdefault("orphans", []).append(tool_message["content"])
+            _answer_missing(out, unanswered)
+            out.extend(held_system)
+            held_system.clear()
+            if orphans := user.pop("orphans", None):
+                _prepend_text(user, "\n\n".join(f"Tool result: {text}" for text in orphans))
+            if user["content"]:
+                out.append(user)
+        else:
+            raise InvalidRequest(f"messages.{index}.role: must be user, assistant or system")
+    out.extend(held_system)
+    return out
+
+
+def _answer_missing(out: list[dict], unanswered: list[str]) -> None:
+    """OpenAI requires a tool message for every call; an interrupted call gets an explicit error."""
+    out.extend({"role": "tool", "tool_call_id": call_id, "content": NO_RESULT} for call_id in unanswered)
+    unanswered.clear()
+
+
+def _prepend_text(user: dict, text: str) -> None:
+    if isinstance(user["content"], list):
+        user["content"].insert(0, {"type": "text", "text": text})
+    else:
+        user["content"] = f"{text}\n\n{user['content']}" if user["content"] else text
+
+
+def system_text(system) -> str:
+    """System blocks joined; the billing header is dropped (it changes every request, defeating caches)."""
+    if system is None:
+        return ""
+    if isinstance(system, str):
+        return system
+    return "\n\n".join(block["text"] for block in system
+                       if block.get("type") == "text" and not block.get("text", "").startswith(BILLING_HEADER))
+
+
+def blocks_text(content) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise InvalidRequest("content: must be a string or a list of blocks")
+    return "\n\n".join(text for block in content if (text := _block_text(block)) is not None)
+
+
+def _block_text(block: dict) -> str | None:
+    kind = block.get("type")
+    if kind == "text":
+        return block["text"]
+    if kind == "tool_reference":
+        return f"Tool loaded: {block.get('tool_name')}"
+    if kind == "document":
+        return document_text(block)
+    if kind == "search_result":
+        return "\n".join([block.get("title", ""), block.get("source", ""), blocks_text(block.get("content", []))])
+    return None
+
+
+def document_text(block: dict) -> str:
+    source = block.get("source") or {}
+    kind = source.get("type")
+    if kind == "text":
+        text = source.get("data", "")
+    elif kind == "content":
+        text = blocks_text(source.get("content", []))
+    else:
+        raise InvalidRequest(f"document blocks with a {kind!r} source cannot be sent to an OpenAI-API provider; "
+                             "only text documents can")
+    title = block.get("title")
+    return f"{title}\n\n{text}" if title else text
+
+
+def image_part(block: dict) -> dict:
+    source = block.get("source") or {}
+    if source.get("type") == "base64":
+        url = f"data:{source.get('media_type', 'image/png')};base64,{source['data']}"
+    elif source.get("type") == "url":
+        url = source["url"]  # passed on as is; the proxy never fetches anything
+    else:
+        raise InvalidRequest(f"image source type {source.get('type')!r} is not supported")
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def assistant_message(content, names: ToolNames, keep_reasoning: bool) -> dict:
+    if isinstance(content, str):
+        return {"role": "assistant", "content": content}
+    texts: list[str] = []
+    reasoning: list[str] = []
+    calls: list[dict] = []
+    for block in content or []:
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block["text"])
+        elif kind == "tool_use":
+            calls.append({"id": block["id"], "type": "function",
+                          "function": {"name": names.shorten(block["name"]),
+                                       "arguments": json.dumps(block.get("input") or {}, ensure_ascii=False)}})
+        elif kind == "thinking" and keep_reasoning:
+            reasoning.append(block.get("thinking", ""))
+        # redacted_thinking, and thinking for providers that do not want it back: dropped
+    message: dict = {"role": "assistant", "content": "".join(texts) or (None if calls else "")}
+    if calls:
+        message["tool_calls"] = calls
+    if reasoning:
+        message["reasoning_content"] = "".join(reasoning)
+    return message
+
+
+def user_messages(content, index: int) -> tuple[list[dict], dict]:
+    """(one tool message per tool_result, the user message with the remaining text and images)."""
+    if isinstance(content, str):
+        return [], {"role": "user", "content": content}
+    if not isinstance(content, list):
+        raise InvalidRequest(f"messages.{index}.content: must be a string or a list of blocks")
+    tools: list[dict] = []
+    parts: list[dict] = []
+    for block in content:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "tool_result":
+            text, images = tool_result_content(block)
+            tools.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": text})
+            parts.extend(images)
+        elif kind == "image":
+            parts.append(image_part(block))
+        elif kind in ("text", "tool_reference", "document", "search_result"):
+            parts.append({"type": "text", "text": _block_text(block)})
+        elif kind is None:
+            raise InvalidRequest(f"messages.{index}.content: every block needs a type")
+        # other block types carry nothing a chat model can read: dropped
+    if all(part["type"] == "text" for part in parts):
+        return tools, {"role": "user", "content": "\n\n".join(part["text"] for part in parts)}
+    return tools, {"role": "user", "content": parts}
+
+
+def tool_result_content(block: dict) -> tuple[str, list[dict]]:
+    """The text of a tool result, and any images it holds (sent in a following user message)."""
+    content = block.get("content", "")
+    images: list[dict] = []
+    if isinstance(content, str):
+        text = content
+    else:
+        texts = []
+        for item in content:
+            if item.get("type") == "image":
+                images.append(image_part(item))
+            elif (item_text := _block_text(item)) is not None:
+                texts.append(item_text)
+        text = "\n\n".join(texts)
+        if images and not text:
+            text = f"(the result is {'an image' if len(images) == 1 else f'{len(images)} images'}, attached below)"
+    if block.get("is_error"):
+        text = f"Error: {text}"
+    return text, images

@@ -1,0 +1,110 @@
+"""The provider side: who the upstream is (a value handed to each request), its HTTP client, SSE parsing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+
+# Claude Code waits up to 10 minutes for an answer (API_TIMEOUT_MS); reasoning models can be that slow.
+TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=60.0, pool=30.0)
+TIERS = ("opus", "sonnet", "haiku")
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One OpenAI-API provider: where it is, its key, and how Claude's model names map onto its models."""
+
+    name: str
+    base_url: str
+    key: str | None = None
+    model: str | None = None
+    models: dict[str, str] = field(default_factory=dict)
+    max_output_tokens: int | None = None
+    reasoning_effort: str | None = None
+
+    @classmethod
+    def from_profile(cls, profile, secret: str | None) -> Upstream:
+        return cls(name=profile.name, base_url=profile.base_url.rstrip("/"), key=secret, model=profile.model,
+                   models=dict(profile.models), max_output_tokens=profile.max_output_tokens,
+                   reasoning_effort=profile.reasoning_effort)
+
+    @property
+    def chat_url(self) -> str:
+        return f"{self.base_url}/chat/completions"
+
+    @property
+    def keeps_reasoning(self) -> bool:
+        """DeepSeek rejects a tool-calling history whose reasoning was dropped; others do not want it back."""
+        return "deepseek" in (urlsplit(self.base_url).hostname or "")
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"} if self.key else {}
+
+    def model_for(self, requested: str) -> str:
+        """Real model names pass through; a `claude-*` name maps by its tier word to the profile's model."""
+        if requested and not requested.startswith("claude"):
+            return requested
+        for tier in TIERS:
+            if tier in requested and tier in self.models:
+                return self.models[tier]
+        return self.model or self.models.get("sonnet") or requested
+
+    def listed_models(self) -> list[str]:
+        return list(dict.fromkeys(m for m in (self.model, *self.models.values()) if m))
+
+
+def new_client() -> httpx.AsyncClient:
+    """One pooled client per proxy: connections to the provider are reused across requests."""
+    return httpx.AsyncClient(timeout=TIMEOUT, limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+                             follow_redirects=False)
+
+
+class SSEParser:
+    """Server-sent events from raw bytes: any read boundary, CRLF or LF, comments, `event:`/`id:` lines.
+
+    Lines are split as bytes, so a UTF-8 character cut across two reads is decoded whole.
+    `feed` returns the JSON payloads of the complete events; `[DONE]` ends the stream.
+    """
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.data: list[bytes] = []
+        self.done = False
+
+    def feed(self, chunk: bytes) -> list[dict]:
+        self.buffer += chunk
+        payloads: list[dict] = []
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            self._line(line.rstrip(b"\r"), payloads)
+        return payloads
+
+    def close(self) -> list[dict]:
+        """The last event, when the stream ended without a blank line."""
+        payloads: list[dict] = []
+        if self.buffer:
+            self._line(self.buffer.rstrip(b"\r"), payloads)
+            self.buffer = b""
+        self._line(b"", payloads)
+        return payloads
+
+    def _line(self, line: bytes, payloads: list[dict]) -> None:
+        if not line:
+            if self.data:
+                raw = b"\n".join(self.data)
+                self.data = []
+                if raw.strip() == b"[DONE]":
+                    self.done = True
+                elif not self.done:
+                    try:
+                        payloads.append(json.loads(raw))
+                    except ValueError:
+                        payloads.append({"error": {"message": f"malformed stream data: {raw[:200]!r}"}})
+            return
+        if line.startswith(b"data:"):
+            value = line[5:]
+            self.data.append(value[1:] if value.startswith(b" ") else value)
+        # comments (":"), event:, id:, retry: carry nothing we need
