@@ -69,3 +69,70 @@ def test_native_profile_reaches_the_provider_despite_a_stale_settings_file(claud
     finally:
         provider.close()
         stale.close()
+
+
+def openai_stream(*deltas, finish="stop") -> Reply:
+    from fakes import sse
+
+    chunks = [{"choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
+                   "usage": {"prompt_tokens": 30, "completion_tokens": 5}})
+    return Reply(200, {"Content-Type": "text/event-stream"}, sse(chunks))
+
+
+def fake_openai_provider(seen):
+    """Answers like an OpenAI-API provider: a Bash call when asked to, then the tool's output echoed back."""
+    if seen.method != "POST" or not seen.path.endswith("/chat/completions"):
+        return Reply(404, {"Content-Length": "0"})
+    messages = seen.body["messages"]
+    tool_results = [m["content"] for m in messages if m["role"] == "tool"]
+    if tool_results:
+        return openai_stream({"content": f"The tool said: {tool_results[-1]}"})
+    last_user = json.dumps([m for m in messages if m["role"] == "user"][-1])
+    if "RUN_TOOL" in last_user:
+        call = {"index": 0, "id": "call_1", "type": "function",
+                "function": {"name": "Bash", "arguments": json.dumps({"command": "echo proxied-$((6*7))",
+                                                                      "description": "print a number"})}}
+        return openai_stream({"role": "assistant", "content": "Running it."}, {"tool_calls": [call]},
+                             finish="tool_calls")
+    return openai_stream({"role": "assistant", "content": "pong "}, {"content": "through the proxy"})
+
+
+@pytest.fixture
+def openai_profile(claude_path, no_keyring):
+    provider = FakeServer(fake_openai_provider)
+    write_config(f"""
+        version = 1
+        [profiles.gpt]
+        preset = "openai"
+        base_url = "{provider.url}/v1"
+        model = "gpt-fake"
+        models = {{ opus = "gpt-fake", sonnet = "gpt-fake", haiku = "gpt-fake-mini" }}
+    """)
+    assert ccs("key", "set", "gpt", "--stdin", input="sk-openai-upstream-key").returncode == 0
+    yield provider
+    provider.close()
+
+
+def test_claude_through_the_proxy_plain_answer(openai_profile, claude_path):
+    result = ccs("run", "gpt", "--", "claude", "--print", "ping", cwd=claude_path, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "pong through the proxy" in result.stdout
+    posts = [r for r in openai_profile.requests if r.method == "POST"]
+    assert posts and all(r.headers["authorization"] == "Bearer sk-openai-upstream-key" for r in posts)
+    assert {r.body["model"] for r in posts} <= {"gpt-fake", "gpt-fake-mini"}
+    assert "cache_control" not in json.dumps(posts[0].body)
+
+
+def test_claude_bash_tool_round_trip_through_the_proxy(openai_profile, claude_path):
+    result = ccs("run", "gpt", "--", "claude", "--print", "RUN_TOOL now", "--allowedTools", "Bash",
+                 cwd=claude_path, timeout=240)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "The tool said: proxied-42" in result.stdout
+    followups = [r for r in openai_profile.requests if r.method == "POST"
+                 and any(m["role"] == "tool" for m in r.body["messages"])]
+    assert followups, "claude never sent the tool result back"
+    messages = followups[0].body["messages"]
+    call_at = next(i for i, m in enumerate(messages) if m.get("tool_calls"))
+    assert messages[call_at]["tool_calls"][0]["function"]["name"] == "Bash"
+    assert messages[call_at + 1]["role"] == "tool" and "proxied-42" in messages[call_at + 1]["content"]

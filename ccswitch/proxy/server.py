@@ -279,11 +279,11 @@ def make_server(app: ProxyApp):
 
 
 @contextlib.contextmanager
-def running(upstream: Upstream, port: int = 0) -> Iterator[Endpoint]:
+def running(upstream: Upstream, port: int = 0, client: httpx.AsyncClient | None = None) -> Iterator[Endpoint]:
     """Serve in a thread for as long as the `with` block; yields where clients connect, with their token."""
     token = "ccs-" + secrets.token_urlsafe(32)
     sock = bind(port)
-    server = make_server(ProxyApp(upstream, token))
+    server = make_server(ProxyApp(upstream, token, client))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="ccs-proxy", daemon=True)
     thread.start()
     while not server.started and thread.is_alive():

@@ -1,0 +1,188 @@
+"""OpenAI answers -> Anthropic messages: whole responses and every streaming case we know of."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ccswitch.proxy.errors import ProxyError
+from ccswitch.proxy.from_openai import StreamTranslator, translate_response
+from ccswitch.proxy.to_openai import ToolNames
+from ccswitch.proxy.upstream import SSEParser
+from fakes import sse
+from streams import assert_grammar, blocks_of, normalized, run_stream
+
+
+def chunk(delta: dict | None = None, finish: str | None = None, usage: dict | None = None, choices: bool = True):
+    data: dict = {"id": "c", "object": "chat.completion.chunk"}
+    data["choices"] = [{"index": 0, "delta": delta or {}, "finish_reason": finish}] if choices else []
+    if usage:
+        data["usage"] = usage
+    return data
+
+
+def call(index, id=None, name=None, args=None) -> dict:
+    fragment = {"index": index, "function": {}}
+    if id:
+        fragment["id"] = id
+    if name:
+        fragment["function"]["name"] = name
+    if args is not None:
+        fragment["function"]["arguments"] = args
+    return {"tool_calls": [fragment]}
+
+
+def stream(*chunks, done=True) -> list[tuple[str, dict]]:
+    events = run_stream(sse(list(chunks), done=done))
+    assert_grammar(events)
+    return events
+
+
+USAGE = {"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 40}}
+
+
+def test_rule8_non_streaming_response():
+    names = ToolNames()
+    long = "x" * 80
+    short = names.shorten(long)
+    resp = {"id": "chatcmpl-1", "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": "Let me look.", "reasoning_content": "thinking...",
+        "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": short, "arguments": '{"a": 1}'}},
+                       {"id": "call_2", "type": "function", "function": {"name": "Bash", "arguments": "not json"}}]}}],
+        "usage": USAGE}
+    msg = translate_response(resp, "claude-opus-5-5", names)
+    assert msg["id"].startswith("msg_") and msg["model"] == "claude-opus-5-5" and msg["type"] == "message"
+    assert [b["type"] for b in msg["content"]] == ["thinking", "text", "tool_use", "tool_use"]
+    first, second = msg["content"][2:]
+    assert first["id"].startswith("toolu_") and first["name"] == long and first["input"] == {"a": 1}
+    assert second["input"] == {"_raw_arguments": "not json"}
+    assert msg["stop_reason"] == "tool_use"
+    assert msg["usage"] == {"input_tokens": 60, "output_tokens": 7, "cache_read_input_tokens": 40,
+                            "cache_creation_input_tokens": 0}
+
+
+@pytest.mark.parametrize("finish, reason", [("stop", "end_turn"), ("length", "max_tokens"),
+                                            ("content_filter", "refusal"), (None, "end_turn")])
+def test_rule8_stop_reasons(finish, reason):
+    resp = {"choices": [{"index": 0, "finish_reason": finish, "message": {"content": "hi"}}]}
+    assert translate_response(resp, "m", ToolNames())["stop_reason"] == reason
+    assert blocks_of(stream(chunk({"content": "hi"}), chunk(finish=finish)))[0]["text"] == "hi"
+    assert stream(chunk({"content": "hi"}), chunk(finish=finish))[-2][1]["delta"]["stop_reason"] == reason
+
+
+def test_rule9_text_stream_grammar_and_usage_at_the_end():
+    events = stream(chunk({"role": "assistant", "content": ""}), chunk({"content": "Hel"}), chunk({"content": "lo"}),
+                    chunk(finish="stop"), chunk(usage=USAGE, choices=False))
+    assert events[0][1]["message"]["usage"]["input_tokens"] == 0
+    assert blocks_of(events) == [{"type": "text", "text": "Hello"}]
+    assert events[-2][1]["usage"]["input_tokens"] == 60 and events[-2][1]["usage"]["cache_read_input_tokens"] == 40
+
+
+def test_rule9_reasoning_becomes_a_thinking_block_before_the_text():
+    events = stream(chunk({"reasoning_content": "hmm "}), chunk({"reasoning": "ok"}), chunk({"content": "Answer"}),
+                    chunk({"reasoning_content": "late, dropped"}), chunk(finish="stop"))
+    assert blocks_of(events) == [{"type": "thinking", "thinking": "hmm ok", "signature": ""},
+                                 {"type": "text", "text": "Answer"}]
+
+
+def test_rule9_tool_arguments_stream_as_they_arrive():
+    events = stream(chunk({"content": "Running it."}), chunk(call(0, "call_a", "Bash", "")),
+                    chunk(call(0, args='{"comm')), chunk(call(0, args='and": "ls"}')), chunk(finish="tool_calls"))
+    deltas = [d["delta"]["partial_json"] for k, d in events if k == "content_block_delta"
+              and d["delta"]["type"] == "input_json_delta"]
+    assert deltas == ['{"comm', 'and": "ls"}']  # not buffered until parsable
+    blocks = blocks_of(events)
+    assert blocks[1]["name"] == "Bash" and blocks[1]["input"] == {"command": "ls"}
+    assert blocks[1]["id"].startswith("toolu_") and blocks[1]["id"] != "call_a"
+    assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
+
+
+def test_rule10_parallel_calls_in_order():
+    events = stream(chunk(call(0, "a", "Read", '{"p": 1}')), chunk(call(1, "b", "Grep", '{"q": 2}')),
+                    chunk(finish="tool_calls"))
+    assert [(b["name"], b["input"]) for b in blocks_of(events)] == [("Read", {"p": 1}), ("Grep", {"q": 2})]
+
+
+def test_rule10_interleaved_fragments_are_held_and_emitted_in_order():
+    events = stream(chunk(call(0, "a", "Read", '{"p":')), chunk(call(1, "b", "Grep", '{"q":')),
+                    chunk(call(0, args=' 1}')), chunk(call(1, args=' 2}')), chunk(finish="tool_calls"))
+    assert [(b["name"], b["input"]) for b in blocks_of(events)] == [("Read", {"p": 1}), ("Grep", {"q": 2})]
+
+
+def test_rule10_new_id_on_the_same_index_is_a_new_call():
+    events = stream(chunk(call(0, "a", "Read", '{"p": 1}')), chunk(call(0, "b", "Read", '{"p": 2}')),
+                    chunk(finish="tool_calls"))
+    assert [b["input"] for b in blocks_of(events)] == [{"p": 1}, {"p": 2}]
+
+
+def test_rule10_missing_or_null_index_and_id():
+    no_index = {"tool_calls": [{"index": None, "id": None, "function": {"name": "Bash", "arguments": '{"x"'}}]}
+    more = {"tool_calls": [{"function": {"arguments": ": 1}"}}]}
+    blocks = blocks_of(stream(chunk(no_index), chunk(more), chunk(finish="tool_calls")))
+    assert blocks == [{"type": "tool_use", "id": blocks[0]["id"], "name": "Bash", "input": {"x": 1}}]
+    assert blocks[0]["id"].startswith("toolu_")
+
+
+def test_rule10_cumulative_arguments_only_emit_the_new_suffix():
+    events = stream(chunk(call(0, "a", "Bash", '{"c')), chunk(call(0, "a", None, '{"command": ')),
+                    chunk(call(0, "a", None, '{"command": "ls"}')), chunk(finish="tool_calls"))
+    assert blocks_of(events)[0]["input"] == {"command": "ls"}
+
+
+def test_rule10_empty_deltas_content_with_finish_and_usage_on_every_chunk():
+    events = stream(chunk({}), chunk({"content": None}), chunk({"content": "a"}, usage=USAGE),
+                    chunk({"content": "b"}, finish="stop", usage={**USAGE, "completion_tokens": 9}))
+    assert blocks_of(events) == [{"type": "text", "text": "ab"}]
+    assert events[-2][1]["usage"]["output_tokens"] == 9
+
+
+def test_rule10_sse_comments_event_id_lines_crlf_and_no_done():
+    raw = (b": keep-alive\r\n\r\nevent: message\r\nid: 1\r\ndata: " + json.dumps(chunk({"content": "ok"})).encode()
+           + b"\r\n\r\ndata: " + json.dumps(chunk(finish="stop")).encode())  # no blank line, no [DONE]
+    events = run_stream([raw])
+    assert_grammar(events)
+    assert blocks_of(events) == [{"type": "text", "text": "ok"}]
+
+
+def test_rule10_utf8_split_across_reads():
+    raw = b"".join(sse([chunk({"content": "h\u00e9llo \U0001F600 \u4e16\u754c"}), chunk(finish="stop")]))
+    pieces = [raw[i:i + 1] for i in range(len(raw))]  # one byte a read: every character split
+    assert blocks_of(run_stream(pieces)) == [{"type": "text", "text": "h\u00e9llo \U0001F600 \u4e16\u754c"}]
+
+
+def test_rule11_error_in_stream_before_anything_is_an_exception():
+    parser = SSEParser()
+    translator = StreamTranslator("m", ToolNames())
+    (payload,) = parser.feed(b'data: {"error": {"message": "quota", "code": 429}}\n\n')
+    with pytest.raises(ProxyError) as err:
+        translator.feed(payload)
+    assert err.value.status == 429 and not translator.started
+    with pytest.raises(ProxyError):
+        StreamTranslator("m", ToolNames()).feed(chunk({"content": "x"}, finish="error"))
+
+
+# ---- property: the way a stream is cut into reads never changes the events
+
+STREAM = b"".join(sse([
+    chunk({"role": "assistant", "reasoning_content": "Let me think \u2014 carefully."}),
+    chunk({"content": "I'll run two tools \U0001F680."}),
+    chunk(call(0, "a", "Bash", '{"command": "echo \u00e9t\u00e9"')), chunk(call(1, "b", "Read", '{"file_path"')),
+    chunk(call(0, args="}")), chunk(call(1, args=': "/tmp/x"}')),
+    chunk(finish="tool_calls"), chunk(usage=USAGE, choices=False)]))
+EXPECTED = run_stream([STREAM])
+EXPECTED_BLOCKS = normalized(blocks_of(EXPECTED))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, len(STREAM) - 1), max_size=40, unique=True))
+def test_property_any_chunking_gives_the_same_events(cuts):
+    cuts = sorted(cuts)
+    pieces = [STREAM[a:b] for a, b in zip([0, *cuts], [*cuts, len(STREAM)])]
+    events = run_stream(pieces)
+    assert_grammar(events)
+    # coalescing differs per read; the accumulated content and the final message do not
+    assert normalized(blocks_of(events)) == EXPECTED_BLOCKS
+    assert events[-2] == EXPECTED[-2]

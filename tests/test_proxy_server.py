@@ -1,0 +1,272 @@
+"""The proxy over real sockets: uvicorn in a thread, a fake OpenAI provider, the official anthropic SDK."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import anthropic
+import httpx
+import pytest
+
+from ccswitch.proxy import server
+from ccswitch.proxy.upstream import Upstream
+from conftest import FIXTURES
+from fakes import FakeServer, Reply, json_reply, sse
+from streams import assert_grammar, parse_anthropic_sse
+
+
+def completion(content="Hello!", tool_calls=None, finish="stop") -> dict:
+    message = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-main",
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 3}}
+
+
+def chunk(delta=None, finish=None, usage=None):
+    data = {"choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}]}
+    if usage:
+        data["usage"] = usage
+    return data
+
+
+TOOL_STREAM = sse([chunk({"role": "assistant", "reasoning_content": "I should list files."}),
+                   chunk({"content": "Listing."}),
+                   chunk({"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "Bash", "arguments": ""}}]}),
+                   chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"command": '}}]}),
+                   chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"ls"}'}}]}),
+                   chunk({"tool_calls": [{"index": 1, "id": "c2", "function": {"name": "Read",
+                                                                                "arguments": '{"file_path": "/x"}'}}]}),
+                   chunk(finish="tool_calls"), {"choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": 9}}])
+
+
+class Harness:
+    def __init__(self, script, *, client: httpx.AsyncClient | None = None, **upstream):
+        self.upstream_server = FakeServer(script)
+        self.upstream = Upstream(name="gpt", base_url=self.upstream_server.url + "/v1", key="sk-upstream-key",
+                                 model="gpt-main", models={"opus": "gpt-big", "haiku": "gpt-small"}, **upstream)
+        self.client = client
+
+    def __enter__(self):
+        self._running = server.running(self.upstream, client=self.client)
+        self.endpoint = self._running.__enter__()
+        self.sdk = anthropic.Anthropic(base_url=self.endpoint.url, auth_token=self.endpoint.token, api_key=None,
+                                       max_retries=0, timeout=20)
+        return self
+
+    def __exit__(self, *exc):
+        self._running.__exit__(*exc)
+        self.upstream_server.close()
+
+    @property
+    def requests(self):
+        return self.upstream_server.requests
+
+    def post(self, path="/v1/messages", body=None, headers=None, **kwargs):
+        headers = {"authorization": f"Bearer {self.endpoint.token}", **(headers or {})}
+        kwargs.setdefault("timeout", 20)
+        return httpx.post(self.endpoint.url + path, json=body, headers=headers, **kwargs)
+
+
+SIMPLE = {"model": "claude-opus-5-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_sdk_non_streaming_round_trip():
+    with Harness(lambda seen: json_reply(completion("Hello from upstream"))) as h:
+        message = h.sdk.messages.create(**SIMPLE)
+        assert message.content[0].text == "Hello from upstream"
+        assert message.stop_reason == "end_turn" and message.usage.input_tokens == 12
+        (seen,) = h.requests
+        assert seen.path == "/v1/chat/completions"
+        assert seen.headers["authorization"] == "Bearer sk-upstream-key"
+        assert seen.body["model"] == "gpt-big"  # claude-opus-* -> the profile's opus model
+        assert h.endpoint.token not in json.dumps(seen.headers)
+
+
+def test_sdk_streaming_with_thinking_and_parallel_tools():
+    with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, TOOL_STREAM)) as h:
+        with h.sdk.messages.stream(**{**SIMPLE, "thinking": {"type": "adaptive"}}) as stream:
+            message = stream.get_final_message()
+        assert [b.type for b in message.content] == ["thinking", "text", "tool_use", "tool_use"]
+        assert message.content[2].input == {"command": "ls"} and message.content[3].name == "Read"
+        assert message.stop_reason == "tool_use"
+        assert message.usage.input_tokens == 50 and message.usage.output_tokens == 9
+        assert h.requests[0].body["stream"] is True and h.requests[0].body["reasoning_effort"] == "medium"
+
+
+def test_real_claude_code_requests_go_through():
+    def script(seen):
+        return Reply(200, {"Content-Type": "text/event-stream"}, sse([chunk({"content": "ok"}, finish="stop")]))
+
+    with Harness(script) as h:
+        for name in ("main-streaming-request.json", "tool-result-parallel-followup.json",
+                     "tool-result-image-followup.json", "thinking-block-followup.json",
+                     "toolsearch-tool-reference-followup.json", "v2.1.197/tool-result-followup.json"):
+            response = h.post("/v1/messages?beta=true", json.loads((FIXTURES / name).read_text()))
+            assert response.status_code == 200, response.text
+            events = parse_anthropic_sse(response.content)
+            assert_grammar(events)
+        assert len(h.requests) == 6
+
+
+def test_token_is_required_in_either_header():
+    with Harness(lambda seen: json_reply(completion())) as h:
+        for headers in ({}, {"authorization": "Bearer wrong"}, {"x-api-key": "wrong"}):
+            response = httpx.post(h.endpoint.url + "/v1/messages", json=SIMPLE, headers=headers)
+            assert response.status_code == 401
+            assert response.json()["error"]["type"] == "authentication_error"
+        assert httpx.post(h.endpoint.url + "/v1/messages", json=SIMPLE,
+                          headers={"x-api-key": h.endpoint.token}).status_code == 200
+        assert len(h.requests) == 1
+
+
+def test_foreign_host_header_is_refused():
+    with Harness(lambda seen: json_reply(completion())) as h:
+        response = h.post(body=SIMPLE, headers={"host": "attacker.example:80"})
+        assert response.status_code == 403 and response.json()["error"]["type"] == "permission_error"
+        assert h.post(body=SIMPLE, headers={"host": "localhost"}).status_code == 200
+
+
+def test_listens_on_loopback_only():
+    with Harness(lambda seen: json_reply(completion())) as h:
+        port = int(h.endpoint.url.rsplit(":", 1)[1])
+        assert h.endpoint.url.startswith("http://127.0.0.1:")
+        addresses = {a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)} - {"127.0.0.1",
+                                                                                                          "127.0.1.1"}
+        for address in addresses:
+            with pytest.raises(OSError):
+                socket.create_connection((address, port), timeout=1).close()
+
+
+def test_health_models_count_tokens_and_404():
+    with Harness(lambda seen: json_reply(completion())) as h:
+        assert httpx.head(h.endpoint.url + "/").status_code == 200
+        assert httpx.head(h.endpoint.url + "/api/hello").status_code == 200
+        models = h.sdk.models.list()
+        assert [m.id for m in models.data] == ["gpt-main", "gpt-big", "gpt-small"]
+        req = json.loads((FIXTURES / "count-tokens.json").read_text())
+        counted = h.post("/v1/messages/count_tokens?beta=true", req)
+        assert counted.status_code == 200 and 2000 < counted.json()["input_tokens"] < 40000
+        assert h.sdk.messages.count_tokens(model="m", messages=[{"role": "user", "content": "hi"}]).input_tokens >= 1
+        assert h.requests == []  # never forwarded
+        missing = h.post("/v1/complete", SIMPLE)
+        assert missing.status_code == 404 and missing.json() == {
+            "type": "error", "error": {"type": "not_found_error", "message": "POST /v1/complete is not served by the ccs proxy"}}
+
+
+@pytest.mark.parametrize("status, kind", [(400, "invalid_request_error"), (401, "authentication_error"),
+                                          (403, "permission_error"), (404, "not_found_error"),
+                                          (413, "request_too_large"), (429, "rate_limit_error"), (500, "api_error"),
+                                          (502, "overloaded_error"), (503, "overloaded_error"),
+                                          (504, "overloaded_error"), (529, "overloaded_error")])
+@pytest.mark.parametrize("stream", [False, True])
+def test_upstream_http_errors_map_to_anthropic_errors(status, kind, stream):
+    def script(seen):
+        return json_reply({"error": {"message": "provider says no", "type": "x"}}, status, {"Retry-After": "7"})
+
+    with Harness(script) as h:
+        response = h.post(body={**SIMPLE, "stream": stream})
+        assert response.status_code == status
+        body = response.json()
+        assert body["type"] == "error" and body["error"]["type"] == kind
+        assert "provider says no" in body["error"]["message"]
+        if status == 429:
+            assert response.headers["retry-after"] == "7"
+        if status in (401, 403):
+            assert "ccs key set gpt" in body["error"]["message"]
+
+
+def test_sdk_raises_the_mapped_error_class():
+    with Harness(lambda seen: json_reply({"error": {"message": "slow down"}}, 429)) as h:
+        with pytest.raises(anthropic.RateLimitError):
+            h.sdk.messages.create(**SIMPLE)
+
+
+def test_error_inside_a_200_stream_before_anything_is_an_http_error():
+    with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"},
+                                    [b'data: {"error": {"message": "quota exceeded", "code": 429}}\n\n'])) as h:
+        response = h.post(body={**SIMPLE, "stream": True})
+        assert response.status_code == 429 and "quota exceeded" in response.json()["error"]["message"]
+
+
+def test_error_after_the_stream_began_is_an_error_event():
+    pieces = sse([chunk({"content": "partial"})], done=False) + [0.05, b'data: {"error": {"message": "boom"}}\n\n']
+    with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, pieces)) as h:
+        response = h.post(body={**SIMPLE, "stream": True})
+        assert response.status_code == 200
+        events = parse_anthropic_sse(response.content)
+        assert events[-1][0] == "error" and "boom" in events[-1][1]["error"]["message"]
+        with pytest.raises(anthropic.APIStatusError):
+            with h.sdk.messages.stream(**SIMPLE) as stream:
+                stream.get_final_message()
+
+
+@pytest.mark.parametrize("chunks, expect_http_error", [([], True), (sse([chunk({"content": "part"})], done=False), False)])
+def test_reset_mid_stream(chunks, expect_http_error):
+    with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, chunks + [0.05], close_early=True)) as h:
+        response = h.post(body={**SIMPLE, "stream": True})
+        if expect_http_error:
+            assert response.status_code == 502 and response.json()["error"]["type"] in ("api_error", "overloaded_error")
+        else:
+            assert response.status_code == 200
+            assert parse_anthropic_sse(response.content)[-1][0] == "error"
+
+
+def test_upstream_timeout_and_refused_connection():
+    with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, [3.0]),
+                 client=httpx.AsyncClient(timeout=0.5)) as h:
+        started = time.monotonic()
+        response = h.post(body={**SIMPLE, "stream": True})
+        assert response.status_code == 504 and response.json()["error"]["type"] == "overloaded_error"
+        assert time.monotonic() - started < 3
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    with server.running(Upstream(name="gpt", base_url=f"http://127.0.0.1:{port}/v1", model="m")) as endpoint:
+        response = httpx.post(endpoint.url + "/v1/messages", json=SIMPLE, headers={"x-api-key": endpoint.token})
+        assert response.status_code == 502 and "cannot connect" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", json.dumps({"model": "m"}).encode(),
+                                 json.dumps({"model": "m", "max_tokens": 5, "messages": [
+                                     {"role": "user", "content": [{"type": "image", "source": {"type": "ftp"}}]}]}).encode(),
+                                 json.dumps({"model": "m", "max_tokens": 5, "messages": [
+                                     {"role": "assistant", "content": [{"type": "tool_use"}]}]}).encode()])
+def test_malformed_client_requests_are_400_never_500(raw):
+    with Harness(lambda seen: json_reply(completion())) as h:
+        response = httpx.post(h.endpoint.url + "/v1/messages", content=raw,
+                              headers={"x-api-key": h.endpoint.token, "content-type": "application/json"})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["type"] == "invalid_request_error"
+        assert h.requests == []
+
+
+def test_client_disconnect_cancels_the_upstream_request():
+    tick = sse([chunk({"content": "tick"})], done=False)[0]
+    slow = [tick] + [piece for _ in range(100) for piece in (0.05, tick)]
+    with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, slow)) as h:
+        with httpx.stream("POST", h.endpoint.url + "/v1/messages", json={**SIMPLE, "stream": True},
+                          headers={"x-api-key": h.endpoint.token}) as response:
+            assert response.status_code == 200
+            next(response.iter_raw())
+        assert h.upstream_server.disconnected.wait(3), "the upstream request was not cancelled"
+
+
+def test_disconnect_while_waiting_for_the_provider_cancels_it():
+    with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, [2.0] + sse([chunk({"content": "x"})]))) as h:
+        with pytest.raises(httpx.ReadTimeout):  # the client gives up before the provider answers
+            h.post(body={**SIMPLE, "stream": True}, timeout=httpx.Timeout(5, read=0.3))
+        assert h.upstream_server.disconnected.wait(4)
+
+
+def test_ping_when_the_provider_is_quiet(monkeypatch):
+    monkeypatch.setattr(server, "PING_AFTER", 0.1)
+    pieces = sse([chunk({"content": "a"})], done=False) + [0.5] + sse([chunk({"content": "b"}, finish="stop")])
+    with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, pieces)) as h:
+        events = parse_anthropic_sse(h.post(body={**SIMPLE, "stream": True}).content)
+        assert "ping" in [kind for kind, _ in events]
+        assert_grammar(events)
