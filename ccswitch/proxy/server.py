@@ -137,53 +137,67 @@ class ProxyApp:
 
     async def _stream(self, response: httpx.Response, translator: StreamTranslator, send,
                       disconnected: asyncio.Future) -> None:
-        """Upstream SSE -> Anthropic SSE, one client write per network read, a ping when idle."""
+        """Upstream SSE -> Anthropic SSE. A reader task drains the provider; each time the writer wakes
+        it translates everything that arrived meanwhile and sends it in one write; a ping when idle."""
+        reads: list = []
+        arrived = asyncio.Event()
+
+        async def read_upstream() -> None:
+            try:
+                async for chunk in response.aiter_raw():
+                    reads.append(chunk)
+                    arrived.set()
+            except httpx.HTTPError as e:  # the provider's connection broke mid-stream
+                reads.append(e)
+            reads.append(None)
+            arrived.set()
+
+        reader = asyncio.ensure_future(read_upstream())
         parser = SSEParser()
-        reads = response.aiter_raw()
         started = False
-        pending = None
         try:
-            while not parser.done:
-                pending = pending or asyncio.ensure_future(anext(reads, None))
-                done, _ = await asyncio.wait({pending, disconnected}, timeout=PING_AFTER if started else None,
+            while True:
+                waiting = asyncio.ensure_future(arrived.wait())
+                done, _ = await asyncio.wait({waiting, disconnected}, timeout=PING_AFTER if started else None,
                                              return_when=asyncio.FIRST_COMPLETED)
-                if disconnected in done:
-                    return
-                if not done:
+                if waiting not in done:
+                    waiting.cancel()
+                    if disconnected in done:
+                        return
                     await send({"type": "http.response.body", "body": PING, "more_body": True})
                     continue
-                chunk = pending.result()
-                pending = None
-                payloads = parser.feed(chunk) if chunk is not None else parser.close()
+                arrived.clear()
+                batch = reads[:]
+                reads.clear()
                 try:
-                    out = b"".join(translator.feed(payload) for payload in payloads)
-                    if chunk is None or parser.done:
-                        out += translator.finish()
+                    out = self._translate(batch, parser, translator)
                 except ProxyError as e:
                     if not started:
-                        raise
+                        raise  # nothing sent yet: still a proper HTTP error
                     await send({"type": "http.response.body", "body": translator.error_event(e), "more_body": False})
                     return
-                if out:
-                    if not started:
-                        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-                        started = True
-                    await send({"type": "http.response.body", "body": out, "more_body": not translator.finished})
-                if chunk is None:
-                    break
-            if not translator.finished:  # [DONE] arrived
-                out = translator.finish()
-                if not started:
+                if not started and (out or translator.finished):
                     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-                await send({"type": "http.response.body", "body": out, "more_body": False})
-        except httpx.HTTPError as e:  # the provider's connection broke mid-stream
-            error = errors.from_transport(e, self.upstream.chat_url)
-            if not started:
-                raise error from None
-            await send({"type": "http.response.body", "body": translator.error_event(error), "more_body": False})
+                    started = True
+                if out:
+                    await send({"type": "http.response.body", "body": out, "more_body": not translator.finished})
+                if translator.finished:
+                    return
         finally:
-            if pending is not None:
-                pending.cancel()
+            reader.cancel()
+
+    def _translate(self, batch: list, parser: SSEParser, translator: StreamTranslator) -> bytes:
+        """Raw reads (None = end of stream) -> Anthropic SSE bytes; the message is finished at the end."""
+        out: list[bytes] = []
+        for item in batch:
+            if isinstance(item, httpx.HTTPError):
+                raise errors.from_transport(item, self.upstream.chat_url)
+            payloads = parser.feed(item) if item is not None else parser.close()
+            out.extend(translator.feed(payload) for payload in payloads)
+            if item is None or parser.done:
+                out.append(translator.finish())
+                break
+        return b"".join(out)
 
 
 async def wait_for_disconnect(receive) -> None:
@@ -257,7 +271,9 @@ def models_page(upstream: Upstream) -> dict:
 
 def bind(port: int = 0) -> socket.socket:
     """A listening socket on loopback; port 0 lets the OS pick a free one."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto must say TCP: asyncio only disables Nagle (TCP_NODELAY) on accepted sockets that do, and
+    # without it every response's second write waits ~40 ms for a delayed ACK
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((HOST, port))
