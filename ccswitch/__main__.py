@@ -1,7 +1,7 @@
 """Entry point of `ccs` and `python -m ccswitch`.
 
-`ccs run [NAME] [-- CMD ...]` is the hot path: it goes straight to the launcher, so starting
-`claude` never pays for importing Typer, Rich or the proxy. Everything else goes to the Typer app.
+`ccs run [NAME] [-- CMD ...]` and `ccs shell-init [SHELL]` are hot paths (every claude start,
+every new shell): they skip Typer, Rich and the proxy. Everything else goes to the Typer app.
 """
 
 from __future__ import annotations
@@ -20,6 +20,17 @@ def main(argv: list[str] | None = None) -> None:
         except CcsError as e:
             print(f"ccs: error: {e}", file=sys.stderr)
             sys.exit(e.exit_code)
+    if args[:1] == ["shell-init"] and len(args) <= 2 and not any(a.startswith("-") for a in args[1:]):
+        # runs in every new shell: keep it as light as `ccs run`
+        from .errors import CcsError
+        from .shell import init_for
+
+        try:
+            sys.stdout.write(init_for(args[1] if len(args) == 2 else None))
+        except CcsError as e:
+            print(f"ccs: error: {e}", file=sys.stderr)
+            sys.exit(e.exit_code)
+        return
     from .cli import app
 
     app(args=args, prog_name="ccs")

@@ -382,28 +382,130 @@ def key_rm(name: str = ProfileArg) -> None:
 # ---------------------------------------------------------------- using profiles
 
 
+NEEDS_INTEGRATION = ("changing only this shell needs the shell integration: "
+                     'add `eval "$(ccs shell-init)"` to your shell\'s rc file (see `ccs shell-init --help`)')
+
+
 @app.command()
 def use(
     name: Optional[str] = typer.Argument(None, help="Profile to make the default.", autocompletion=complete_profile),
-    off: bool = typer.Option(False, "--off", help="No default: plain `claude` runs untouched."),
+    off: bool = typer.Option(False, "--off", help="No profile: plain `claude` runs untouched."),
+    this_shell: bool = typer.Option(False, "--shell", help="Only this shell (needs `ccs shell-init`)."),
+    emit: Optional[str] = typer.Option(None, "--emit", hidden=True, help="Shell code for the integration to eval."),
 ) -> None:
-    """Make a profile the default for plain `claude` (with shell integration: `ccs shell-init`)."""
+    """Make a profile the default for plain `claude`, in every shell or (--shell) this one only.
+
+    Example: ccs use glm; ccs use --shell gpt; ccs use --off
+    """
     if off == (name is not None):
         raise CcsError("give a profile name or --off")
-    if off:
-        state.set_default(None)
-        console.print("No default profile: plain `claude` runs untouched")
+    if name is not None:
+        profiles.load().get(name)
+    if this_shell:
+        if emit is None:
+            raise CcsError(NEEDS_INTEGRATION)
+        from . import shell
+
+        sys.stdout.write(shell.scope_code(emit, name))
+        err_console.print(f"This shell: {name or 'no profile (the default applies again)'}", markup=False)
         return
-    profiles.load().get(name)
     state.set_default(name)
-    console.print(f"Default profile: [bold]{name}[/]")
+    if off:
+        console.print("No default profile: plain `claude` runs untouched")
+    else:
+        console.print(f"Default profile: [bold]{name}[/]")
+    if not os.environ.get("CCS_SHELL_INTEGRATION"):
+        err_console.print('Plain `claude` follows this once your shell runs `eval "$(ccs shell-init)"`; '
+                          f"until then use `ccs run{' ' + name if name else ''}`.", markup=False)
+
+
+@app.command("shell")
+def shell_scope(
+    name: Optional[str] = typer.Argument(None, help="Profile for this shell only.", autocompletion=complete_profile),
+    off: bool = typer.Option(False, "--off", help="Stop overriding the default in this shell."),
+) -> None:
+    """Use a profile in this shell only (the same as `ccs use --shell`; needs the shell integration)."""
+    raise CcsError(NEEDS_INTEGRATION)
 
 
 @app.command()
 def current() -> None:
-    """Say which profile applies here and why."""
+    """Say which profile applies here and why, and whether the shell integration is active."""
+    from . import shell
+
     name, why = state.current()
     console.print(f"{name or '-'}  ({why})", markup=False)
+    active = shell.integration_active()
+    console.print(f"shell integration: {'active (' + active + ')' if active else 'not active in this shell'}",
+                  markup=False)
+
+
+@app.command("shell-init")
+def shell_init(shell_name: Optional[str] = typer.Argument(None, metavar="[SHELL]", help="bash, zsh or fish.")) -> None:
+    """Print the shell integration; add the matching line to your rc file:
+
+    bash (~/.bashrc): eval "$(ccs shell-init bash)"
+
+    zsh (~/.zshrc): eval "$(ccs shell-init zsh)"
+
+    fish (~/.config/fish/config.fish): ccs shell-init fish | source
+
+    It defines `claude` (runs with the active profile, or untouched when none), one command per
+    profile alias, and lets `ccs use --shell NAME` and `ccs reload` change the current shell.
+    """
+    from . import shell
+
+    sys.stdout.write(shell.init_for(shell_name))
+
+
+@app.command()
+def reload() -> None:
+    """Re-read aliases into this shell (handled by the shell integration)."""
+    raise CcsError('reloading happens inside your shell: with the integration active `ccs reload` does it; '
+                   'otherwise run eval "$(ccs shell-init)"')
+
+
+@app.command()
+def completions(shell_name: str = typer.Argument(..., metavar="SHELL", help="bash, zsh or fish.")) -> None:
+    """Print the completion script for `ccs` (the files in completions/ are this output)."""
+    from . import shell
+
+    sys.stdout.write(shell.completion_script(shell_name))
+
+
+@app.command()
+def doctor() -> None:
+    """Check the setup: profiles file, keys, claude on PATH, shell integration."""
+    import shutil
+
+    from . import shell
+
+    problems = 0
+
+    def report(ok: bool, text: str) -> None:
+        nonlocal problems
+        problems += not ok
+        console.print(f"{'[green]ok[/]' if ok else '[red]!![/]'}  {text}")
+
+    try:
+        config = profiles.load()
+        report(True, f"profiles file {config.path}: {len(config.profiles)} profile(s)")
+    except CcsError as e:
+        report(False, str(e))
+        raise typer.Exit(1) from None
+    for profile in config.profiles.values():
+        source, present = secrets.status(profile, config.secret_store)
+        if profile.needs_key:
+            report(present is not False, f"{profile.name}: key from {source}"
+                   + ("" if present is not False else f": missing (`ccs key set {profile.name}`)"))
+    claude = shutil.which("claude")
+    report(claude is not None, f"claude: {claude}" if claude else f"claude: not on PATH ({launch.INSTALL_HINT})")
+    name, why = state.current()
+    report(True, f"active profile: {name or '-'} ({why})")
+    active = shell.integration_active()
+    report(active is not None, f"shell integration: {'active (' + active + ')' if active else 'not active'}"
+           + ("" if active else ' (add `eval "$(ccs shell-init)"` to your rc file)'))
+    raise typer.Exit(1 if problems else 0)
 
 
 @app.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -210,6 +210,8 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
     for alias in merged.get("aliases", []):
         if not NAME_RE.match(alias):
             raise fail("aliases", f"alias '{alias}' is not a valid command name")
+        if alias in ("claude", "ccs"):
+            raise fail("aliases", f"alias '{alias}' would hide the `{alias}` command itself")
     for key in ("context_window", "max_output_tokens"):
         if key in merged and merged[key] <= 0:
             raise fail(key, f"{key} must be a positive integer")

@@ -1,0 +1,150 @@
+"""Shell integration: `eval "$(ccs shell-init zsh)"` makes plain `claude` honour the active profile.
+
+The generated code defines three things, none of which runs Python when the shell starts:
+- `claude`: `ccs run -- claude` when a profile applies ($CCS_PROFILE, or the default file exists),
+  else the real claude untouched. `command` skips functions, so it never calls itself.
+- one function per profile alias: `cc-cheap ARGS` is `ccs run cheap -- claude ARGS`.
+- `ccs`: passes everything through, except what must change this shell itself
+  (`ccs use --shell NAME`, `ccs shell NAME`, `ccs reload`).
+Keys never enter the shell: only `ccs run`'s child ever sees one.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+from . import state
+from .errors import CcsError
+
+SHELLS = ("bash", "zsh", "fish")
+INTEGRATION_VAR = "CCS_SHELL_INTEGRATION"  # set by the `ccs` wrapper for the commands it runs
+
+
+def detect_shell() -> str:
+    """The shell that runs us (shellingham), else $SHELL's name."""
+    try:
+        import shellingham
+
+        name = shellingham.detect_shell()[0]
+    except Exception:  # shellingham raises its own error types when it cannot tell
+        name = os.path.basename(os.environ.get("SHELL", ""))
+    if name not in SHELLS:
+        raise CcsError(f"cannot tell which shell this is ({name or 'unknown'}): name it, e.g. `ccs shell-init zsh`")
+    return name
+
+
+def init_script(shell: str, aliases: dict[str, str]) -> str:
+    """The code for the user's rc file. `aliases` maps alias -> profile name."""
+    active = str(state.default_file())
+    if shell == "fish":
+        return _fish(active, aliases)
+    if shell in ("bash", "zsh"):
+        return _posix(shell, active, aliases)
+    raise CcsError(f"unsupported shell '{shell}': use one of {', '.join(SHELLS)}")
+
+
+def init_for(shell: str | None) -> str:
+    """`ccs shell-init`: the script with every profile's aliases. A broken profiles file must not
+    break the user's shell start-up: the script then comes without aliases and says why once."""
+    from . import profiles
+
+    shell = shell or detect_shell()
+    try:
+        aliases = {alias: p.name for alias, p in profiles.load().by_alias().items()}
+    except CcsError as e:
+        import sys
+
+        print(f"ccs: shell-init without aliases: {e}", file=sys.stderr)
+        aliases = {}
+    return init_script(shell, aliases)
+
+
+def _posix(shell: str, active: str, aliases: dict[str, str]) -> str:
+    q = shlex.quote
+    split = "${=CCS_ALIASES}" if shell == "zsh" else "${CCS_ALIASES-}"
+    lines = [
+        f"# ccswitch shell integration ({shell}); from `ccs shell-init {shell}`",
+        f"for __ccs_f in {split}; do unset -f \"$__ccs_f\" 2>/dev/null; done; unset __ccs_f",
+        "claude() {",
+        f"  if [ -n \"${{CCS_PROFILE-}}\" ] || [ -f {q(active)} ]; then",
+        "    command ccs run -- claude \"$@\"",
+        "  else",
+        "    command claude \"$@\"",
+        "  fi",
+        "}",
+        "ccs() {",
+        "  case \"${1-}\" in",
+        "    reload) eval \"$(command ccs shell-init " + shell + ")\" ;;",
+        "    shell) shift; __ccs_eval use --shell \"$@\" ;;",
+        "    use) if [ \"${2-}\" = --shell ]; then __ccs_eval \"$@\"; else "
+        f"{INTEGRATION_VAR}={shell} command ccs \"$@\"; fi ;;",
+        f"    *) {INTEGRATION_VAR}={shell} command ccs \"$@\" ;;",
+        "  esac",
+        "}",
+        "__ccs_eval() {",
+        f"  local __ccs_code; __ccs_code=\"$({INTEGRATION_VAR}={shell} command ccs \"$@\" --emit {shell})\" "
+        "&& eval \"$__ccs_code\"",
+        "}",
+    ]
+    for alias, profile in aliases.items():
+        lines.append(f"{alias}() {{ command ccs run {q(profile)} -- claude \"$@\"; }}")
+    lines.append(f"CCS_ALIASES={q(' '.join(aliases))}")
+    return "\n".join(lines) + "\n"
+
+
+def _fish(active: str, aliases: dict[str, str]) -> str:
+    q = _fish_quote
+    lines = [
+        "# ccswitch shell integration (fish); from `ccs shell-init fish`",
+        "for __ccs_f in $CCS_ALIASES; functions -e $__ccs_f; end",
+        "function claude --wraps claude --description 'claude with the active ccs profile'",
+        f"    if test -n \"$CCS_PROFILE\"; or test -f {q(active)}",
+        "        command ccs run -- claude $argv",
+        "    else",
+        "        command claude $argv",
+        "    end",
+        "end",
+        "function ccs --wraps ccs --description 'ccswitch'",
+        "    if test \"$argv[1]\" = reload",
+        "        command ccs shell-init fish | source",
+        "    else if test \"$argv[1]\" = shell",
+        f"        set -l code ({INTEGRATION_VAR}=fish command ccs use --shell $argv[2..-1] --emit fish); "
+        "and eval (string join '; ' $code)",
+        "    else if test \"$argv[1]\" = use; and test \"$argv[2]\" = --shell",
+        f"        set -l code ({INTEGRATION_VAR}=fish command ccs $argv --emit fish); "
+        "and eval (string join '; ' $code)",
+        "    else",
+        f"        {INTEGRATION_VAR}=fish command ccs $argv",
+        "    end",
+        "end",
+    ]
+    for alias, profile in aliases.items():
+        lines.append(f"function {alias} --wraps claude; command ccs run {q(profile)} -- claude $argv; end")
+    lines.append(f"set -g CCS_ALIASES {' '.join(aliases)}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _fish_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def scope_code(shell: str, name: str | None) -> str:
+    """What `ccs use --shell` hands the wrapper to eval: set or clear $CCS_PROFILE in this shell only."""
+    if shell == "fish":
+        return f"set -gx {state.SHELL_VAR} {_fish_quote(name)}\n" if name else f"set -e {state.SHELL_VAR}\n"
+    return f"export {state.SHELL_VAR}={shlex.quote(name)}\n" if name else f"unset {state.SHELL_VAR}\n"
+
+
+def integration_active() -> str | None:
+    """The shell whose integration ran this command, if any."""
+    return os.environ.get(INTEGRATION_VAR) or None
+
+
+def completion_script(shell: str) -> str:
+    """The completion script for `ccs` itself; it asks `ccs` for profile and preset names as you type."""
+    from typer.completion import get_completion_script
+
+    if shell not in SHELLS:
+        raise CcsError(f"unsupported shell '{shell}': use one of {', '.join(SHELLS)}")
+    return get_completion_script(prog_name="ccs", complete_var="_CCS_COMPLETE", shell=shell).strip() + "\n"
