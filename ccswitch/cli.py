@@ -326,6 +326,55 @@ def rename(old: str = ProfileArg, new: str = typer.Argument(..., help="New name.
     console.print(f"Renamed [bold]{old}[/] to [bold]{new}[/]")
 
 
+@app.command("import")
+def import_profiles(
+    from_env: Optional[str] = typer.Option(None, "--from-env", metavar="NAME",
+                                           help="A profile NAME from the provider variables of this environment."),
+    from_settings: Optional[Path] = typer.Option(None, "--from-settings", metavar="PATH",
+                                                 help="From the `env` block of a Claude Code settings file."),
+    from_shell: Optional[Path] = typer.Option(None, "--from-shell", metavar="FILE",
+                                              help="From exports and set_model-style functions in a shell file."),
+    name: Optional[str] = typer.Option(None, "--name", help="Profile name for --from-settings / --from-shell."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Save without asking."),
+) -> None:
+    """Turn an existing setup into profiles, moving every key into the keyring.
+
+    Example: ccs import --from-settings ~/.claude/settings.json --name glm
+    """
+    from . import migrate
+
+    if sum(x is not None for x in (from_env, from_settings, from_shell)) != 1:
+        raise CcsError("give exactly one of --from-env NAME, --from-settings PATH, --from-shell FILE")
+    if from_env:
+        found = [migrate.from_variables(from_env, dict(os.environ), "the environment")]
+    elif from_settings:
+        found = [migrate.from_settings(name or "imported", from_settings)]
+    else:
+        found = migrate.from_shell(from_shell, name or "imported")
+    config = profiles.load()
+    table = Table(box=None, pad_edge=False)
+    for column in ("profile", "from", "fields", "key"):
+        table.add_column(column)
+    for item in found:
+        profiles.resolve(item.name, item.fields)  # refuse before asking
+        table.add_row(item.name + (" [red](exists, skipped)[/]" if item.name in config.profiles else ""),
+                      item.origin, json.dumps(item.fields), secrets.mask(item.key) if item.key else "-")
+    console.print(table)
+    new = [item for item in found if item.name not in config.profiles]
+    if not new:
+        raise CcsError("every profile found exists already; rename or remove them first")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CcsError("saving needs confirmation: add --yes")
+        typer.confirm(f"Save {len(new)} profile(s)?", abort=True)
+    with profiles.editing() as doc:
+        for item in new:
+            profiles.profiles_table(doc)[item.name] = profiles.new_profile_table(item.fields)
+    stores = {secrets.store_key(item.name, item.key, config.secret_store) for item in new if item.key}
+    console.print(f"Saved {', '.join(item.name for item in new)}"
+                  + (f"; keys stored in {' and '.join(sorted(stores))}, never in the TOML" if stores else ""))
+
+
 @app.command("presets")
 def list_presets(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """List the built-in provider presets."""
@@ -369,6 +418,13 @@ def key_set(
                   f"{where if where == 'keyring' else 'file ' + where}")
 
 
+@key_app.command("print")
+def key_print(name: str = ProfileArg) -> None:
+    """Print a profile's key to stdout (for Claude Code's apiKeyHelper); nothing else ever prints it."""
+    config = profiles.load()
+    print(secrets.require(config.get(name), config.secret_store))
+
+
 @key_app.command("rm")
 def key_rm(name: str = ProfileArg) -> None:
     """Delete a profile's stored key."""
@@ -392,6 +448,9 @@ def use(
     off: bool = typer.Option(False, "--off", help="No profile: plain `claude` runs untouched."),
     this_shell: bool = typer.Option(False, "--shell", help="Only this shell (needs `ccs shell-init`)."),
     emit: Optional[str] = typer.Option(None, "--emit", hidden=True, help="Shell code for the integration to eval."),
+    claude_settings: bool = typer.Option(False, "--claude-settings",
+                                         help="Also write it into ~/.claude/settings.json (for IDEs); "
+                                              "with --off, restore that file."),
 ) -> None:
     """Make a profile the default for plain `claude`, in every shell or (--shell) this one only.
 
@@ -399,8 +458,16 @@ def use(
     """
     if off == (name is not None):
         raise CcsError("give a profile name or --off")
-    if name is not None:
-        profiles.load().get(name)
+    profile = profiles.load().get(name) if name is not None else None
+    if claude_settings:
+        from . import claude_settings as settings_file
+
+        if profile is None:
+            restored = settings_file.restore()
+            console.print(f"Restored {restored}" if restored else "Nothing to restore: ccs never wrote settings.json")
+        else:
+            console.print(f"Wrote profile [bold]{name}[/] into {settings_file.apply(profile)} "
+                          f"(key through apiKeyHelper; undo with `ccs use --off --claude-settings`)")
     if this_shell:
         if emit is None:
             raise CcsError(NEEDS_INTEGRATION)

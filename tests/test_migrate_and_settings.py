@@ -1,0 +1,133 @@
+"""`ccs import` and `ccs use --claude-settings`: existing setups become profiles; settings.json round trips."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ccswitch import migrate, profiles
+from ccswitch.errors import CcsError
+from conftest import ccs, write_config
+
+SHELL_FILE = """\
+# my old setup
+export EDITOR=vim
+set_model() {
+  case "$1" in
+    cheap)
+      export ANTHROPIC_BASE_URL=https://api.deepseek.com/anthropic
+      export ANTHROPIC_AUTH_TOKEN="sk-deep-123456789"
+      export ANTHROPIC_MODEL=deepseek-reasoner
+      ;;
+    glm) export ANTHROPIC_BASE_URL="https://api.z.ai/api/anthropic"; export ANTHROPIC_AUTH_TOKEN=$ZAI_KEY ;;
+  esac
+}
+alias cc-kimi='ANTHROPIC_BASE_URL=https://api.moonshot.ai/anthropic ANTHROPIC_AUTH_TOKEN=sk-kimi-9999999 claude'
+work() {
+  export ANTHROPIC_BASE_URL=https://gw.example.com
+  export ANTHROPIC_API_KEY='sk-work-55555555'
+  export API_TIMEOUT_MS=600000
+}
+"""
+
+
+def test_from_shell_finds_case_branches_functions_and_aliases(tmp_path):
+    path = tmp_path / "rc.sh"
+    path.write_text(SHELL_FILE)
+    found = {f.name: f for f in migrate.from_shell(path, "imported")}
+    assert set(found) == {"cheap", "glm", "kimi", "work"}
+    assert found["cheap"].fields == {"preset": "deepseek", "model": "deepseek-reasoner"}
+    assert found["cheap"].key == "sk-deep-123456789"
+    assert found["glm"].fields == {"preset": "zai", "key_env": "ZAI_KEY"} and found["glm"].key is None
+    assert found["kimi"].fields == {"preset": "kimi", "aliases": ["cc-kimi"]}
+    assert found["work"].fields == {"base_url": "https://gw.example.com", "api": "anthropic", "auth": "api-key",
+                                    "env": {"API_TIMEOUT_MS": "600000"}}
+    for item in found.values():
+        profiles.resolve(item.name, item.fields)
+
+
+def test_import_from_shell_moves_keys_out_of_the_toml(no_keyring, tmp_path):
+    path = tmp_path / "rc.sh"
+    path.write_text(SHELL_FILE)
+    refused = ccs("import", "--from-shell", str(path))
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    result = ccs("import", "--from-shell", str(path), "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "sk-deep-123456789" not in result.stdout
+    text = Path(os.environ["CCS_CONFIG"]).read_text()
+    assert "sk-" not in text and "[profiles.kimi]" in text
+    shown = json.loads(ccs("show", "cheap", "--json").stdout)
+    assert shown["key"]["present"] and shown["key"]["masked"] == "sk-…6789"
+
+
+def test_import_from_env_and_settings(memory_keyring, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "https://api.z.ai/api/anthropic")
+    monkeypatch.setenv("ANTHROPIC_AUTH_TOKEN", "sk-env-token-0001")
+    monkeypatch.setenv("ANTHROPIC_DEFAULT_HAIKU_MODEL", "glm-4.5-flash")
+    monkeypatch.setenv("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "16000")
+    item = migrate.from_variables("g", dict(os.environ), "env")
+    assert item.fields == {"preset": "zai", "models": {"haiku": "glm-4.5-flash"}, "max_output_tokens": 16000}
+    assert item.key == "sk-env-token-0001"
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"env": {"ANTHROPIC_BASE_URL": "https://openrouter.ai/api",
+                                            "ANTHROPIC_AUTH_TOKEN": "sk-or-v1-abcdef", "ANTHROPIC_API_KEY": ""},
+                                    "permissions": {"allow": []}}))
+    from typer.testing import CliRunner
+
+    from ccswitch.cli import app
+
+    result = CliRunner().invoke(app, ["import", "--from-settings", str(settings), "--name", "or", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert profiles.load().get("or").preset == "openrouter"
+    assert memory_keyring.store[("ccswitch", "or")] == "sk-or-v1-abcdef"
+    with pytest.raises(CcsError, match="no provider variables"):
+        migrate.from_variables("x", {"PATH": "/bin"}, "env")
+
+
+SETTINGS = {"env": {"ANTHROPIC_BASE_URL": "https://old.example", "ANTHROPIC_MODEL": "old", "KEEP": "me"},
+            "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "true"}]}]},
+            "permissions": {"allow": ["Bash(ls:*)"]}, "statusLine": {"type": "command", "command": "x"},
+            "enabledPlugins": {"p@m": True}}
+
+
+def test_claude_settings_round_trip_keeps_every_other_key(memory_keyring):
+    write_config('version = 1\n[profiles.glm]\npreset = "zai"\n[profiles.gpt]\npreset = "openai"\n')
+    assert ccs("key", "set", "glm", "--stdin", input="sk-glm-settings-77", env={
+        "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}).returncode == 0
+    path = Path.home() / ".claude" / "settings.json"
+    path.parent.mkdir()
+    original = json.dumps(SETTINGS, indent=2) + "\n"
+    path.write_text(original)
+    env = {"PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}
+    result = ccs("use", "glm", "--claude-settings", env=env)
+    assert result.returncode == 0, result.stderr
+    written = json.loads(path.read_text())
+    assert {k: written[k] for k in ("hooks", "permissions", "statusLine", "enabledPlugins")} == {
+        k: SETTINGS[k] for k in ("hooks", "permissions", "statusLine", "enabledPlugins")}
+    assert written["env"]["ANTHROPIC_BASE_URL"] == "https://api.z.ai/api/anthropic"
+    assert written["env"]["KEEP"] == "me" and "ANTHROPIC_AUTH_TOKEN" not in written["env"]
+    assert written["apiKeyHelper"] == "ccs key print glm"
+    assert "sk-glm-settings-77" not in path.read_text()
+    printed = ccs("key", "print", "glm", env=env)
+    assert printed.stdout.strip() == "sk-glm-settings-77"
+    proxied = ccs("use", "gpt", "--claude-settings", env=env)
+    assert proxied.returncode == 2 and "needs the ccs proxy" in proxied.stderr
+    assert ccs("use", "--off", "--claude-settings", env=env).returncode == 0
+    assert json.loads(path.read_text()) == SETTINGS
+    assert (path.parent / "settings.json.ccs-backup").read_text() == original
+
+
+def test_claude_settings_restore_removes_a_file_section_it_created(memory_keyring):
+    write_config('version = 1\n[profiles.local]\npreset = "ollama"\n')
+    path = Path.home() / ".claude" / "settings.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"model": "x"}))
+    assert ccs("use", "local", "--claude-settings").returncode == 0
+    assert json.loads(path.read_text())["env"]["ANTHROPIC_AUTH_TOKEN"] == "ollama"
+    assert ccs("use", "--off", "--claude-settings").returncode == 0
+    assert json.loads(path.read_text()) == {"model": "x"}
+    assert "Nothing to restore" in ccs("use", "--off", "--claude-settings").stdout
