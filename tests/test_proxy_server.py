@@ -97,6 +97,16 @@ def test_sdk_streaming_with_thinking_and_parallel_tools():
         assert h.requests[0].body["stream"] is True and h.requests[0].body["reasoning_effort"] == "medium"
 
 
+def test_a_provider_that_ignores_stream_true_still_gives_a_stream():
+    reply = completion(None, [{"id": "c", "type": "function", "function": {"name": "Bash", "arguments": '{"a": 1}'}}],
+                       "tool_calls")
+    with Harness(lambda seen: json_reply(reply)) as h:
+        with h.sdk.messages.stream(**SIMPLE) as stream:
+            message = stream.get_final_message()
+        assert message.content[0].type == "tool_use" and message.content[0].input == {"a": 1}
+        assert message.stop_reason == "tool_use"
+
+
 def test_real_claude_code_requests_go_through():
     def script(seen):
         return Reply(200, {"Content-Type": "text/event-stream"}, sse([chunk({"content": "ok"}, finish="stop")]))

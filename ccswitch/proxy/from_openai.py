@@ -86,6 +86,26 @@ def event(kind: str, data: dict) -> bytes:
                                                                   separators=(",", ":")).encode() + b"\n\n"
 
 
+def message_as_events(message: dict) -> bytes:
+    """A whole message as a stream, for providers that answer a streaming request with plain JSON."""
+    out = [event("message_start", {"type": "message_start", "message": {
+        **message, "content": [], "stop_reason": None, "usage": {**message["usage"], "output_tokens": 0}}})]
+    for index, block in enumerate(message["content"]):
+        kind = block["type"]
+        empty = {"text": {"type": "text", "text": ""}, "thinking": {"type": "thinking", "thinking": "", "signature": ""},
+                 "tool_use": {**block, "input": {}}}[kind]
+        delta = {"text": {"type": "text_delta", "text": block.get("text")},
+                 "thinking": {"type": "thinking_delta", "thinking": block.get("thinking")},
+                 "tool_use": {"type": "input_json_delta", "partial_json": json.dumps(block.get("input"))}}[kind]
+        out.append(event("content_block_start", {"type": "content_block_start", "index": index, "content_block": empty}))
+        out.append(event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
+        out.append(event("content_block_stop", {"type": "content_block_stop", "index": index}))
+    out.append(event("message_delta", {"type": "message_delta", "usage": message["usage"],
+                                       "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None}}))
+    out.append(event("message_stop", {"type": "message_stop"}))
+    return b"".join(out)
+
+
 PING = event("ping", {"type": "ping"})
 
 

@@ -20,7 +20,7 @@ import httpx
 from ..launch import Endpoint
 from . import errors
 from .errors import ProxyError
-from .from_openai import PING, StreamTranslator, translate_response
+from .from_openai import PING, StreamTranslator, message_as_events, translate_response
 from .to_openai import InvalidRequest, translate_request
 from .upstream import SSEParser, Upstream, new_client
 
@@ -107,11 +107,15 @@ class ProxyApp:
                 if response.status_code >= 400:
                     raise errors.from_upstream_status(response.status_code, await response.aread(),
                                                       response.headers, self.upstream.name)
-                if body.get("stream"):
+                if body.get("stream") and "json" not in response.headers.get("content-type", ""):
                     await self._stream(response, StreamTranslator(model, names), send, disconnected)
-                else:
-                    data = json.loads(await response.aread())
-                    await respond_json(send, 200, translate_response(data, model, names))
+                else:  # asked for it, or a provider that ignores "stream": true and answers in one piece
+                    message = translate_response(json.loads(await response.aread()), model, names)
+                    if body.get("stream"):
+                        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+                        await send({"type": "http.response.body", "body": message_as_events(message)})
+                    else:
+                        await respond_json(send, 200, message)
             except httpx.HTTPError as e:
                 raise errors.from_transport(e, self.upstream.chat_url) from None
             except ValueError:
@@ -286,20 +290,28 @@ def bind(port: int = 0) -> socket.socket:
     return sock
 
 
-def make_server(app: ProxyApp):
+def make_server(app: ProxyApp, *, log_file: str | None = None):
+    """uvicorn for our app. With `log_file`, its warnings go there instead of over claude's screen."""
     import uvicorn
 
+    log_config = None
+    if log_file:
+        log_config = {"version": 1, "disable_existing_loggers": False,
+                      "handlers": {"file": {"class": "logging.FileHandler", "filename": log_file}},
+                      "loggers": {"uvicorn": {"handlers": ["file"], "level": "WARNING", "propagate": False}}}
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2,
-                            server_header=False, date_header=False)
+                            server_header=False, date_header=False,
+                            **({"log_config": log_config} if log_config else {}))
     return uvicorn.Server(config)
 
 
 @contextlib.contextmanager
-def running(upstream: Upstream, port: int = 0, client: httpx.AsyncClient | None = None) -> Iterator[Endpoint]:
+def running(upstream: Upstream, port: int = 0, client: httpx.AsyncClient | None = None,
+            log_file: str | None = None) -> Iterator[Endpoint]:
     """Serve in a thread for as long as the `with` block; yields where clients connect, with their token."""
     token = "ccs-" + secrets.token_urlsafe(32)
     sock = bind(port)
-    server = make_server(ProxyApp(upstream, token, client))
+    server = make_server(ProxyApp(upstream, token, client), log_file=log_file)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="ccs-proxy", daemon=True)
     thread.start()
     while not server.started and thread.is_alive():
@@ -316,8 +328,11 @@ def running(upstream: Upstream, port: int = 0, client: httpx.AsyncClient | None 
 
 
 def serve_in_background(profile, secret: str | None):
-    """`ccs run`: the proxy lives exactly as long as claude."""
-    return running(Upstream.from_profile(profile, secret))
+    """`ccs run`: the proxy lives exactly as long as claude; its log goes to a file, not the terminal."""
+    from .. import files
+
+    files.state_dir().mkdir(parents=True, exist_ok=True)
+    return running(Upstream.from_profile(profile, secret), log_file=str(files.state_dir() / "proxy.log"))
 
 
 def serve_forever(profile, secret: str | None, port: int, announce) -> None:

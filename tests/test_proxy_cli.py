@@ -1,0 +1,82 @@
+"""The proxy as users start it: `ccs run` for an OpenAI profile, and `ccs proxy` in the foreground."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import anthropic
+
+from conftest import ccs, write_config
+from fakes import FakeServer, json_reply
+
+UPSTREAM_KEY = "sk-upstream-secret-31337"
+ANSWER = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi from upstream"},
+                       "finish_reason": "stop"}], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+
+CHILD = """
+import json, os, urllib.request
+request = urllib.request.Request(os.environ["ANTHROPIC_BASE_URL"] + "/v1/messages", method="POST",
+    data=json.dumps({"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}).encode(),
+    headers={"authorization": "Bearer " + os.environ["ANTHROPIC_AUTH_TOKEN"], "content-type": "application/json"})
+answer = json.load(urllib.request.urlopen(request))
+print(json.dumps({"env": dict(os.environ), "answer": answer}))
+"""
+
+
+def setup_profile(provider: FakeServer) -> None:
+    write_config(f"""
+        version = 1
+        [profiles.gpt]
+        preset = "openai"
+        base_url = "{provider.url}/v1"
+        models = {{ haiku = "gpt-mini" }}
+    """)
+    assert ccs("key", "set", "gpt", "--stdin", input=UPSTREAM_KEY).returncode == 0
+
+
+def test_run_gives_the_child_only_the_session_token(no_keyring):
+    provider = FakeServer(lambda seen: json_reply(ANSWER))
+    try:
+        setup_profile(provider)
+        result = ccs("run", "gpt", "--", sys.executable, "-c", CHILD)
+        assert result.returncode == 0, result.stderr
+        seen = json.loads(result.stdout)
+        env = seen["env"]
+        assert env["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:")
+        assert env["ANTHROPIC_AUTH_TOKEN"].startswith("ccs-") and env["ANTHROPIC_API_KEY"] == ""
+        assert UPSTREAM_KEY not in json.dumps(env)
+        assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "gpt-mini"
+        assert seen["answer"]["content"][0]["text"] == "hi from upstream"
+        (request,) = provider.requests
+        assert request.headers["authorization"] == f"Bearer {UPSTREAM_KEY}" and request.body["model"] == "gpt-mini"
+    finally:
+        provider.close()
+
+
+def test_ccs_proxy_serves_in_the_foreground_and_exits_cleanly(no_keyring):
+    provider = FakeServer(lambda seen: json_reply(ANSWER))
+    try:
+        setup_profile(provider)
+        proxy = subprocess.Popen([sys.executable, "-m", "ccswitch", "proxy", "gpt", "--json"], env=os.environ,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        info = json.loads(proxy.stdout.readline())
+        assert set(info) == {"base_url", "token"} and info["base_url"].startswith("http://127.0.0.1:")
+        client = anthropic.Anthropic(base_url=info["base_url"], api_key=info["token"], max_retries=0)
+        message = client.messages.create(model="gpt-4.1", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        assert message.content[0].text == "hi from upstream"
+        assert provider.requests[0].body["model"] == "gpt-4.1"
+        proxy.send_signal(signal.SIGTERM)
+        assert proxy.wait(10) == 0
+        assert UPSTREAM_KEY not in proxy.stdout.read() + proxy.stderr.read()
+    finally:
+        provider.close()
+
+
+def test_ccs_proxy_refuses_native_profiles(no_keyring):
+    write_config('version = 1\n[profiles.glm]\npreset = "zai"\n')
+    result = ccs("proxy", "glm")
+    assert result.returncode == 2 and "speaks the Anthropic API already" in result.stderr
