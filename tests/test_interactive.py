@@ -1,0 +1,46 @@
+"""`ccs` in a real terminal (a pty), the way a person types at it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pexpect
+
+from conftest import ccs
+
+
+def test_interactive_add_prompts_for_preset_and_hidden_key(no_keyring):
+    child = pexpect.spawn(sys.executable, ["-m", "ccswitch", "add", "glm"], env=dict(os.environ), encoding="utf-8",
+                          timeout=30, dimensions=(40, 160))
+    child.expect("Preset")
+    child.sendline("zai")
+    child.expect("Key for glm \\(hidden")
+    child.sendline("sk-typed-secret-2468")
+    child.expect("Added profile .*glm")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "sk-typed-secret-2468" not in child.before  # not echoed back
+    shown = json.loads(ccs("show", "glm", "--json").stdout)
+    assert shown["preset"] == "zai" and shown["key"]["masked"] == "sk-…2468"
+
+
+def test_interactive_rm_asks_first(no_keyring):
+    assert ccs("add", "x", "--preset", "ollama").returncode == 0
+    child = pexpect.spawn(sys.executable, ["-m", "ccswitch", "rm", "x"], env=dict(os.environ), encoding="utf-8",
+                          timeout=30)
+    child.expect("Remove profile 'x'")
+    child.sendline("n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus != 0
+    assert "x" in json.dumps(json.loads(ccs("list", "--json").stdout))
+
+
+def test_shell_init_detects_the_shell_it_runs_in():
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(["bash", "--norc", "-c", "ccs shell-init"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and "(bash)" in result.stdout.splitlines()[0]
