@@ -126,6 +126,25 @@ def test_rule10_missing_or_null_index_and_id():
     assert blocks[0]["id"].startswith("toolu_")
 
 
+def test_rule10_complete_calls_without_index_or_id_stay_separate():
+    first = {"tool_calls": [{"id": "", "function": {"name": "Read", "arguments": '{"p": 1}'}}]}
+    second = {"tool_calls": [{"id": "", "function": {"name": "Grep", "arguments": '{"q": 2}'}}]}
+    blocks = blocks_of(stream(chunk(first), chunk(second), chunk(finish="tool_calls")))
+    assert [(b["name"], b["input"]) for b in blocks] == [("Read", {"p": 1}), ("Grep", {"q": 2})]
+
+
+def test_content_as_a_list_of_parts_and_arguments_as_an_object():
+    events = stream(chunk({"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}),
+                    chunk(finish="stop"))
+    assert blocks_of(events) == [{"type": "text", "text": "ab"}]
+    resp = {"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "content": [{"type": "text", "text": "x"}],
+        "tool_calls": [{"id": "c", "function": {"name": "Bash", "arguments": {"command": "ls"}}}]}}]}
+    message = translate_response(resp, "m", ToolNames())
+    assert message["content"][0] == {"type": "text", "text": "x"}
+    assert message["content"][1]["input"] == {"command": "ls"}
+
+
 def test_rule10_cumulative_arguments_only_emit_the_new_suffix():
     events = stream(chunk(call(0, "a", "Bash", '{"c')), chunk(call(0, "a", None, '{"command": ')),
                     chunk(call(0, "a", None, '{"command": "ls"}')), chunk(finish="tool_calls"))

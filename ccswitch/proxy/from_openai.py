@@ -40,8 +40,17 @@ def stop_reason_of(finish_reason: str | None, has_tool_calls: bool) -> str:
     return "tool_use" if has_tool_calls else STOP_REASONS.get(finish_reason or "stop", "end_turn")
 
 
-def parse_arguments(arguments: str | None) -> dict:
+def content_text(content) -> str:
+    """Message content as text: most providers send a string, some a list of text parts."""
+    if isinstance(content, list):
+        return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
+
+
+def parse_arguments(arguments) -> dict:
     """Tool arguments as an object; text that is not a JSON object is kept rather than lost."""
+    if isinstance(arguments, dict):  # a provider that sends the object itself
+        return arguments
     if not arguments:
         return {}
     try:
@@ -64,8 +73,8 @@ def translate_response(resp: dict, model: str, names: ToolNames) -> dict:
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
-    if message.get("content"):
-        content.append({"type": "text", "text": message["content"]})
+    if text := content_text(message.get("content")):
+        content.append({"type": "text", "text": text})
     calls = message.get("tool_calls") or []
     for call in calls:
         function = call.get("function") or {}
@@ -158,8 +167,8 @@ class StreamTranslator:
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
                 self._reasoning(reasoning, out)
-            if delta.get("content"):
-                self._text(delta["content"], out)
+            if text := content_text(delta.get("content")):
+                self._text(text, out)
             for fragment in delta.get("tool_calls") or []:
                 self._tool_fragment(fragment, out)
             if choice.get("finish_reason"):
@@ -236,7 +245,7 @@ class StreamTranslator:
 
     def _tool_fragment(self, fragment: dict, out: list[bytes]) -> None:
         function = fragment.get("function") or {}
-        call = self._call_for(fragment.get("index"), fragment.get("id"))
+        call = self._call_for(fragment.get("index"), fragment.get("id") or None, function.get("name"))
         if function.get("name") and not call.name:
             call.name = self.names.restore(function["name"])
         arguments = function.get("arguments") or ""
@@ -253,11 +262,12 @@ class StreamTranslator:
         if call.name and (self.current is None or _complete_json(self.current.arguments)):
             self._open_call(call, out)
 
-    def _call_for(self, index: int | None, upstream_id: str | None) -> _Call:
+    def _call_for(self, index: int | None, upstream_id: str | None, name: str | None) -> _Call:
         """The call a fragment belongs to; a new id on a known index, or no index and no id, handled."""
-        if index is None and upstream_id is None:
-            if self.calls:
-                return self.calls[-1]
+        if index is None and upstream_id is None and self.calls:
+            last = self.calls[-1]
+            if not (name and last.name and _complete_json(last.arguments)):
+                return last  # a continuation; a named fragment after a complete call starts the next one
         existing = self.by_index.get(index) if index is not None else None
         if existing is None and upstream_id is not None:
             existing = next((c for c in self.calls if c.upstream_id == upstream_id), None)
