@@ -149,19 +149,19 @@ def spawn(argv: list[str], env: dict[str, str]) -> int:
     import signal
     import subprocess
 
+    # A Python-level no-op (not SIG_IGN, which exec would pass on to the child), set before the
+    # child exists: the child gets Ctrl-C from the terminal itself; ccs lives on to clean up after it.
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, lambda *_: None)}
     try:
-        child = subprocess.Popen(argv, env=env)
-    except OSError as e:
-        raise CcsError(f"cannot start {argv[0]}: {e.strerror}") from None
+        try:
+            child = subprocess.Popen(argv, env=env)
+        except OSError as e:
+            raise CcsError(f"cannot start {argv[0]}: {e.strerror}") from None
 
-    def forward(signum, _frame):
-        child.send_signal(signum)
+        def forward(signum, _frame):
+            child.send_signal(signum)
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    # A Python-level no-op (not SIG_IGN, which exec would pass on to the child): the child gets
-    # Ctrl-C from the terminal itself, and ccs must live on to clean up after it.
-    previous[signal.SIGINT] = signal.signal(signal.SIGINT, lambda *_: None)
-    try:
+        previous.update({sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)})
         code = child.wait()
     finally:
         for sig, handler in previous.items():

@@ -255,6 +255,17 @@ def test_malformed_client_requests_are_400_never_500(raw):
         assert h.requests == []
 
 
+def test_an_internal_bug_is_still_an_anthropic_error(monkeypatch):
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(server, "translate_response", broken)
+    with Harness(lambda seen: json_reply(completion())) as h:
+        response = h.post(body=SIMPLE)
+        assert response.status_code == 500
+        assert response.json()["error"] == {"type": "api_error", "message": "internal error in the ccs proxy: RuntimeError"}
+
+
 def test_client_disconnect_cancels_the_upstream_request():
     tick = sse([chunk({"content": "tick"})], done=False)[0]
     slow = [tick] + [piece for _ in range(100) for piece in (0.05, tick)]

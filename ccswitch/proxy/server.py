@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import logging
 import math
 import secrets
 import socket
@@ -48,6 +49,10 @@ class ProxyApp:
                 await self._route(scope, receive, send)
             except ProxyError as e:
                 await respond_error(send, e)
+            except Exception as e:  # a bug of ours: log it, and still answer in Anthropic's shape
+                logging.getLogger("uvicorn.error").exception("ccs proxy: unexpected error")
+                with contextlib.suppress(Exception):  # unless the response had already begun
+                    await respond_error(send, ProxyError(500, f"internal error in the ccs proxy: {type(e).__name__}"))
 
     async def _lifespan(self, receive, send) -> None:
         while True:
