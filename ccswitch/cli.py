@@ -105,7 +105,7 @@ def add(
             raise CcsError("give --preset P or --base-url URL (see `ccs presets`)")
         from rich.prompt import Prompt
 
-        presets_table()
+        presets_table(err_console)
         preset = Prompt.ask("Preset", choices=list(PRESETS), show_choices=False, console=err_console)
     values = {"preset": preset, "description": description, "api": api, "base_url": base_url, "auth": auth,
               "model": model, "key_env": key_env, "key_cmd": key_cmd}
@@ -382,10 +382,10 @@ def list_presets(as_json: bool = typer.Option(False, "--json", help="Machine-rea
         print(json.dumps({p.name: {"title": p.title, "docs": p.docs, **p.fields} for p in PRESETS.values()},
                          indent=2))
         return
-    presets_table()
+    presets_table(console)
 
 
-def presets_table() -> None:
+def presets_table(target: Console) -> None:
     table = Table(box=None, pad_edge=False)
     for column in ("preset", "provider", "api", "auth", "base url", "model"):
         table.add_column(column)
@@ -393,7 +393,7 @@ def presets_table() -> None:
         f = p.fields
         table.add_row(p.name, p.title, f.get("api", ""), f.get("auth", ""), f.get("base_url", "-"),
                       f.get("model", "-"))
-    (console if sys.stdout.isatty() or not sys.stdin.isatty() else err_console).print(table)
+    target.print(table)
 
 
 # ---------------------------------------------------------------- keys
@@ -631,24 +631,7 @@ def env_command(
     values = launch.profile_env(profile, secret)
     if not reveal:
         values = {k: secrets.mask(v) if k in launch.SECRET_VARS and v else v for k, v in values.items()}
+    from . import shell as shell_code
+
     unset = [var for var in launch.MANAGED if var not in values]
-    print(render_env(values, unset, shell), end="")
-
-
-def render_env(values: dict[str, str], unset: list[str], shell: str) -> str:
-    def quote(value: str) -> str:
-        return "'" + value.replace("'", "'\\''") + "'"
-
-    if shell == "json":
-        return json.dumps({"set": values, "unset": unset}, indent=2) + "\n"
-    if shell in ("bash", "zsh", "sh"):
-        lines = [f"unset {var}" for var in unset] + [f"export {k}={quote(v)}" for k, v in values.items()]
-    elif shell == "fish":
-        lines = [f"set -e {var}" for var in unset] + [
-            f"set -gx {k} '" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for k, v in values.items()]
-    elif shell == "powershell":
-        lines = [f"Remove-Item Env:{var} -ErrorAction SilentlyContinue" for var in unset] + [
-            f"$Env:{k} = '" + v.replace("'", "''") + "'" for k, v in values.items()]
-    else:
-        raise CcsError(f"unknown shell '{shell}': use bash, zsh, fish, powershell or json")
-    return "\n".join(lines) + "\n"
+    print(shell_code.env_code(values, unset, shell), end="")

@@ -11,6 +11,7 @@ Keys never enter the shell: only `ccs run`'s child ever sees one.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 
@@ -148,3 +149,19 @@ def completion_script(shell: str) -> str:
     if shell not in SHELLS:
         raise CcsError(f"unsupported shell '{shell}': use one of {', '.join(SHELLS)}")
     return get_completion_script(prog_name="ccs", complete_var="_CCS_COMPLETE", shell=shell).strip() + "\n"
+
+
+def env_code(values: dict[str, str], unset: list[str], shell: str) -> str:
+    """`ccs env`: set and unset variables, as code for a shell (or JSON)."""
+    if shell == "json":
+        return json.dumps({"set": values, "unset": unset}, indent=2) + "\n"
+    if shell in ("bash", "zsh", "sh"):
+        lines = [f"unset {var}" for var in unset] + [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    elif shell == "fish":
+        lines = [f"set -e {var}" for var in unset] + [f"set -gx {k} {_fish_quote(v)}" for k, v in values.items()]
+    elif shell == "powershell":
+        lines = [f"Remove-Item Env:{var} -ErrorAction SilentlyContinue" for var in unset] + [
+            f"$Env:{k} = '" + v.replace("'", "''") + "'" for k, v in values.items()]
+    else:
+        raise CcsError(f"unknown shell '{shell}': use bash, zsh, fish, powershell or json")
+    return "\n".join(lines) + "\n"
