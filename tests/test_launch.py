@@ -58,6 +58,7 @@ def test_bearer_profile_gets_exactly_its_environment(configured, claude_stub):
     assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "glm-4.5-air"
     assert env["CLAUDE_CODE_SUBAGENT_MODEL"] == "glm-4.6"
     assert env["API_TIMEOUT_MS"] == "3000000" and env["EXTRA"] == "yes"
+    assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "200000"  # the preset's window, not claude's 1M guess
     assert env["DISABLE_AUTOUPDATER"] == ""  # "" neutralises the inherited value
     assert env["UNRELATED"] == "kept" and env["CCS_RUN"] == "glm"
     for gone in ("ANTHROPIC_SMALL_FAST_MODEL", "CLAUDE_CODE_USE_BEDROCK", "CLAUDECODE", "ANTHROPIC_CUSTOM_HEADERS"):
