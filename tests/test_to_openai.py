@@ -78,9 +78,11 @@ def test_rule1_system_message_never_sits_between_a_call_and_its_result():
 def test_rule2_body_is_a_whitelist_and_user_id_is_hashed():
     req = fixture("interactive-request.json")
     req["metadata"] = {"user_id": "person@example.com_session"}
-    body = translate(req)
+    openai = Upstream(name="o", base_url="https://api.openai.com/v1", model="gpt-5")
+    body = translate(req, openai)
     assert len(body["user"]) == 64 and "person" not in body["user"]
     assert "metadata" not in body and "safeguards" not in body and "thinking" not in body
+    assert "user" not in translate(req)  # strict servers reject the optional field: only where documented
 
 
 def test_rule3_tools_keep_their_schema_minus_dollar_schema():
@@ -92,6 +94,42 @@ def test_rule3_tools_keep_their_schema_minus_dollar_schema():
         expected = {k: v for k, v in source[name]["input_schema"].items() if k != "$schema"}
         assert function["parameters"] == expected
         assert function.get("description") == source[name].get("description")
+
+
+GEMINI_OK = {"type", "format", "title", "description", "nullable", "enum", "items", "properties", "required",
+             "minItems", "maxItems", "minProperties", "maxProperties", "minLength", "maxLength", "pattern",
+             "minimum", "maximum", "anyOf", "default", "example", "propertyOrdering"}
+
+
+def _schema_keys(schema) -> set[str]:
+    if isinstance(schema, list):
+        return set().union(*(_schema_keys(s) for s in schema)) if schema else set()
+    if not isinstance(schema, dict):
+        return set()
+    keys = set(schema)
+    for key, value in schema.items():
+        if key == "properties":
+            keys |= _schema_keys(list(value.values()))
+        elif key in ("items", "anyOf"):
+            keys |= _schema_keys(value)
+    return keys
+
+
+def test_rule3_gemini_gets_only_the_openapi_schema_subset_it_accepts():
+    gemini = Upstream(name="g", base_url="https://generativelanguage.googleapis.com/v1beta/openai", model="gemini-2.5-pro")
+    req = fixture("interactive-request.json")
+    plain = translate(req)
+    assert "additionalProperties" in json.dumps(plain["tools"])  # what Claude Code really sends
+    body = translate(req, gemini)
+    for tool in body["tools"]:
+        assert _schema_keys(tool["function"]["parameters"]) <= GEMINI_OK, tool["function"]["name"]
+    from ccswitch.proxy.to_openai import openapi_schema
+
+    assert openapi_schema({"type": ["string", "null"], "const": "x", "format": "uri", "propertyNames": {}}) == {
+        "type": "string", "nullable": True, "enum": ["x"]}
+    assert openapi_schema({"type": "object", "properties": {"a": {"oneOf": [{"type": "integer", "exclusiveMinimum": 0}]}},
+                           "additionalProperties": False}) == {
+        "type": "object", "properties": {"a": {"anyOf": [{"type": "integer"}]}}}
 
 
 def test_rule3_long_tool_names_are_shortened_and_restored():

@@ -51,7 +51,8 @@ def translate_request(req: dict, upstream: Upstream) -> tuple[dict, ToolNames]:
     model = upstream.model_for(req.get("model") or "")
     body: dict = {"model": model, "messages": translate_messages(req, names, keep_reasoning=upstream.keeps_reasoning)}
     if req.get("tools"):
-        body["tools"] = [translate_tool(tool, names) for tool in req["tools"] if "input_schema" in tool]
+        body["tools"] = [translate_tool(tool, names, openapi=upstream.openapi_schemas)
+                         for tool in req["tools"] if "input_schema" in tool]
         if not body["tools"]:
             del body["tools"]
     if (choice := req.get("tool_choice")) and "tools" in body:
@@ -70,7 +71,7 @@ def translate_request(req: dict, upstream: Upstream) -> tuple[dict, ToolNames]:
         body["top_k"] = req["top_k"]
     if req.get("stop_sequences"):
         body["stop"] = req["stop_sequences"]
-    if user_id := (req.get("metadata") or {}).get("user_id"):
+    if (user_id := (req.get("metadata") or {}).get("user_id")) and upstream.takes_user:
         body["user"] = hashlib.sha256(str(user_id).encode()).hexdigest()  # 64 chars, nothing personal
     if req.get("stream"):
         body["stream"] = True
@@ -95,13 +96,52 @@ def reasoning_effort(req: dict, configured: str | None) -> str | None:
     return effort if effort in ("low", "medium", "high") else "high" if effort in ("max", "xhigh") else "medium"
 
 
-def translate_tool(tool: dict, names: ToolNames) -> dict:
+def translate_tool(tool: dict, names: ToolNames, *, openapi: bool = False) -> dict:
     schema = {k: v for k, v in (tool.get("input_schema") or {}).items() if k != "$schema"}
     schema.setdefault("type", "object")
+    if openapi:
+        schema = openapi_schema(schema)
     function = {"name": names.shorten(tool["name"]), "parameters": schema}
     if tool.get("description"):
         function["description"] = tool["description"]
     return {"type": "function", "function": function}
+
+
+# What Gemini's function declarations accept (an OpenAPI 3.0 Schema subset); anything else is a 400.
+_OPENAPI_KEYS = {"type", "format", "title", "description", "nullable", "enum", "items", "properties", "required",
+                 "minItems", "maxItems", "minProperties", "maxProperties", "minLength", "maxLength", "pattern",
+                 "minimum", "maximum", "anyOf", "default", "example", "propertyOrdering"}
+_OPENAPI_FORMATS = {"enum", "date-time", "int32", "int64", "float", "double"}
+
+
+def openapi_schema(schema):
+    """JSON Schema -> the subset Gemini accepts: unknown keywords dropped, `const` as a one-value enum,
+    `type: [T, "null"]` as `nullable`, formats it does not know removed. Recursive."""
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: openapi_schema(sub) for name, sub in value.items()}
+        elif key == "items":
+            out[key] = openapi_schema(value)
+        elif key in ("anyOf", "oneOf") and isinstance(value, list):
+            out["anyOf"] = [openapi_schema(sub) for sub in value]
+        elif key == "const":
+            out["enum"] = [value]
+        elif key == "type" and isinstance(value, list):
+            kinds = [kind for kind in value if kind != "null"]
+            out["type"] = kinds[0] if kinds else "string"
+            if "null" in value:
+                out["nullable"] = True
+        elif key == "format" and value not in _OPENAPI_FORMATS:
+            continue
+        elif key in _OPENAPI_KEYS:
+            out[key] = value
+    if "enum" in out and out.get("type") in (None, "string"):
+        out["type"] = "string"
+        out["enum"] = [str(v) for v in out["enum"]]
+    return out
 
 
 def translate_tool_choice(choice: dict, names: ToolNames) -> dict:

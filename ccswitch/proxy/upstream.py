@@ -40,6 +40,16 @@ class Upstream:
         """DeepSeek rejects a tool-calling history whose reasoning was dropped; others do not want it back."""
         return "deepseek" in (urlsplit(self.base_url).hostname or "")
 
+    @property
+    def openapi_schemas(self) -> bool:
+        """Gemini takes only an OpenAPI 3.0 subset of JSON Schema in tool parameters and rejects the rest."""
+        return (urlsplit(self.base_url).hostname or "").endswith("generativelanguage.googleapis.com")
+
+    @property
+    def takes_user(self) -> bool:
+        """Strict OpenAI-compatible servers (Gemini's, some local ones) reject the optional `user` field."""
+        return (urlsplit(self.base_url).hostname or "") in ("api.openai.com", "openrouter.ai")
+
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"} if self.key else {}
 
