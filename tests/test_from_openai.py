@@ -158,6 +158,19 @@ def test_rule10_empty_deltas_content_with_finish_and_usage_on_every_chunk():
     assert events[-2][1]["usage"]["output_tokens"] == 9
 
 
+def test_groq_usage_and_openai_refusals():
+    groq_last = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                 "x_groq": {"usage": {"prompt_tokens": 70, "completion_tokens": 4}}}
+    events = stream(chunk({"content": "hi"}), groq_last)
+    assert events[-2][1]["usage"]["input_tokens"] == 70 and events[-2][1]["usage"]["output_tokens"] == 4
+    refused = stream(chunk({"refusal": "I can't help with that."}), chunk(finish="stop"))
+    assert blocks_of(refused) == [{"type": "text", "text": "I can't help with that."}]
+    assert refused[-2][1]["delta"]["stop_reason"] == "refusal"
+    resp = {"choices": [{"index": 0, "finish_reason": "stop", "message": {"content": None, "refusal": "No."}}]}
+    message = translate_response(resp, "m", ToolNames())
+    assert message["content"] == [{"type": "text", "text": "No."}] and message["stop_reason"] == "refusal"
+
+
 def test_rule10_sse_comments_event_id_lines_crlf_and_no_done():
     raw = (b": keep-alive\r\n\r\nevent: message\r\nid: 1\r\ndata: " + json.dumps(chunk({"content": "ok"})).encode()
            + b"\r\n\r\ndata: " + json.dumps(chunk(finish="stop")).encode())  # no blank line, no [DONE]

@@ -73,7 +73,7 @@ def translate_response(resp: dict, model: str, names: ToolNames) -> dict:
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
-    if text := content_text(message.get("content")):
+    if text := content_text(message.get("content")) or message.get("refusal"):
         content.append({"type": "text", "text": text})
     calls = message.get("tool_calls") or []
     for call in calls:
@@ -82,8 +82,9 @@ def translate_response(resp: dict, model: str, names: ToolNames) -> dict:
                         "input": parse_arguments(function.get("arguments"))})
     if choice.get("finish_reason") == "error":
         raise ProxyError(502, "the provider ended the answer with an error")
+    finish = "content_filter" if message.get("refusal") else choice.get("finish_reason")
     return {"id": new_message_id(), "type": "message", "role": "assistant", "model": model, "content": content,
-            "stop_reason": stop_reason_of(choice.get("finish_reason"), bool(calls)), "stop_sequence": None,
+            "stop_reason": stop_reason_of(finish, bool(calls)), "stop_sequence": None,
             "usage": usage_of(resp.get("usage"))}
 
 
@@ -158,8 +159,8 @@ class StreamTranslator:
         if not self.started:
             self.started = True
             out.append(self._message_start())
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
+        if usage := chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage"):  # Groq's own place
+            self.usage = usage
         for choice in chunk.get("choices") or []:
             if choice.get("index", 0) != 0:
                 continue
@@ -169,9 +170,12 @@ class StreamTranslator:
                 self._reasoning(reasoning, out)
             if text := content_text(delta.get("content")):
                 self._text(text, out)
+            if isinstance(delta.get("refusal"), str) and delta["refusal"]:  # OpenAI streams refusals apart
+                self._text(delta["refusal"], out)
+                self.finish_reason = "content_filter"
             for fragment in delta.get("tool_calls") or []:
                 self._tool_fragment(fragment, out)
-            if choice.get("finish_reason"):
+            if choice.get("finish_reason") and self.finish_reason != "content_filter":  # a refusal stays one
                 self.finish_reason = choice["finish_reason"]
         if self.finish_reason == "error":
             raise ProxyError(502, "the provider ended the stream with finish_reason \"error\"")
