@@ -2,8 +2,8 @@
 
 Everything ccs manages is removed from the inherited environment first, then the profile's
 values are set. Claude Code lets `env` in its settings files beat the process environment, so
-when one of those files sets a variable we manage, the profile's values are passed again with
-`--settings`, which beats them.
+when one of those files sets a variable we manage (or an `apiKeyHelper`, whose key claude would
+send along), the profile's values are passed again with `--settings`, which beats them.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ TIER_VARS = {
     "haiku": "ANTHROPIC_DEFAULT_HAIKU_MODEL",
     "subagent": "CLAUDE_CODE_SUBAGENT_MODEL",
 }
+HELPER = "apiKeyHelper"  # a settings key whose command's output claude sends as a key
 MARKER = "CCS_RUN"  # tells the child (and a statusline) which profile it runs under
 NO_KEY = "no-key"  # claude insists on some credential even when the provider takes none
 INSTALL_HINT = "install it with `npm install -g @anthropic-ai/claude-code`"
@@ -61,8 +62,12 @@ class Endpoint:
 class Launch:
     argv: list[str]
     env: dict[str, str]
-    overlay: dict[str, str] = field(default_factory=dict)  # forced through --settings
+    overlay: dict = field(default_factory=dict)  # settings forced through --settings: {"env": ..., "apiKeyHelper": ""}
     overridden: list[str] = field(default_factory=list)  # settings files that needed the overlay
+
+    @property
+    def overlay_holds_secret(self) -> bool:
+        return any(self.overlay.get("env", {}).get(var) for var in SECRET_VARS)
 
 
 def profile_env(profile: Profile, secret: str | None, endpoint: Endpoint | None = None) -> dict[str, str]:
@@ -110,13 +115,18 @@ def plan(
     if not _is_claude(argv[0]):
         return Launch(argv, env)
     argv[1:1] = profile.claude_args
-    overlay: dict[str, str] = {}
+    overlay: dict = {}
     overridden = []
-    for path, settings_env in _settings_envs(env, cwd):
-        clashing = [var for var in settings_env if var in MANAGED or var in own]
-        if clashing:
+    for path, settings in _claude_settings(env, cwd):
+        clashing = [var for var in settings.get("env") or {} if var in MANAGED or var in own]
+        # an apiKeyHelper (e.g. another profile's, from --claude-settings) would send its key along
+        helper = bool(settings.get(HELPER)) and profile.auth != "login"
+        if clashing or helper:
             overridden.append(str(path))
-            overlay.update({var: env.get(var, "") for var in clashing})
+        if clashing:
+            overlay.setdefault("env", {}).update({var: env.get(var, "") for var in clashing})
+        if helper:
+            overlay[HELPER] = ""
     return Launch(argv, env, overlay, overridden)
 
 
@@ -127,17 +137,17 @@ def execute(launch: Launch, *, wait: bool = False) -> int:
     if launch.overridden:
         print(f"ccs: {', '.join(launch.overridden)} sets provider variables; "
               "the profile overrides them with --settings", file=sys.stderr)
-    if any(launch.overlay.get(var) for var in SECRET_VARS):
+    if launch.overlay_holds_secret:
         from . import files
 
         overlay_file = files.private_dir("run") / f"settings-{os.getpid()}.json"
-        files.write_atomic(overlay_file, json.dumps({"env": launch.overlay}), mode=0o600)
+        files.write_atomic(overlay_file, json.dumps(launch.overlay), mode=0o600)
         try:
             return spawn(_with_settings(argv, str(overlay_file)), launch.env)
         finally:
             overlay_file.unlink(missing_ok=True)
     if launch.overlay:
-        argv = _with_settings(argv, json.dumps({"env": launch.overlay}))
+        argv = _with_settings(argv, json.dumps(launch.overlay))
     return spawn(argv, launch.env) if wait else _exec(argv, launch.env)
 
 
@@ -198,8 +208,8 @@ def _is_claude(program: str) -> bool:
     return Path(program).name == "claude"
 
 
-def _settings_envs(env: dict[str, str], cwd: Path):
-    """(path, env table) of each Claude Code settings file that has one: user, project, local."""
+def _claude_settings(env: dict[str, str], cwd: Path):
+    """(path, settings) of each Claude Code settings file: user, project, local."""
     home = Path(env.get("HOME") or os.path.expanduser("~"))
     config_dir = Path(env["CLAUDE_CONFIG_DIR"]) if env.get("CLAUDE_CONFIG_DIR") else home / ".claude"
     for path in (config_dir / "settings.json", cwd / ".claude" / "settings.json",
@@ -208,8 +218,10 @@ def _settings_envs(env: dict[str, str], cwd: Path):
             settings = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue  # missing or unreadable: claude reports broken files itself
-        if isinstance(settings, dict) and isinstance(settings.get("env"), dict) and settings["env"]:
-            yield path, settings["env"]
+        if isinstance(settings, dict):
+            if not isinstance(settings.get("env"), dict):
+                settings["env"] = {}
+            yield path, settings
 
 
 def run_profile(name: str | None, command: list[str]) -> int:

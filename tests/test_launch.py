@@ -99,6 +99,20 @@ def test_user_settings_env_is_overridden_inline_when_no_secret_is_involved(confi
     assert json.loads(argv[1]) == {"env": {"ANTHROPIC_BASE_URL": "https://api.anthropic.com", "ANTHROPIC_MODEL": ""}}
 
 
+def test_an_api_key_helper_in_settings_is_neutralised(configured, claude_stub):
+    """Seen with claude 2.1.329: a settings apiKeyHelper's key is sent as x-api-key beside the profile's token."""
+    settings = Path.home() / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"apiKeyHelper": "ccs key print other"}))
+    assert ccs("run", "glm", "--", "claude").returncode == 0
+    assert json.loads(claude_stub()["argv"][1]) == {"apiKeyHelper": ""}
+    own = Path.home() / ".claude-sub" / "settings.json"  # where the login profile's claude reads settings
+    own.parent.mkdir()
+    own.write_text(json.dumps({"apiKeyHelper": "my-own-helper"}))
+    assert ccs("run", "sub", "--", "claude").returncode == 0  # claude's own login: its helper is its own
+    assert "--settings" not in claude_stub()["argv"]
+
+
 def test_settings_are_read_from_the_profiles_own_config_dir(configured, claude_stub):
     settings = Path.home() / ".claude" / "settings.json"
     settings.parent.mkdir()

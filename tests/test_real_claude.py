@@ -56,14 +56,15 @@ def test_native_profile_reaches_the_provider_despite_a_stale_settings_file(claud
         settings = Path.home() / ".claude" / "settings.json"
         settings.parent.mkdir()
         settings.write_text(json.dumps({"env": {"ANTHROPIC_BASE_URL": stale.url, "ANTHROPIC_AUTH_TOKEN": "stale",
-                                                "ANTHROPIC_MODEL": "stale-model"}}))
+                                                "ANTHROPIC_MODEL": "stale-model"},
+                                        "apiKeyHelper": "echo sk-another-providers-key"}))
         result = ccs("run", "fake", "--", "claude", "--print", "ping", cwd=claude_path, timeout=180)
         assert result.returncode == 0, result.stderr
         assert "pong from the fake provider" in result.stdout
         posts = [r for r in provider.requests if r.method == "POST" and r.path.startswith("/v1/messages")]
         assert posts, "claude never reached the profile's base URL"
         assert all(r.headers.get("authorization") == "Bearer sk-fake-profile-key" for r in posts)
-        assert "x-api-key" not in posts[0].headers
+        assert all("x-api-key" not in r.headers for r in posts)  # the helper's key must not ride along
         assert "fake-model-1" in {r.body["model"] for r in posts}
         assert not stale.requests
     finally:
