@@ -159,20 +159,27 @@ def spawn(argv: list[str], env: dict[str, str]) -> int:
     import signal
     import subprocess
 
-    # A Python-level no-op (not SIG_IGN, which exec would pass on to the child), set before the
-    # child exists: the child gets Ctrl-C from the terminal itself; ccs lives on to clean up after it.
-    previous = {signal.SIGINT: signal.signal(signal.SIGINT, lambda *_: None)}
+    # Handlers are Python-level (never SIG_IGN, which exec would pass on to the child) and set before
+    # the child exists, so no signal finds ccs unprepared; one that comes early is delivered after.
+    child: list[subprocess.Popen] = []
+    early: list[int] = []
+
+    def forward(signum, _frame):
+        if child:
+            child[0].send_signal(signum)
+        else:
+            early.append(signum)
+
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, lambda *_: None)}  # the terminal tells the child
+    previous.update({sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)})
     try:
         try:
-            child = subprocess.Popen(argv, env=env)
+            child.append(subprocess.Popen(argv, env=env))
         except OSError as e:
             raise CcsError(f"cannot start {argv[0]}: {e.strerror}") from None
-
-        def forward(signum, _frame):
-            child.send_signal(signum)
-
-        previous.update({sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)})
-        code = child.wait()
+        for signum in early:
+            child[0].send_signal(signum)
+        code = child[0].wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
