@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 
 from . import files, launch
-from .launch import HELPER
 from .errors import CcsError
 from .profiles import Profile
 
+HELPER = launch.HELPER
 
 
 def settings_path() -> Path:

@@ -118,7 +118,7 @@ def plan(
     overlay: dict = {}
     overridden = []
     for path, settings in _claude_settings(env, cwd):
-        clashing = [var for var in settings.get("env") or {} if var in MANAGED or var in own]
+        clashing = [var for var in settings["env"] if var in MANAGED or var in own]
         # an apiKeyHelper (e.g. another profile's, from --claude-settings) would send its key along
         helper = bool(settings.get(HELPER)) and profile.auth != "login"
         if clashing or helper:
@@ -135,7 +135,7 @@ def execute(launch: Launch, *, wait: bool = False) -> int:
     settings overlay holding a secret, which lives in a 0600 file until the child exits."""
     argv = _resolve(launch)
     if launch.overridden:
-        print(f"ccs: {', '.join(launch.overridden)} sets provider variables; "
+        print(f"ccs: {', '.join(launch.overridden)} sets provider settings; "
               "the profile overrides them with --settings", file=sys.stderr)
     if launch.overlay_holds_secret:
         from . import files

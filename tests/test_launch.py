@@ -93,7 +93,7 @@ def test_user_settings_env_is_overridden_inline_when_no_secret_is_involved(confi
                                             "OTHER": "untouched"}, "permissions": {}}))
     result = ccs("run", "anth", "--", "claude", "-p", "x")
     assert result.returncode == 0
-    assert "settings.json sets provider variables" in result.stderr
+    assert "settings.json sets provider settings" in result.stderr
     argv = claude_stub()["argv"]
     assert argv[0] == "--settings" and argv[2:] == ["-p", "x"]
     assert json.loads(argv[1]) == {"env": {"ANTHROPIC_BASE_URL": "https://api.anthropic.com", "ANTHROPIC_MODEL": ""}}
