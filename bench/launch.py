@@ -29,10 +29,13 @@ def main() -> None:
     ccs_argv = [ccs] if ccs else [sys.executable, "-m", "ccswitch"]
     true = shutil.which("true")
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "CCS_HOME": home, "CCS_CONFIG": f"{home}/profiles.toml",
-               "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
-        Path(home, "profiles.toml").write_text('version = 1\n[profiles.glm]\npreset = "zai"\n'
-                                               '[profiles.kimi]\npreset = "kimi"\nkey_env = "K"\n')
+        # the platform's own dirs (platformdirs), as for a real user: no CCS_CONFIG / CCS_HOME shortcut
+        env = {k: v for k, v in os.environ.items() if k not in ("CCS_CONFIG", "CCS_HOME")}
+        env.update(XDG_CONFIG_HOME=f"{home}/config", XDG_STATE_HOME=f"{home}/state", XDG_DATA_HOME=f"{home}/data",
+                   PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+        Path(home, "config", "ccswitch").mkdir(parents=True)
+        Path(home, "config", "ccswitch", "profiles.toml").write_text(
+            'version = 1\n[profiles.glm]\npreset = "zai"\n[profiles.kimi]\npreset = "kimi"\nkey_env = "K"\n')
         subprocess.run([*ccs_argv, "key", "set", "glm", "--stdin"], input=b"sk-bench-key", env=env, check=True,
                        stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         cases = {"ccs run glm -- true": [*ccs_argv, "run", "glm", "--", true], "ccs list": [*ccs_argv, "list"]}
