@@ -208,6 +208,18 @@ def test_rule4_text_block_results_and_missing_results():
     assert messages[-1] == {"role": "user", "content": "Tool result: orphan\n\ngo on"}
 
 
+def test_no_empty_messages_reach_strict_providers():
+    req = {"model": "m", "max_tokens": 5, "messages": [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm", "signature": "s"}]},
+        {"role": "user", "content": "go on"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "Bash", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": ""}]}]}
+    messages = translate(req)["messages"]
+    assert [m["role"] for m in messages] == ["user", "user", "assistant", "tool"]
+    assert messages[-1]["content"] == "(no output)"
+
+
 def test_rule5_images_in_tool_results_follow_as_a_user_message():
     req = fixture("tool-result-image-followup.json")
     body = translate(req)

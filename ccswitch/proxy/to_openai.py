@@ -15,6 +15,7 @@ from .upstream import Upstream
 BILLING_HEADER = "x-anthropic-billing-header"
 MAX_TOOL_NAME = 64
 NO_RESULT = "Error: the tool call returned no result"
+NO_OUTPUT = "(no output)"
 _TOP_K_HOSTS = ("localhost", "127.0.0.1", "openrouter.ai")
 _COMPLETION_TOKENS_MODELS = re.compile(r"^(?:.*/)?(o\d|gpt-5)")
 
@@ -185,7 +186,8 @@ def translate_messages(req: dict, names: ToolNames, *, keep_reasoning: bool = Fa
             out.extend(held_system)
             held_system.clear()
             assistant = assistant_message(content, names, keep_reasoning)
-            out.append(assistant)
+            if assistant["content"] or assistant.get("tool_calls"):  # a turn of dropped thinking says nothing
+                out.append(assistant)
             unanswered = [call["id"] for call in assistant.get("tool_calls", [])]
         elif role == "user":
             tool_messages, user = user_messages(content, index)
@@ -346,4 +348,4 @@ def tool_result_content(block: dict) -> tuple[str, list[dict]]:
             text = f"(the result is {'an image' if len(images) == 1 else f'{len(images)} images'}, attached below)"
     if block.get("is_error"):
         text = f"Error: {text}"
-    return text, images
+    return text or NO_OUTPUT, images  # strict providers (Gemini) reject empty text
