@@ -189,6 +189,28 @@ def test_upstream_http_errors_map_to_anthropic_errors(status, kind, stream):
             assert "ccs key set gpt" in body["error"]["message"]
 
 
+def test_an_optional_parameter_the_provider_refuses_is_dropped_and_remembered():
+    def script(seen):
+        if "reasoning_effort" in seen.body:
+            return json_reply({"error": {"message": "Unrecognized request argument supplied: reasoning_effort"}}, 400)
+        return json_reply(completion("fine without it"))
+
+    with Harness(script) as h:
+        thinking = {**SIMPLE, "thinking": {"type": "enabled", "budget_tokens": 2000}}
+        assert h.sdk.messages.create(**thinking).content[0].text == "fine without it"
+        assert [("reasoning_effort" in r.body) for r in h.requests] == [True, False]
+        h.sdk.messages.create(**thinking)
+        assert len(h.requests) == 3 and "reasoning_effort" not in h.requests[2].body  # remembered: no retry
+        other = h.post(body={**thinking, "model": "gpt-other"})  # another model is asked afresh
+        assert other.status_code == 200 and "reasoning_effort" in h.requests[3].body
+
+
+def test_a_400_about_anything_else_is_not_retried():
+    with Harness(lambda seen: json_reply({"error": {"message": "messages: too long"}}, 400)) as h:
+        response = h.post(body={**SIMPLE, "thinking": {"type": "adaptive"}})
+        assert response.status_code == 400 and len(h.requests) == 1
+
+
 def test_sdk_raises_the_mapped_error_class():
     with Harness(lambda seen: json_reply({"error": {"message": "slow down"}}, 429)) as h:
         with pytest.raises(anthropic.RateLimitError):

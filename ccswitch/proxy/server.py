@@ -29,6 +29,8 @@ HOST = "127.0.0.1"
 ALLOWED_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 PING_AFTER = 10.0  # seconds without a byte to the client before a `ping` event
 MAX_BODY = 64 * 1024 * 1024
+# Parameters we add that a provider may not take; a 400 naming one is retried without it.
+OPTIONAL_PARAMETERS = ("reasoning_effort", "stream_options", "parallel_tool_calls", "top_k", "user")
 JSON_HEADERS = [(b"content-type", b"application/json")]
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 
@@ -40,6 +42,7 @@ class ProxyApp:
         self.upstream = upstream
         self.token = token.encode()
         self.client = client
+        self.refused: dict[str, set[str]] = {}  # model -> optional parameters the provider answered 400 to
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -100,12 +103,16 @@ class ProxyApp:
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ProxyError(400, f"malformed request: {type(e).__name__}: {e}") from None
         model = req.get("model") or body["model"]
-        request = self.client.build_request("POST", self.upstream.chat_url, json=body,
-                                            headers=self.upstream.headers())
+        body = {k: v for k, v in body.items() if k not in self.refused.get(body["model"], ())}
         # Answer the client only once the provider has: its status decides ours.
         disconnected = asyncio.ensure_future(wait_for_disconnect(receive))
         try:
-            response = await self._send_upstream(request, disconnected)
+            response = await self._send_upstream(body, disconnected)
+            if response is not None and response.status_code == 400:
+                if refused := self._refused_parameters(body, await response.aread()):
+                    await response.aclose()  # retry once without them; nothing reached the client yet
+                    body = {k: v for k, v in body.items() if k not in refused}
+                    response = await self._send_upstream(body, disconnected)
             if response is None:
                 return
             try:
@@ -130,8 +137,20 @@ class ProxyApp:
         finally:
             disconnected.cancel()
 
-    async def _send_upstream(self, request: httpx.Request, disconnected: asyncio.Future):
+    def _refused_parameters(self, body: dict, error: bytes) -> set[str]:
+        """Optional parameters a 400 names (`reasoning_effort` to a model without reasoning, ...);
+        remembered per model so later requests leave them out at once."""
+        text = error.decode("utf-8", "replace")
+        refused = {name for name in OPTIONAL_PARAMETERS if name in body and name in text}
+        if refused:
+            self.refused.setdefault(body["model"], set()).update(refused)
+            logging.getLogger("uvicorn.error").warning("ccs proxy: %s refuses %s; leaving them out", body["model"],
+                                                       ", ".join(sorted(refused)))
+        return refused
+
+    async def _send_upstream(self, body: dict, disconnected: asyncio.Future):
         """The provider's response (headers read, body not), or None when the client left first."""
+        request = self.client.build_request("POST", self.upstream.chat_url, json=body, headers=self.upstream.headers())
         sending = asyncio.ensure_future(self.client.send(request, stream=True))
         await asyncio.wait({sending, disconnected}, return_when=asyncio.FIRST_COMPLETED)
         if not sending.done():
