@@ -123,6 +123,7 @@ def add(
     with profiles.editing() as doc:
         profiles.profiles_table(doc)[name] = profiles.new_profile_table(values)
     console.print(f"Added profile [bold]{name}[/] to {config.path}")
+    hint_alias_change(config.by_alias())
     if secret:
         where = secrets.store_key(profile.keyring_user, secret, config.secret_store)
         console.print(f"Stored its key in the {where if where == 'keyring' else 'file ' + where}")
@@ -224,6 +225,7 @@ def set_values(
         raise CcsError("nothing to set: give key=value pairs or --unset KEY")
     import tomlkit
 
+    aliases = profiles.load().by_alias()
     with profiles.editing() as doc:
         table = existing_table(doc, name)
         for assignment in assignments or []:
@@ -244,6 +246,14 @@ def set_values(
             container = table[head] if tail and head in table else table
             container.pop(tail or key, None)
     console.print(f"Updated profile [bold]{name}[/]")
+    hint_alias_change(aliases)
+
+
+def hint_alias_change(before: dict[str, Profile]) -> None:
+    """Shells hold aliases from their last `shell-init`; say how to refresh them when they change."""
+    after = profiles.load().by_alias()
+    if {a: p.name for a, p in before.items()} != {a: p.name for a, p in after.items()}:
+        console.print("Aliases changed: `ccs reload` updates this shell (new shells pick them up)")
 
 
 def existing_table(doc, name: str):
@@ -303,6 +313,7 @@ def remove(
     if state.default() == name:
         state.set_default(None)
     console.print(f"Removed profile [bold]{name}[/]")
+    hint_alias_change(config.by_alias())
 
 
 @app.command()
@@ -324,6 +335,7 @@ def rename(old: str = ProfileArg, new: str = typer.Argument(..., help="New name.
     if state.default() == old:
         state.set_default(new)
     console.print(f"Renamed [bold]{old}[/] to [bold]{new}[/]")
+    hint_alias_change(config.by_alias())
 
 
 @app.command("import")
@@ -370,6 +382,7 @@ def import_profiles(
     with profiles.editing() as doc:
         for item in new:
             profiles.profiles_table(doc)[item.name] = profiles.new_profile_table(item.fields)
+    hint_alias_change(config.by_alias())
     stores = {secrets.store_key(item.name, item.key, config.secret_store) for item in new if item.key}
     console.print(f"Saved {', '.join(item.name for item in new)}"
                   + (f"; keys stored in {' and '.join(sorted(stores))}, never in the TOML" if stores else ""))
@@ -508,7 +521,7 @@ def current() -> None:
 
 
 @app.command("shell-init")
-def shell_init(shell_name: Optional[str] = typer.Argument(None, metavar="[SHELL]", help="bash, zsh or fish.")) -> None:
+def shell_init(shell_name: Optional[str] = typer.Argument(None, metavar="SHELL", help="bash, zsh or fish.")) -> None:
     """Print the shell integration; add the matching line to your rc file:
 
     bash (~/.bashrc): eval "$(ccs shell-init bash)"
@@ -517,8 +530,9 @@ def shell_init(shell_name: Optional[str] = typer.Argument(None, metavar="[SHELL]
 
     fish (~/.config/fish/config.fish): ccs shell-init fish | source
 
-    It defines `claude` (runs with the active profile, or untouched when none), one command per
-    profile alias, and lets `ccs use --shell NAME` and `ccs reload` change the current shell.
+    It defines `claude` (the active profile, or untouched when none) and one command per alias.
+
+    It lets `ccs use --shell NAME` and `ccs reload` change the current shell.
     """
     from . import shell
 

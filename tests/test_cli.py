@@ -87,6 +87,13 @@ def test_set_and_unset_keep_the_file_valid(glm):
     assert invoke("set", "glm", "novalue").exit_code == 2
 
 
+def test_alias_changes_hint_at_reload(glm):
+    assert "ccs reload" in invoke("set", "glm", 'aliases=["cc-glm"]').output
+    assert "ccs reload" not in invoke("set", "glm", "model=glm-5").output
+    assert "ccs reload" in invoke("rename", "glm", "zai").output
+    assert "ccs reload" in invoke("rm", "zai", "--yes").output
+
+
 def test_rm_asks_and_deletes_the_key(glm):
     refused = invoke("rm", "glm")
     assert refused.exit_code == 2 and "--yes" in refused.output
