@@ -1,39 +1,50 @@
 """Entry point of `ccs` and `python -m ccswitch`.
 
-`ccs run [NAME] [-- CMD ...]` and `ccs shell-init [SHELL]` are hot paths (every claude start,
-every new shell): they skip Typer, Rich and the proxy. Everything else goes to the Typer app.
+Three commands are hot paths: `ccs run` (every claude start), `ccs shell-init` (every new shell)
+and `ccs proxy` (a long-lived server whose memory and start-up count). They skip Typer and Rich;
+their words are simple enough to read here. Anything else, `--help` included, goes to Typer.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["run"] and (parsed := split_run_args(args[1:])) is not None:
-        from .errors import CcsError
+    command = fast_path(args)
+    if command is None:
+        from .cli import app
+
+        app(args=args, prog_name="ccs")
+        return
+    from .errors import CcsError
+
+    try:
+        code = command()
+    except CcsError as e:
+        print(f"ccs: error: {e}", file=sys.stderr)
+        code = e.exit_code
+    sys.exit(code or 0)
+
+
+def fast_path(args: list[str]) -> Callable[[], int | None] | None:
+    """The command to run without Typer, or None when Typer must read the words."""
+    name, rest = (args[0], args[1:]) if args else ("", [])
+    if name == "run" and (parsed := split_run_args(rest)) is not None:
         from .launch import run_profile
 
-        try:
-            sys.exit(run_profile(*parsed))
-        except CcsError as e:
-            print(f"ccs: error: {e}", file=sys.stderr)
-            sys.exit(e.exit_code)
-    if args[:1] == ["shell-init"] and len(args) <= 2 and not any(a.startswith("-") for a in args[1:]):
-        # runs in every new shell: keep it as light as `ccs run`
-        from .errors import CcsError
+        return lambda: run_profile(*parsed)
+    if name == "shell-init" and len(rest) <= 1 and not any(word.startswith("-") for word in rest):
         from .shell import init_for
 
-        try:
-            sys.stdout.write(init_for(args[1] if len(args) == 2 else None))
-        except CcsError as e:
-            print(f"ccs: error: {e}", file=sys.stderr)
-            sys.exit(e.exit_code)
-        return
-    from .cli import app
+        return lambda: print(init_for(rest[0] if rest else None), end="")
+    if name == "proxy" and (parsed := split_proxy_args(rest)) is not None:
+        from .proxy.server import serve_profile
 
-    app(args=args, prog_name="ccs")
+        return lambda: serve_profile(*parsed)
+    return None
 
 
 def split_run_args(args: list[str]) -> tuple[str | None, list[str]] | None:
@@ -46,6 +57,26 @@ def split_run_args(args: list[str]) -> tuple[str | None, list[str]] | None:
     if len(head) > 1 or any(word.startswith("-") for word in head):
         return None
     return (head[0] if head else None), command
+
+
+def split_proxy_args(args: list[str]) -> tuple[str, int, bool] | None:
+    """(NAME, port, json) of `proxy NAME [--port N] [--json]`, or None when Typer must parse the words."""
+    name, port, as_json = None, "0", False
+    words = iter(args)
+    for word in words:
+        if word == "--json":
+            as_json = True
+        elif word == "--port":
+            port = next(words, "")
+        elif word.startswith("--port="):
+            port = word.removeprefix("--port=")
+        elif not word.startswith("-") and name is None:
+            name = word
+        else:
+            return None
+    if name is None or not port.isdigit():
+        return None
+    return name, int(port), as_json
 
 
 if __name__ == "__main__":

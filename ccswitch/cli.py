@@ -612,21 +612,9 @@ def proxy(
 
     Example: ccs proxy gpt --port 8082
     """
-    config = profiles.load()
-    profile = config.get(name)
-    if not profile.uses_proxy:
-        raise CcsError(f"profile '{name}' speaks the Anthropic API already: point clients at {profile.base_url}")
-    secret = secrets.require(profile, config.secret_store) if profile.needs_key else None
-    from .proxy.server import serve_forever
+    from .proxy.server import serve_profile
 
-    def announce(url: str, token: str) -> None:
-        if as_json:
-            print(json.dumps({"base_url": url, "token": token}), flush=True)
-        else:
-            print(f"ccs proxy for '{name}' on {url}\n  ANTHROPIC_BASE_URL={url}\n  ANTHROPIC_AUTH_TOKEN={token}\n"
-                  "Ctrl-C stops it.", flush=True)
-
-    serve_forever(profile, secret, port, announce)
+    serve_profile(name, port, as_json)
 
 
 @app.command("env")

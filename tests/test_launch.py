@@ -204,6 +204,21 @@ def test_hot_path_imports_nothing_it_does_not_need(configured):
 
 
 @pytest.mark.parametrize("words, parsed", [
+    (["gpt"], ("gpt", 0, False)),
+    (["gpt", "--port", "8082", "--json"], ("gpt", 8082, True)),
+    (["--json", "gpt", "--port=9"], ("gpt", 9, True)),
+    (["gpt", "--port"], None),
+    (["gpt", "--help"], None),
+    ([], None),
+    (["a", "b"], None),
+])
+def test_split_proxy_args(words, parsed):
+    from ccswitch.__main__ import split_proxy_args
+
+    assert split_proxy_args(words) == parsed
+
+
+@pytest.mark.parametrize("words, parsed", [
     (["glm", "--", "claude", "-p", "x"], ("glm", ["claude", "-p", "x"])),
     (["--", "claude"], (None, ["claude"])),
     ([], (None, [])),

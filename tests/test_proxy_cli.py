@@ -76,6 +76,23 @@ def test_ccs_proxy_serves_in_the_foreground_and_exits_cleanly(no_keyring):
         provider.close()
 
 
+def test_ccs_proxy_is_a_lean_process(no_keyring):
+    """`ccs proxy` skips Typer and Rich: it is measured as a standalone server (memory, start-up)."""
+    provider = FakeServer(lambda seen: json_reply(ANSWER))
+    try:
+        setup_profile(provider)
+        proxy = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "ccswitch", "proxy", "gpt", "--json"],
+                                 env=os.environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        json.loads(proxy.stdout.readline())
+        proxy.send_signal(signal.SIGTERM)
+        assert proxy.wait(10) == 0
+        imported = {line.split("|")[-1].strip().split(".")[0] for line in proxy.stderr.read().splitlines()
+                    if "|" in line}
+        assert "uvicorn" in imported and not {"typer", "rich", "pydantic", "tomlkit"} & imported
+    finally:
+        provider.close()
+
+
 def test_ccs_proxy_refuses_native_profiles(no_keyring):
     write_config('version = 1\n[profiles.glm]\npreset = "zai"\n')
     result = ccs("proxy", "glm")

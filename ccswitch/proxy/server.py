@@ -369,3 +369,24 @@ def serve_forever(profile, secret: str | None, port: int, announce) -> None:
     with running(Upstream.from_profile(profile, secret), port) as endpoint:
         announce(endpoint.url, endpoint.token)
         stop.wait()
+
+
+def serve_profile(name: str, port: int = 0, as_json: bool = False) -> None:
+    """`ccs proxy NAME`: a profile's proxy in the foreground for other clients; prints where and the token."""
+    from .. import profiles, secrets
+    from ..errors import CcsError
+
+    config = profiles.load()
+    profile = config.get(name)
+    if not profile.uses_proxy:
+        raise CcsError(f"profile '{name}' speaks the Anthropic API already: point clients at {profile.base_url}")
+    secret = secrets.require(profile, config.secret_store) if profile.needs_key else None
+
+    def announce(url: str, token: str) -> None:
+        if as_json:
+            print(json.dumps({"base_url": url, "token": token}), flush=True)
+        else:
+            print(f"ccs proxy for '{name}' on {url}\n  ANTHROPIC_BASE_URL={url}\n  ANTHROPIC_AUTH_TOKEN={token}\n"
+                  "Ctrl-C stops it.", flush=True)
+
+    serve_forever(profile, secret, port, announce)
