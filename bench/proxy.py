@@ -134,6 +134,18 @@ def main() -> None:
                 ready.append(float(out.stdout) - start)
             print(f"proxy ready after `ccs run` starts (child running): median {statistics.median(ready) * 1000:.0f} ms"
                   f" (includes starting the child interpreter)")
+            standalone_ready, standalone_rss = [], []
+            for _ in range(5):
+                start = time.perf_counter()
+                proxy = subprocess.Popen([*ccs, "proxy", "bench", "--json"], env=env, stdout=subprocess.PIPE, text=True)
+                proxy.stdout.readline()
+                standalone_ready.append(time.perf_counter() - start)
+                time.sleep(0.3)
+                standalone_rss.append(rss_mb(proxy.pid))
+                proxy.terminate()
+                proxy.wait(10)
+            print(f"`ccs proxy` standalone: ready (token printed) median {statistics.median(standalone_ready) * 1000:.0f} ms,"
+                  f" idle RSS {statistics.median(standalone_rss):.1f} MB")
             subprocess.run(["taskset", "-c", "0", *ccs, "run", "bench", "--", sys.executable, __file__, "--client",
                             upstream], env=env, check=True)
     finally:
