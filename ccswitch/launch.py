@@ -44,6 +44,7 @@ TIER_VARS = {
     "haiku": "ANTHROPIC_DEFAULT_HAIKU_MODEL",
     "subagent": "CLAUDE_CODE_SUBAGENT_MODEL",
 }
+LOOPBACK = "127.0.0.1,localhost"
 HELPER = "apiKeyHelper"  # a settings key whose command's output claude sends as a key
 MARKER = "CCS_RUN"  # tells the child (and a statusline) which profile it runs under
 NO_KEY = "no-key"  # claude insists on some credential even when the provider takes none
@@ -111,6 +112,9 @@ def plan(
     env = {k: v for k, v in parent_env.items() if k not in MANAGED}
     env.update(own)
     env[MARKER] = profile.name
+    if endpoint is not None:  # an HTTP(S)_PROXY from the shell must not capture requests to our loopback proxy
+        for var in ("NO_PROXY", "no_proxy"):
+            env[var] = ",".join(filter(None, [parent_env.get(var), LOOPBACK]))
     argv = list(command)
     if not _is_claude(argv[0]):
         return Launch(argv, env)

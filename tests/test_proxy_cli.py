@@ -42,7 +42,8 @@ def test_run_gives_the_child_only_the_session_token(no_keyring):
     provider = FakeServer(lambda seen: json_reply(ANSWER))
     try:
         setup_profile(provider)
-        result = ccs("run", "gpt", "--", sys.executable, "-c", CHILD)
+        result = ccs("run", "gpt", "--", sys.executable, "-c", CHILD,
+                     env={"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "corp"})
         assert result.returncode == 0, result.stderr
         seen = json.loads(result.stdout)
         env = seen["env"]
@@ -50,6 +51,7 @@ def test_run_gives_the_child_only_the_session_token(no_keyring):
         assert env["ANTHROPIC_AUTH_TOKEN"].startswith("ccs-") and env["ANTHROPIC_API_KEY"] == ""
         assert UPSTREAM_KEY not in json.dumps(env)
         assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "gpt-mini"
+        assert env["NO_PROXY"] == "corp,127.0.0.1,localhost" and env["no_proxy"] == "127.0.0.1,localhost"
         assert seen["answer"]["content"][0]["text"] == "hi from upstream"
         (request,) = provider.requests
         assert request.headers["authorization"] == f"Bearer {UPSTREAM_KEY}" and request.body["model"] == "gpt-mini"

@@ -50,6 +50,11 @@ class Upstream:
         """Strict OpenAI-compatible servers (Gemini's, some local ones) reject the optional `user` field."""
         return (urlsplit(self.base_url).hostname or "") in ("api.openai.com", "openrouter.ai")
 
+    @property
+    def on_loopback(self) -> bool:
+        host = urlsplit(self.base_url).hostname or ""
+        return host in ("localhost", "::1") or host.startswith("127.")
+
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"} if self.key else {}
 
@@ -66,10 +71,13 @@ class Upstream:
         return list(dict.fromkeys(m for m in (self.model, *self.models.values()) if m))
 
 
-def new_client() -> httpx.AsyncClient:
-    """One pooled client per proxy: connections to the provider are reused across requests."""
+def new_client(upstream: Upstream) -> httpx.AsyncClient:
+    """One pooled client per proxy: connections to the provider are reused across requests.
+
+    HTTP(S)_PROXY from the environment is honoured for hosted providers, but never for one on
+    this machine (a local model server), which no outside proxy can reach."""
     return httpx.AsyncClient(timeout=TIMEOUT, limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-                             follow_redirects=False)
+                             follow_redirects=False, trust_env=not upstream.on_loopback)
 
 
 class SSEParser:
