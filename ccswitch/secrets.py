@@ -88,17 +88,18 @@ def store_key(user: str, secret: str, store: str = "auto") -> str:
     """Save a key; returns where it went ("keyring" or the file path)."""
     if store != "file":
         backend = _keyring()
+        refused = None
         if backend is not None:
             try:
                 backend.set_password(SERVICE, user, secret)
-            except Exception as e:
-                raise CcsError(f"the keyring refused to store the key: {e}; "
-                               "set secret_store = \"file\" in the profiles file to use the file store") from None
-            _file_delete(user)  # a stale file copy would otherwise shadow the new key
-            return "keyring"
+            except Exception as e:  # a backend that exists but cannot work here (no daemon, locked)
+                refused = e
+            else:
+                _file_delete(user)  # a stale file copy would otherwise shadow the new key
+                return "keyring"
         if store == "keyring":
-            raise _no_keyring()
-        _notice_file_store_once()
+            raise CcsError(f"the keyring refused to store the key: {refused}") if refused else _no_keyring()
+        _notice_file_store_once(f" (the keyring said: {refused})" if refused else "")
     _file_set(user, secret)
     return str(_file_path())
 
@@ -195,11 +196,11 @@ def _file_write(secrets: dict[str, str]) -> None:
     files.write_atomic(_file_path(), json.dumps({"version": 1, "secrets": secrets}, indent=1), mode=0o600)
 
 
-def _notice_file_store_once() -> None:
+def _notice_file_store_once(why: str = "") -> None:
     marker = files.state_dir() / "file-store-notice"
     if marker.exists():
         return
-    print(f"ccs: no usable OS keyring; keys are kept in {_file_path()} (mode 0600). "
+    print(f"ccs: no usable OS keyring{why}; keys are kept in {_file_path()} (mode 0600). "
           "Set secret_store = \"keyring\" to require a keyring.", file=sys.stderr)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()

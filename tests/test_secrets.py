@@ -11,7 +11,7 @@ import pytest
 from ccswitch import files, secrets
 from ccswitch.errors import CcsError
 from ccswitch.profiles import Profile, resolve
-from conftest import ccs, write_config
+from conftest import MemoryKeyring, ccs, write_config
 
 GLM = resolve("glm", {"preset": "zai"})
 
@@ -37,6 +37,26 @@ def test_no_keyring_falls_back_to_a_0600_file_with_one_notice(no_keyring, capsys
     assert capsys.readouterr().err == ""  # said once only
     assert secrets.get(GLM) == "sk-secret-1234"
     assert secrets.status(GLM) == ("file", True)
+
+
+class BrokenKeyring(MemoryKeyring):
+    """A backend keyring selects, that then fails on use (no Secret Service daemon, a locked keyring)."""
+
+    def set_password(self, service, username, password):
+        from keyring.errors import PasswordSetError
+
+        raise PasswordSetError("no Secret Service daemon")
+
+
+def test_a_keyring_that_fails_on_use_falls_back_to_the_file_in_auto_mode(capsys):
+    import keyring
+
+    keyring.set_keyring(BrokenKeyring())
+    assert secrets.store_key("glm", "sk-secret-1234") == str(files.data_dir() / "secrets.json")
+    assert "the keyring said: no Secret Service daemon" in capsys.readouterr().err
+    assert secrets.get(GLM) == "sk-secret-1234"
+    with pytest.raises(CcsError, match="the keyring refused to store the key: no Secret Service daemon"):
+        secrets.store_key("glm", "sk-other", "keyring")
 
 
 def test_required_keyring_missing_is_a_clear_error(no_keyring):
