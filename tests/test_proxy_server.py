@@ -167,6 +167,14 @@ def test_health_models_count_tokens_and_404():
             "type": "error", "error": {"type": "not_found_error", "message": "POST /v1/complete is not served by the ccs proxy"}}
 
 
+def test_token_estimate_counts_cjk_near_one_per_character():
+    english = server.estimate_tokens({"messages": [{"role": "user", "content": "word " * 400}]})
+    chinese = server.estimate_tokens({"messages": [{"role": "user", "content": "\u4f60\u597d\u4e16\u754c" * 250}]})
+    assert 450 <= english <= 560 and 1000 <= chinese <= 1010
+    assert server.estimate_tokens({"messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "x" * 100000}}]}]}) < 1700
+
+
 @pytest.mark.parametrize("status, kind", [(400, "invalid_request_error"), (401, "authentication_error"),
                                           (403, "permission_error"), (404, "not_found_error"),
                                           (413, "request_too_large"), (429, "rate_limit_error"), (500, "api_error"),
