@@ -83,6 +83,11 @@ def ccs(*args: str, input: str | None = None, env: dict | None = None, cwd=None,
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
 
 
+def imported_modules(importtime_output: str) -> set[str]:
+    """Top-level package names from `python -X importtime` output (its stderr)."""
+    return {line.split("|")[-1].strip().split(".")[0] for line in importtime_output.splitlines() if "|" in line}
+
+
 STUB = """#!{python}
 import json, os, sys, stat
 out = {{"argv": sys.argv[1:], "env": dict(os.environ)}}

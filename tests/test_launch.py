@@ -15,7 +15,7 @@ import pytest
 from ccswitch import launch
 from ccswitch.__main__ import split_run_args
 from ccswitch.profiles import resolve
-from conftest import ccs, write_config
+from conftest import ccs, imported_modules, write_config
 
 CONFIG = """
 version = 1
@@ -199,8 +199,7 @@ def test_hot_path_imports_nothing_it_does_not_need(configured):
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "ccswitch", "run", "glm", "--", "true"],
                             capture_output=True, text=True, env=os.environ)
     assert result.returncode == 0, result.stderr
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
-    assert not {"typer", "rich", "click", "httpx", "uvicorn", "keyring", "tomlkit"} & imported
+    assert not {"typer", "rich", "click", "httpx", "uvicorn", "keyring", "tomlkit"} & imported_modules(result.stderr)
 
 
 @pytest.mark.parametrize("words, parsed", [

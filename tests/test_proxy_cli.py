@@ -9,8 +9,9 @@ import subprocess
 import sys
 
 import anthropic
+import pytest
 
-from conftest import ccs, write_config
+from conftest import ccs, imported_modules, write_config
 from fakes import FakeServer, json_reply
 
 UPSTREAM_KEY = "sk-upstream-secret-31337"
@@ -27,72 +28,64 @@ print(json.dumps({"env": dict(os.environ), "answer": answer}))
 """
 
 
-def setup_profile(provider: FakeServer) -> None:
+@pytest.fixture
+def provider(no_keyring):
+    """A fake OpenAI provider on a real socket, and profile `gpt` pointing at it with its key stored."""
+    server = FakeServer(lambda seen: json_reply(ANSWER))
     write_config(f"""
         version = 1
         [profiles.gpt]
         preset = "openai"
-        base_url = "{provider.url}/v1"
+        base_url = "{server.url}/v1"
         models = {{ haiku = "gpt-mini" }}
     """)
     assert ccs("key", "set", "gpt", "--stdin", input=UPSTREAM_KEY).returncode == 0
+    yield server
+    server.close()
 
 
-def test_run_gives_the_child_only_the_session_token(no_keyring):
-    provider = FakeServer(lambda seen: json_reply(ANSWER))
-    try:
-        setup_profile(provider)
-        result = ccs("run", "gpt", "--", sys.executable, "-c", CHILD,
-                     env={"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "corp"})
-        assert result.returncode == 0, result.stderr
-        seen = json.loads(result.stdout)
-        env = seen["env"]
-        assert env["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:")
-        assert env["ANTHROPIC_AUTH_TOKEN"].startswith("ccs-") and env["ANTHROPIC_API_KEY"] == ""
-        assert UPSTREAM_KEY not in json.dumps(env)
-        assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "gpt-mini"
-        assert env["NO_PROXY"] == "corp,127.0.0.1,localhost" and env["no_proxy"] == "127.0.0.1,localhost"
-        assert seen["answer"]["content"][0]["text"] == "hi from upstream"
-        (request,) = provider.requests
-        assert request.headers["authorization"] == f"Bearer {UPSTREAM_KEY}" and request.body["model"] == "gpt-mini"
-    finally:
-        provider.close()
+def start_proxy(*python_flags: str) -> tuple[subprocess.Popen, dict]:
+    """`ccs proxy gpt --json` as a process, and the {base_url, token} line it prints once serving."""
+    proxy = subprocess.Popen([sys.executable, *python_flags, "-m", "ccswitch", "proxy", "gpt", "--json"],
+                             env=os.environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proxy, json.loads(proxy.stdout.readline())
 
 
-def test_ccs_proxy_serves_in_the_foreground_and_exits_cleanly(no_keyring):
-    provider = FakeServer(lambda seen: json_reply(ANSWER))
-    try:
-        setup_profile(provider)
-        proxy = subprocess.Popen([sys.executable, "-m", "ccswitch", "proxy", "gpt", "--json"], env=os.environ,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        info = json.loads(proxy.stdout.readline())
-        assert set(info) == {"base_url", "token"} and info["base_url"].startswith("http://127.0.0.1:")
-        client = anthropic.Anthropic(base_url=info["base_url"], api_key=info["token"], max_retries=0)
-        message = client.messages.create(model="gpt-4.1", max_tokens=5, messages=[{"role": "user", "content": "x"}])
-        assert message.content[0].text == "hi from upstream"
-        assert provider.requests[0].body["model"] == "gpt-4.1"
-        proxy.send_signal(signal.SIGTERM)
-        assert proxy.wait(10) == 0
-        assert UPSTREAM_KEY not in proxy.stdout.read() + proxy.stderr.read()
-    finally:
-        provider.close()
+def test_run_gives_the_child_only_the_session_token(provider):
+    result = ccs("run", "gpt", "--", sys.executable, "-c", CHILD,
+                 env={"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "corp"})
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    env = seen["env"]
+    assert env["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:")
+    assert env["ANTHROPIC_AUTH_TOKEN"].startswith("ccs-") and env["ANTHROPIC_API_KEY"] == ""
+    assert UPSTREAM_KEY not in json.dumps(env)
+    assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "gpt-mini"
+    assert env["NO_PROXY"] == "corp,127.0.0.1,localhost" and env["no_proxy"] == "127.0.0.1,localhost"
+    assert seen["answer"]["content"][0]["text"] == "hi from upstream"
+    (request,) = provider.requests
+    assert request.headers["authorization"] == f"Bearer {UPSTREAM_KEY}" and request.body["model"] == "gpt-mini"
 
 
-def test_ccs_proxy_is_a_lean_process(no_keyring):
+def test_ccs_proxy_serves_in_the_foreground_and_exits_cleanly(provider):
+    proxy, info = start_proxy()
+    assert set(info) == {"base_url", "token"} and info["base_url"].startswith("http://127.0.0.1:")
+    client = anthropic.Anthropic(base_url=info["base_url"], api_key=info["token"], max_retries=0)
+    message = client.messages.create(model="gpt-4.1", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    assert message.content[0].text == "hi from upstream"
+    assert provider.requests[0].body["model"] == "gpt-4.1"
+    proxy.send_signal(signal.SIGTERM)
+    assert proxy.wait(10) == 0
+    assert UPSTREAM_KEY not in proxy.stdout.read() + proxy.stderr.read()
+
+
+def test_ccs_proxy_is_a_lean_process(provider):
     """`ccs proxy` skips Typer and Rich: it is measured as a standalone server (memory, start-up)."""
-    provider = FakeServer(lambda seen: json_reply(ANSWER))
-    try:
-        setup_profile(provider)
-        proxy = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "ccswitch", "proxy", "gpt", "--json"],
-                                 env=os.environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        json.loads(proxy.stdout.readline())
-        proxy.send_signal(signal.SIGTERM)
-        assert proxy.wait(10) == 0
-        imported = {line.split("|")[-1].strip().split(".")[0] for line in proxy.stderr.read().splitlines()
-                    if "|" in line}
-        assert "uvicorn" in imported and not {"typer", "rich", "pydantic", "tomlkit"} & imported
-    finally:
-        provider.close()
+    proxy, _ = start_proxy("-X", "importtime")
+    proxy.send_signal(signal.SIGTERM)
+    assert proxy.wait(10) == 0
+    imported = imported_modules(proxy.stderr.read())
+    assert "uvicorn" in imported and not {"typer", "rich", "pydantic", "tomlkit"} & imported
 
 
 def test_ccs_proxy_refuses_native_profiles(no_keyring):

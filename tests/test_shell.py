@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ccswitch import shell
-from conftest import REPO, ccs, write_config
+from conftest import REPO, ccs, imported_modules, write_config
 
 SECRET = "sk-glm-shell-secret-4242"
 CONFIG = """
@@ -149,8 +149,7 @@ def test_shell_init_survives_a_broken_profiles_file():
 def test_shell_init_is_on_the_fast_path(setup):
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "ccswitch", "shell-init", "zsh"],
                             capture_output=True, text=True)
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
-    assert not {"typer", "rich", "httpx", "keyring", "tomlkit"} & imported
+    assert not {"typer", "rich", "httpx", "keyring", "tomlkit"} & imported_modules(result.stderr)
 
 
 @pytest.mark.parametrize("name, sh", [("ccs.bash", "bash"), ("_ccs", "zsh"), ("ccs.fish", "fish")])
