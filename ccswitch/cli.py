@@ -184,9 +184,8 @@ def show(
     config = profiles.load()
     profile = config.get(name)
     values = {field: getattr(profile, field) for field in ("name", *profiles.FIELDS)}
-    source, present = secrets.status(profile, config.secret_store)
-    values["key"] = {"source": source, "present": present,
-                     "masked": secrets.mask(safe_get(profile, config)) if present else None}
+    source, present, secret = secrets.key_info(profile, config.secret_store)
+    values["key"] = {"source": source, "present": present, "masked": secrets.mask(secret) if present else None}
     if as_json:
         print(json.dumps(values, indent=2))
         return
@@ -202,13 +201,6 @@ def show(
             value = json.dumps(value)
         table.add_row(field, str(value))
     console.print(table)
-
-
-def safe_get(profile: Profile, config: profiles.Config) -> str | None:
-    try:
-        return secrets.get(profile, config.secret_store)
-    except CcsError:
-        return None
 
 
 @app.command("set")

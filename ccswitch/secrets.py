@@ -66,22 +66,29 @@ def require(profile: Profile, store: str = "auto") -> str:
 
 def status(profile: Profile, store: str = "auto") -> tuple[str, bool | None]:
     """(where the key comes from, whether it is there); None when only running key_cmd would tell."""
+    return key_info(profile, store)[:2]
+
+
+def key_info(profile: Profile, store: str = "auto") -> tuple[str, bool | None, str | None]:
+    """`status` plus the key itself when looking for it already read it (never runs key_cmd)."""
     if not profile.needs_key:
-        return ("-" if profile.auth == "none" else "claude login"), None
+        return ("-" if profile.auth == "none" else "claude login"), None, None
     if profile.key_env:
-        return f"${profile.key_env}", bool(os.environ.get(profile.key_env))
+        value = os.environ.get(profile.key_env) or None
+        return f"${profile.key_env}", value is not None, value
     if profile.key_cmd:
-        return "key_cmd", None
+        return "key_cmd", None, None
     user = profile.keyring_user
-    if store != "keyring" and _file_get(user):
-        return "file", True
+    if store != "keyring" and (value := _file_get(user)):
+        return "file", True, value
     backend = None if store == "file" else _keyring()
     if backend is None:
-        return ("keyring (unavailable)", False) if store == "keyring" else ("file", False)
+        return ("keyring (unavailable)" if store == "keyring" else "file"), False, None
     try:
-        return "keyring", backend.get_password(SERVICE, user) is not None
+        value = backend.get_password(SERVICE, user)
     except Exception:  # locked keyring: unknown rather than a traceback in `ccs list`
-        return "keyring", None
+        return "keyring", None, None
+    return "keyring", value is not None, value
 
 
 def store_key(user: str, secret: str, store: str = "auto") -> str:

@@ -72,6 +72,15 @@ def test_list_and_show_mask_the_key(glm):
         assert SECRET not in output
 
 
+def test_show_reads_the_keyring_once(glm, monkeypatch):
+    """A desktop keyring may ask to be unlocked on every read."""
+    reads = []
+    original = glm.get_password
+    monkeypatch.setattr(glm, "get_password", lambda service, user: reads.append(user) or original(service, user))
+    assert "sk-…7788" in invoke("show", "glm").output
+    assert reads == ["glm"]
+
+
 def test_set_and_unset_keep_the_file_valid(glm):
     assert invoke("set", "glm", "model=glm-5", "models.haiku=glm-4.5-air", "env.API_TIMEOUT_MS=10",
                   "aliases=[\"cc-glm\"]", "context_window=200000").exit_code == 0
