@@ -98,12 +98,15 @@ def test_sdk_streaming_with_thinking_and_parallel_tools():
 
 
 def test_a_provider_that_ignores_stream_true_still_gives_a_stream():
-    reply = completion(None, [{"id": "c", "type": "function", "function": {"name": "Bash", "arguments": '{"a": 1}'}}],
-                       "tool_calls")
+    reply = completion("Running it.", [{"id": "c", "type": "function",
+                                        "function": {"name": "Bash", "arguments": '{"a": 1}'}}], "tool_calls")
+    reply["choices"][0]["message"]["reasoning_content"] = "A shell call will do."
     with Harness(lambda seen: json_reply(reply)) as h:
         with h.sdk.messages.stream(**SIMPLE) as stream:
             message = stream.get_final_message()
-        assert message.content[0].type == "tool_use" and message.content[0].input == {"a": 1}
+        assert [b.type for b in message.content] == ["thinking", "text", "tool_use"]
+        assert message.content[0].thinking == "A shell call will do." and message.content[1].text == "Running it."
+        assert message.content[2].input == {"a": 1}
         assert message.stop_reason == "tool_use"
 
 

@@ -101,12 +101,7 @@ def message_as_events(message: dict) -> bytes:
     out = [event("message_start", {"type": "message_start", "message": {
         **message, "content": [], "stop_reason": None, "usage": {**message["usage"], "output_tokens": 0}}})]
     for index, block in enumerate(message["content"]):
-        kind = block["type"]
-        empty = {"text": {"type": "text", "text": ""}, "thinking": {"type": "thinking", "thinking": "", "signature": ""},
-                 "tool_use": {**block, "input": {}}}[kind]
-        delta = {"text": {"type": "text_delta", "text": block.get("text")},
-                 "thinking": {"type": "thinking_delta", "thinking": block.get("thinking")},
-                 "tool_use": {"type": "input_json_delta", "partial_json": json.dumps(block.get("input"))}}[kind]
+        empty, delta = _as_start_and_delta(block)
         out.append(event("content_block_start", {"type": "content_block_start", "index": index, "content_block": empty}))
         out.append(event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
         out.append(event("content_block_stop", {"type": "content_block_stop", "index": index}))
@@ -114,6 +109,16 @@ def message_as_events(message: dict) -> bytes:
                                        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None}}))
     out.append(event("message_stop", {"type": "message_stop"}))
     return b"".join(out)
+
+
+def _as_start_and_delta(block: dict) -> tuple[dict, dict]:
+    """A whole content block as its empty start and one delta carrying everything."""
+    if block["type"] == "text":
+        return {"type": "text", "text": ""}, {"type": "text_delta", "text": block["text"]}
+    if block["type"] == "thinking":
+        return ({"type": "thinking", "thinking": "", "signature": ""},
+                {"type": "thinking_delta", "thinking": block["thinking"]})
+    return {**block, "input": {}}, {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
 
 
 PING = event("ping", {"type": "ping"})
