@@ -160,6 +160,7 @@ def spawn(argv: list[str], env: dict[str, str]) -> int:
 
     Returns the child's exit code, 128+N when a signal N ended it.
     """
+    import select
     import signal
     import subprocess
 
@@ -174,8 +175,16 @@ def spawn(argv: list[str], env: dict[str, str]) -> int:
         else:
             early.append(signum)
 
-    previous = {signal.SIGINT: signal.signal(signal.SIGINT, lambda *_: None)}  # the terminal tells the child
-    previous.update({sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)})
+    def nothing(*_):
+        pass
+
+    handlers = {signal.SIGINT: nothing, signal.SIGCHLD: nothing, signal.SIGTERM: forward, signal.SIGHUP: forward}
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+    # A blocking waitpid sleeps through a signal that lands just before it, or on another thread (the
+    # proxy's). Every caught signal, SIGCHLD included, also writes a byte to this pipe, and that cannot be missed.
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    previous_wakeup = signal.set_wakeup_fd(wake_write)
     try:
         try:
             child.append(subprocess.Popen(argv, env=env))
@@ -183,10 +192,15 @@ def spawn(argv: list[str], env: dict[str, str]) -> int:
             raise CcsError(f"cannot start {argv[0]}: {e.strerror}") from None
         for signum in early:
             child[0].send_signal(signum)
-        code = child[0].wait()
+        while (code := child[0].poll()) is None:
+            select.select([wake_read], [], [])
+            os.read(wake_read, 512)
     finally:
+        signal.set_wakeup_fd(previous_wakeup)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        os.close(wake_read)
+        os.close(wake_write)
     return 128 - code if code < 0 else code
 
 

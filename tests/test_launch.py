@@ -166,6 +166,30 @@ def test_sigterm_is_forwarded_and_the_signal_becomes_128_plus_n(configured, clau
     assert not list((Path(os.environ["CCS_HOME"]) / "state" / "run").iterdir())  # overlay cleaned up
 
 
+def test_a_signal_caught_by_another_thread_is_still_forwarded(tmp_path):
+    """The proxy runs threads in ccs: the kernel may hand SIGTERM to one of them, never waking a waitpid."""
+    import threading
+
+    ready = tmp_path / "ready"
+    child = ("import pathlib, signal, sys, time\n"
+             "signal.signal(signal.SIGTERM, lambda *_: sys.exit(42))\n"
+             f"pathlib.Path({str(ready)!r}).touch()\n"
+             "time.sleep(20)\n")
+
+    def terminate_from_this_thread():
+        deadline = time.monotonic() + 20
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    helper = threading.Thread(target=terminate_from_this_thread)
+    before = signal.getsignal(signal.SIGTERM)
+    helper.start()
+    assert launch.spawn([sys.executable, "-c", child], dict(os.environ)) == 42  # forwarded, not outslept
+    helper.join()
+    assert signal.getsignal(signal.SIGTERM) is before  # ccs's handlers are gone again
+
+
 def test_errors_are_one_line_and_exit_2(configured, tmp_path):
     no_claude = ccs("run", "glm", "--", "claude", env={"PATH": str(tmp_path)})
     assert no_claude.returncode == 2

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import anthropic
 import pytest
@@ -82,7 +83,7 @@ def test_ccs_proxy_serves_in_the_foreground_and_exits_cleanly(provider):
 def test_ccs_proxy_is_a_lean_process(provider):
     """`ccs proxy` skips Typer and Rich: it is measured as a standalone server (memory, start-up)."""
     proxy, _ = start_proxy("-X", "importtime")
-    proxy.send_signal(signal.SIGTERM)
+    proxy.send_signal(signal.SIGINT)  # Ctrl-C stops it as cleanly as SIGTERM
     assert proxy.wait(10) == 0
     imported = imported_modules(proxy.stderr.read())
     assert "uvicorn" in imported and not {"typer", "rich", "pydantic", "tomlkit"} & imported
@@ -92,3 +93,14 @@ def test_ccs_proxy_refuses_native_profiles(no_keyring):
     write_config('version = 1\n[profiles.glm]\npreset = "zai"\n')
     result = ccs("proxy", "glm")
     assert result.returncode == 2 and "speaks the Anthropic API already" in result.stderr
+
+
+def test_signals_reach_claude_while_the_proxy_threads_run(provider, claude_stub):
+    """The proxy's threads share the process: a SIGTERM landing on one must still be forwarded."""
+    launched = subprocess.Popen([sys.executable, "-m", "ccswitch", "run", "gpt", "--", "claude"],
+                                env={**os.environ, "STUB_SLEEP": "30"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert launched.stdout.readline().strip() == b"ready"
+    launched.send_signal(signal.SIGTERM)
+    assert launched.wait(timeout=20) == 128 + signal.SIGTERM
+    assert Path(os.environ["STUB_OUT"] + ".sig").read_text() == "TERM"
+    assert claude_stub()["env"]["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:")

@@ -365,12 +365,13 @@ def serve_forever(profile, secret: str | None, port: int, announce) -> None:
     """`ccs proxy`: serve until SIGINT/SIGTERM, then shut down cleanly. `announce(url, token)` runs once bound."""
     import signal
 
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    # Blocked before the server thread starts (it inherits the mask), the signals stay pending until
+    # sigwait takes them: none can land on the server thread or slip in before the wait.
+    stopping = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
     with running(Upstream.from_profile(profile, secret), port) as endpoint:
         announce(endpoint.url, endpoint.token)
-        stop.wait()
+        signal.sigwait(stopping)
 
 
 def serve_profile(name: str, port: int = 0, as_json: bool = False) -> None:
