@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -10,8 +11,8 @@ from hypothesis import strategies as st
 
 from ccswitch.proxy.errors import ProxyError
 from ccswitch.proxy.from_openai import StreamTranslator, translate_response
-from ccswitch.proxy.to_openai import ToolNames
-from ccswitch.proxy.upstream import SSEParser
+from ccswitch.proxy.to_openai import ToolNames, translate_request
+from ccswitch.proxy.upstream import SSEParser, Upstream
 from fakes import sse
 from streams import assert_grammar, blocks_of, normalized, run_stream
 
@@ -62,6 +63,57 @@ def test_rule8_non_streaming_response():
     assert msg["stop_reason"] == "tool_use"
     assert msg["usage"] == {"input_tokens": 60, "output_tokens": 7, "cache_read_input_tokens": 40,
                             "cache_creation_input_tokens": 0}
+
+
+GEMINI = Upstream(name="g", base_url="https://generativelanguage.googleapis.com/v1beta/openai", model="gemini-3-pro")
+SIGNATURE = "CiQB0e2Kb+/signature==" * 40  # opaque base64, often kilobytes
+
+
+def signed(index, id, name, args) -> dict:
+    fragment = call(index, id, name, args)
+    fragment["tool_calls"][0]["extra_content"] = {"google": {"thought_signature": SIGNATURE}}
+    return fragment
+
+
+def history_after(tool_uses: list[dict]) -> dict:
+    """Claude Code's next request: the assistant turn as it was answered, then the results."""
+    return {"max_tokens": 100, "messages": [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": tool_uses},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use["id"], "content": "ok"}
+                                     for use in tool_uses]}]}
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_gemini_thought_signatures_come_back_on_the_next_request(streamed):
+    """Gemini 3 answers 400 to a tool call history without its signature; the signature rides in the
+    tool_use id, which Claude Code sends back verbatim, and the provider only ever sees its own id."""
+    if streamed:
+        events = stream(chunk(signed(0, "c1", "Read", '{"p": 1}')), chunk(call(1, "c2", "Grep", '{"q": 2}')),
+                        chunk(finish="tool_calls"))
+        uses = blocks_of(events)
+    else:
+        resp = {"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"tool_calls": [
+            signed(0, "c1", "Read", '{"p": 1}')["tool_calls"][0], call(1, "c2", "Grep", '{"q": 2}')["tool_calls"][0]]}}]}
+        uses = translate_response(resp, "m", ToolNames())["content"]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]+", use["id"]) for use in uses)  # the id grammar Anthropic allows
+    body = translate_request(history_after(uses), GEMINI)[0]
+    assistant, *results = body["messages"][1:]
+    first, second = assistant["tool_calls"]
+    assert first["extra_content"] == {"google": {"thought_signature": SIGNATURE}}
+    assert "extra_content" not in second  # parallel calls: only the first carries one
+    assert len(first["id"]) < 40 and [r["tool_call_id"] for r in results] == [first["id"], second["id"]]
+    unsigned = [{**use, "id": use["id"].partition("_sig_")[0]} for use in uses]
+    other = Upstream(name="o", base_url="https://api.openai.com/v1")
+    assert "extra_content" not in json.dumps(translate_request(history_after(unsigned), other)[0])
+
+
+def test_gemini_gets_the_documented_stand_in_when_a_signature_was_lost():
+    uses = [{"type": "tool_use", "id": "toolu_01FromAnotherModel", "name": "Read", "input": {}},
+            {"type": "tool_use", "id": "toolu_02FromAnotherModel", "name": "Read", "input": {}}]
+    first, second = translate_request(history_after(uses), GEMINI)[0]["messages"][1]["tool_calls"]
+    assert first["extra_content"] == {"google": {"thought_signature": "skip_thought_signature_validator"}}
+    assert first["id"] == "toolu_01FromAnotherModel" and "extra_content" not in second
 
 
 @pytest.mark.parametrize("finish, reason", [("stop", "end_turn"), ("length", "max_tokens"),

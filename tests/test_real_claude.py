@@ -81,6 +81,9 @@ def openai_stream(*deltas, finish="stop") -> Reply:
     return Reply(200, {"Content-Type": "text/event-stream"}, sse(chunks))
 
 
+THOUGHT_SIGNATURE = "EjQKMgG+Pvb7thought/signature+" * 30 + "=="  # as Gemini 3 sends them
+
+
 def fake_openai_provider(seen):
     """Answers like an OpenAI-API provider: a Bash call when asked to, then the tool's output echoed back."""
     if seen.method != "POST" or not seen.path.endswith("/chat/completions"):
@@ -93,7 +96,8 @@ def fake_openai_provider(seen):
     if "RUN_TOOL" in last_user:
         call = {"index": 0, "id": "call_1", "type": "function",
                 "function": {"name": "Bash", "arguments": json.dumps({"command": "echo proxied-$((6*7))",
-                                                                      "description": "print a number"})}}
+                                                                      "description": "print a number"})},
+                "extra_content": {"google": {"thought_signature": THOUGHT_SIGNATURE}}}
         return openai_stream({"role": "assistant", "content": "Running it."}, {"tool_calls": [call]},
                              finish="tool_calls")
     return openai_stream({"role": "assistant", "content": "pong "}, {"content": "through the proxy"})
@@ -135,5 +139,8 @@ def test_claude_bash_tool_round_trip_through_the_proxy(openai_profile, claude_pa
     assert followups, "claude never sent the tool result back"
     messages = followups[0].body["messages"]
     call_at = next(i for i, m in enumerate(messages) if m.get("tool_calls"))
-    assert messages[call_at]["tool_calls"][0]["function"]["name"] == "Bash"
+    call = messages[call_at]["tool_calls"][0]
+    assert call["function"]["name"] == "Bash"
+    assert call["extra_content"] == {"google": {"thought_signature": THOUGHT_SIGNATURE}}  # back through claude
+    assert messages[call_at + 1]["tool_call_id"] == call["id"]
     assert messages[call_at + 1]["role"] == "tool" and "proxied-42" in messages[call_at + 1]["content"]

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 from .errors import ProxyError, from_stream_error
-from .to_openai import ToolNames
+from .to_openai import ToolNames, with_signature
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
                 "content_filter": "refusal"}
@@ -23,8 +23,14 @@ def new_message_id() -> str:
     return "msg_" + secrets.token_hex(12)
 
 
-def new_tool_id() -> str:
-    return "toolu_" + secrets.token_hex(12)
+def new_tool_id(call: dict | None = None) -> str:
+    """A fresh `toolu_` id, carrying the thought signature (Gemini 3) of the call it stands for."""
+    return with_signature("toolu_" + secrets.token_hex(12), thought_signature(call or {}))
+
+
+def thought_signature(call: dict) -> str | None:
+    signature = ((call.get("extra_content") or {}).get("google") or {}).get("thought_signature")
+    return signature if isinstance(signature, str) else None
 
 
 def usage_of(usage: dict | None) -> dict:
@@ -78,7 +84,7 @@ def translate_response(resp: dict, model: str, names: ToolNames) -> dict:
     calls = message.get("tool_calls") or []
     for call in calls:
         function = call.get("function") or {}
-        content.append({"type": "tool_use", "id": new_tool_id(), "name": names.restore(function.get("name", "")),
+        content.append({"type": "tool_use", "id": new_tool_id(call), "name": names.restore(function.get("name", "")),
                         "input": parse_arguments(function.get("arguments"))})
     if choice.get("finish_reason") == "error":
         raise ProxyError(502, "the provider ended the answer with an error")
@@ -257,6 +263,8 @@ class StreamTranslator:
         call = self._call_for(fragment.get("index"), fragment.get("id") or None, function.get("name"))
         if function.get("name") and not call.name:
             call.name = self.names.restore(function["name"])
+        if call.block is None and thought_signature(fragment):
+            call.id = new_tool_id(fragment)
         arguments = function.get("arguments") or ""
         if not isinstance(arguments, str):  # a provider that sends an object instead of a JSON string
             arguments = json.dumps(arguments)

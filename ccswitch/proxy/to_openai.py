@@ -6,6 +6,8 @@ context_management, output_config, metadata, safeguards, defer_loading, ...) is 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import re
@@ -18,6 +20,12 @@ NO_RESULT = "Error: the tool call returned no result"
 NO_OUTPUT = "(no output)"
 _TOP_K_HOSTS = ("localhost", "127.0.0.1", "openrouter.ai")
 _COMPLETION_TOKENS_MODELS = re.compile(r"^(?:.*/)?(o\d|gpt-5)")
+
+
+# Gemini 3 wants each step's thought signature back on its first function call, or answers 400; this
+# documented value stands in for one that is lost (a history from another model or an older session).
+SIGNATURE_STANDIN = "skip_thought_signature_validator"
+_SIGNATURE_MARK = "_sig_"
 
 
 class InvalidRequest(ValueError):
@@ -42,6 +50,25 @@ class ToolNames:
         return self.original.get(name, name)
 
 
+def with_signature(tool_id: str, signature: str | None) -> str:
+    """A tool_use id carrying the provider's thought signature: Claude Code sends ids back verbatim,
+    so the signature survives resumed sessions and restarts without any state in the proxy."""
+    if not signature:
+        return tool_id
+    return tool_id + _SIGNATURE_MARK + base64.urlsafe_b64encode(signature.encode()).rstrip(b"=").decode()
+
+
+def split_signature(tool_id: str) -> tuple[str, str | None]:
+    """(the id the provider sees, the thought signature riding in it, if any)."""
+    short, mark, encoded = tool_id.partition(_SIGNATURE_MARK)
+    if not mark:
+        return tool_id, None
+    try:
+        return short, base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return tool_id, None
+
+
 def translate_request(req: dict, upstream: Upstream) -> tuple[dict, ToolNames]:
     """The OpenAI body for an Anthropic request, and the tool-name map for its response."""
     if not isinstance(req, dict) or not isinstance(req.get("messages"), list):
@@ -50,9 +77,9 @@ def translate_request(req: dict, upstream: Upstream) -> tuple[dict, ToolNames]:
         raise InvalidRequest("max_tokens: must be an integer")
     names = ToolNames()
     model = upstream.model_for(req.get("model") or "")
-    body: dict = {"model": model, "messages": translate_messages(req, names, keep_reasoning=upstream.keeps_reasoning)}
+    body: dict = {"model": model, "messages": translate_messages(req, names, upstream)}
     if req.get("tools"):
-        body["tools"] = [translate_tool(tool, names, openapi=upstream.openapi_schemas)
+        body["tools"] = [translate_tool(tool, names, openapi=upstream.is_gemini)
                          for tool in req["tools"] if "input_schema" in tool]
         if not body["tools"]:
             del body["tools"]
@@ -166,7 +193,7 @@ def translate_tool_choice(choice: dict, names: ToolNames) -> dict:
 # ---------------------------------------------------------------- messages
 
 
-def translate_messages(req: dict, names: ToolNames, *, keep_reasoning: bool = False) -> list[dict]:
+def translate_messages(req: dict, names: ToolNames, upstream: Upstream) -> list[dict]:
     """System first, then each message in order; tool results right after the call that asked for them."""
     out: list[dict] = []
     if system := system_text(req.get("system")):
@@ -185,7 +212,7 @@ def translate_messages(req: dict, names: ToolNames, *, keep_reasoning: bool = Fa
             _answer_missing(out, unanswered)
             out.extend(held_system)
             held_system.clear()
-            assistant = assistant_message(content, names, keep_reasoning)
+            assistant = assistant_message(content, names, upstream)
             if assistant["content"] or assistant.get("tool_calls"):  # a turn of dropped thinking says nothing
                 out.append(assistant)
             unanswered = [call["id"] for call in assistant.get("tool_calls", [])]
@@ -279,7 +306,7 @@ def image_part(block: dict) -> dict:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
-def assistant_message(content, names: ToolNames, keep_reasoning: bool) -> dict:
+def assistant_message(content, names: ToolNames, upstream: Upstream) -> dict:
     if isinstance(content, str):
         return {"role": "assistant", "content": content}
     texts: list[str] = []
@@ -290,10 +317,14 @@ def assistant_message(content, names: ToolNames, keep_reasoning: bool) -> dict:
         if kind == "text":
             texts.append(block["text"])
         elif kind == "tool_use":
-            calls.append({"id": block["id"], "type": "function",
-                          "function": {"name": names.shorten(block["name"]),
-                                       "arguments": json.dumps(block.get("input") or {}, ensure_ascii=False)}})
-        elif kind == "thinking" and keep_reasoning:
+            call_id, signature = split_signature(block["id"])
+            call = {"id": call_id, "type": "function",
+                    "function": {"name": names.shorten(block["name"]),
+                                 "arguments": json.dumps(block.get("input") or {}, ensure_ascii=False)}}
+            if signature or (upstream.is_gemini and not calls):  # whoever sent one wants it back
+                call["extra_content"] = {"google": {"thought_signature": signature or SIGNATURE_STANDIN}}
+            calls.append(call)
+        elif kind == "thinking" and upstream.keeps_reasoning:
             reasoning.append(block.get("thinking", ""))
         # redacted_thinking, and thinking for providers that do not want it back: dropped
     message: dict = {"role": "assistant", "content": "".join(texts) or (None if calls else "")}
@@ -316,7 +347,7 @@ def user_messages(content, index: int) -> tuple[list[dict], dict]:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "tool_result":
             text, images = tool_result_content(block)
-            tools.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": text})
+            tools.append({"role": "tool", "tool_call_id": split_signature(block["tool_use_id"])[0], "content": text})
             parts.extend(images)
         elif kind == "image":
             parts.append(image_part(block))

@@ -41,9 +41,10 @@ class Upstream:
         return "deepseek" in (urlsplit(self.base_url).hostname or "")
 
     @property
-    def openapi_schemas(self) -> bool:
-        """Gemini takes only an OpenAPI 3.0 subset of JSON Schema in tool parameters and rejects the rest."""
-        return (urlsplit(self.base_url).hostname or "").endswith("generativelanguage.googleapis.com")
+    def is_gemini(self) -> bool:
+        """Gemini (AI Studio or Vertex) takes only an OpenAPI subset of JSON Schema and wants thought signatures."""
+        return (urlsplit(self.base_url).hostname or "").endswith(("generativelanguage.googleapis.com",
+                                                                 "aiplatform.googleapis.com"))
 
     @property
     def takes_user(self) -> bool:
