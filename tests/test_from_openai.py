@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccswitch.proxy.errors import ProxyError
-from ccswitch.proxy.from_openai import StreamTranslator, translate_response
+from ccswitch.proxy.from_openai import StreamTranslator, translate_response, usage_of
 from ccswitch.proxy.to_openai import ToolNames, translate_request
 from ccswitch.proxy.upstream import SSEParser, Upstream
 from fakes import sse
-from streams import assert_grammar, blocks_of, normalized, run_stream
+from streams import assert_grammar, blocks_of, normalized, parse_anthropic_sse, run_stream
 
 
 def chunk(delta: dict | None = None, finish: str | None = None, usage: dict | None = None, choices: bool = True):
@@ -270,3 +270,42 @@ def test_property_any_chunking_gives_the_same_events(cuts):
     # coalescing differs per read; the accumulated content and the final message do not
     assert normalized(blocks_of(events)) == EXPECTED_BLOCKS
     assert events[-2] == EXPECTED[-2]
+
+
+def test_cached_tokens_wherever_the_provider_reports_them():
+    openai = {"prompt_tokens": 100, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 60}}
+    deepseek = {"prompt_tokens": 100, "completion_tokens": 5, "prompt_cache_hit_tokens": 60,
+                "prompt_cache_miss_tokens": 40}
+    kimi = {"prompt_tokens": 100, "completion_tokens": 5, "cached_tokens": 60}
+    for usage in (openai, deepseek, kimi):
+        assert usage_of(usage) == {"input_tokens": 40, "output_tokens": 5, "cache_read_input_tokens": 60,
+                                   "cache_creation_input_tokens": 0}
+    assert usage_of({"prompt_tokens": "12", "completion_tokens": 3.0}) == {
+        "input_tokens": 0, "output_tokens": 3, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
+
+
+# ---- property: whatever a provider sends, the answer is a stream or an Anthropic error, never a crash
+
+_KEYS = st.sampled_from(["choices", "delta", "message", "index", "tool_calls", "function", "arguments", "name", "id",
+                         "content", "reasoning_content", "refusal", "finish_reason", "usage", "prompt_tokens",
+                         "prompt_tokens_details", "cached_tokens", "error", "extra_content", "google", "text"])
+_SCALARS = (st.none() | st.booleans() | st.integers(-2, 3) | st.text(max_size=4)
+            | st.sampled_from(["stop", "tool_calls", "length", "error", "{", "}"]))
+ANY_JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=4),
+                        max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ANY_JSON, max_size=4), ANY_JSON)
+def test_property_odd_provider_answers_are_errors_never_crashes(chunks, whole):
+    translator = StreamTranslator("m", ToolNames())
+    try:
+        out = b"".join(translator.feed(payload) for payload in chunks) + translator.finish()
+    except ProxyError:
+        pass
+    else:
+        assert_grammar(parse_anthropic_sse(out))
+    try:
+        translate_response(whole, "m", ToolNames())
+    except ProxyError as e:
+        assert e.status >= 400

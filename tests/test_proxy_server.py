@@ -178,6 +178,26 @@ def test_token_estimate_counts_cjk_near_one_per_character():
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "x" * 100000}}]}]}) < 1700
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_provider_without_usage_gets_an_estimate_so_claude_can_size_its_context(stream):
+    """Claude Code compacts by the usage it is told; zeros would let the context overflow the model."""
+    answer = "word " * 200
+    if stream:
+        script = lambda seen: Reply(200, {"Content-Type": "text/event-stream"},  # noqa: E731
+                                    sse([chunk({"content": answer}), chunk(finish="stop")]))
+    else:
+        script = lambda seen: json_reply({**completion(answer), "usage": None})  # noqa: E731
+    req = json.loads((FIXTURES / "interactive-request.json").read_text())
+    with Harness(script) as h:
+        response = h.post("/v1/messages?beta=true", {**req, "stream": stream})
+    if stream:
+        usage = parse_anthropic_sse(response.content)[-2][1]["usage"]
+    else:
+        usage = response.json()["usage"]
+    assert usage["input_tokens"] == server.estimate_tokens(req) > 2000
+    assert 200 <= usage["output_tokens"] <= 300
+
+
 @pytest.mark.parametrize("status, kind", [(400, "invalid_request_error"), (401, "authentication_error"),
                                           (403, "permission_error"), (404, "not_found_error"),
                                           (413, "request_too_large"), (429, "rate_limit_error"), (500, "api_error"),
@@ -256,6 +276,18 @@ def test_reset_mid_stream(chunks, expect_http_error):
         else:
             assert response.status_code == 200
             assert parse_anthropic_sse(response.content)[-1][0] == "error"
+
+
+@pytest.mark.parametrize("reply", [
+    json_reply([1, 2]), json_reply({"choices": "none"}), Reply(200, {"Content-Type": "text/html"}, [b"<html>login</html>"]),
+    Reply(200, {"Content-Type": "text/event-stream"}, [b"data: [1]\n\n"]),
+    Reply(200, {"Content-Type": "text/event-stream"}, [b'data: {"choices": [{"delta": {"tool_calls": 7}}]}\n\n'])],
+    ids=["list", "odd-choices", "html", "list-chunk", "odd-tool-calls"])
+def test_an_answer_of_an_unexpected_shape_is_a_502_never_a_crash(reply):
+    with Harness(lambda seen: reply) as h:
+        response = h.post(body={**SIMPLE, "stream": True})
+        assert response.status_code == 502, response.text
+        assert response.json()["error"]["type"] == "overloaded_error"
 
 
 def test_upstream_timeout_and_refused_connection():

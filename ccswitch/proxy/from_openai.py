@@ -9,7 +9,9 @@ reason and usage, and `message_stop`.
 from __future__ import annotations
 
 import json
+import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ProxyError, from_stream_error
@@ -33,13 +35,30 @@ def thought_signature(call: dict) -> str | None:
     return signature if isinstance(signature, str) else None
 
 
-def usage_of(usage: dict | None) -> dict:
-    """OpenAI usage -> Anthropic usage: cached prompt tokens are reported apart from the rest."""
-    usage = usage or {}
-    prompt = usage.get("prompt_tokens") or 0
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-    return {"input_tokens": max(prompt - cached, 0), "output_tokens": usage.get("completion_tokens") or 0,
+def usage_of(usage) -> dict:
+    """OpenAI usage -> Anthropic usage: cached prompt tokens are reported apart from the rest.
+
+    Cached tokens are where OpenAI puts them, or DeepSeek's `prompt_cache_hit_tokens`, or Kimi's `cached_tokens`."""
+    usage = usage if isinstance(usage, dict) else {}
+    details = usage.get("prompt_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    prompt = _count(usage.get("prompt_tokens"))
+    cached = min(prompt, _count(details.get("cached_tokens")) or _count(usage.get("prompt_cache_hit_tokens"))
+                 or _count(usage.get("cached_tokens")))
+    return {"input_tokens": prompt - cached, "output_tokens": _count(usage.get("completion_tokens")),
             "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
+
+
+def estimated_usage(input_tokens: int, output_chars: int) -> dict:
+    """For a provider that reports no usage: claude sizes its context (and when to compact) from these."""
+    return {"input_tokens": input_tokens, "output_tokens": math.ceil(output_chars / 4),
+            "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
+
+
+def _count(value) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and value > 0 else 0
 
 
 def stop_reason_of(finish_reason: str | None, has_tool_calls: bool) -> str:
@@ -66,8 +85,23 @@ def parse_arguments(arguments) -> dict:
     return value if isinstance(value, dict) else {"_value": value}
 
 
-def translate_response(resp: dict, model: str, names: ToolNames) -> dict:
+# What a provider's answer of an unexpected shape raises while we read it.
+UNREADABLE = (AttributeError, TypeError, KeyError, ValueError)
+
+
+def unreadable(exc: Exception) -> ProxyError:
+    return ProxyError(502, f"the provider's answer has an unexpected shape ({type(exc).__name__}: {exc})")
+
+
+def translate_response(resp: dict, model: str, names: ToolNames, estimate_input: Callable[[], int] = lambda: 0) -> dict:
     """A whole (non-streaming) OpenAI response as an Anthropic message."""
+    try:
+        return _translate_response(resp, model, names, estimate_input)
+    except UNREADABLE as e:
+        raise unreadable(e) from None
+
+
+def _translate_response(resp: dict, model: str, names: ToolNames, estimate_input: Callable[[], int]) -> dict:
     if resp.get("error"):
         raise from_stream_error(resp)
     choices = resp.get("choices") or []
@@ -89,9 +123,12 @@ def translate_response(resp: dict, model: str, names: ToolNames) -> dict:
     if choice.get("finish_reason") == "error":
         raise ProxyError(502, "the provider ended the answer with an error")
     finish = "content_filter" if message.get("refusal") else choice.get("finish_reason")
+    if resp.get("usage"):
+        usage = usage_of(resp["usage"])
+    else:
+        usage = estimated_usage(estimate_input(), len(json.dumps(content, ensure_ascii=False)))
     return {"id": new_message_id(), "type": "message", "role": "assistant", "model": model, "content": content,
-            "stop_reason": stop_reason_of(finish, bool(calls)), "stop_sequence": None,
-            "usage": usage_of(resp.get("usage"))}
+            "stop_reason": stop_reason_of(finish, bool(calls)), "stop_sequence": None, "usage": usage}
 
 
 # ---------------------------------------------------------------- streaming
@@ -150,9 +187,11 @@ class StreamTranslator:
     HTTP error (nothing sent yet: `started` is False) or an `error` event.
     """
 
-    def __init__(self, model: str, names: ToolNames):
+    def __init__(self, model: str, names: ToolNames, estimate_input: Callable[[], int] = lambda: 0):
         self.model = model
         self.names = names
+        self.estimate_input = estimate_input  # for a provider that reports no usage
+        self.generated = 0  # characters of text, reasoning and tool arguments, for the same
         self.started = False
         self.blocks = 0  # content blocks opened so far
         self.open: str | None = None  # kind of the open block: "text", "thinking" or "tool"
@@ -164,6 +203,12 @@ class StreamTranslator:
         self.finished = False
 
     def feed(self, chunk: dict) -> bytes:
+        try:
+            return self._feed(chunk)
+        except UNREADABLE as e:
+            raise unreadable(e) from None
+
+    def _feed(self, chunk: dict) -> bytes:
         if "error" in chunk and chunk["error"]:
             raise from_stream_error(chunk)
         out: list[bytes] = []
@@ -207,7 +252,7 @@ class StreamTranslator:
         out.append(event("message_delta", {
             "type": "message_delta",
             "delta": {"stop_reason": stop_reason_of(self.finish_reason, bool(self.calls)), "stop_sequence": None},
-            "usage": usage_of(self.usage)}))
+            "usage": usage_of(self.usage) if self.usage else estimated_usage(self.estimate_input(), self.generated)}))
         out.append(event("message_stop", {"type": "message_stop"}))
         return b"".join(out)
 
@@ -249,11 +294,13 @@ class StreamTranslator:
             if self.blocks:  # thinking goes before the answer; once text or tools began it cannot
                 return
             self._open_block("thinking", {"type": "thinking", "thinking": "", "signature": ""}, out)
+        self.generated += len(text)
         self._delta({"type": "thinking_delta", "thinking": text}, out)
 
     def _text(self, text: str, out: list[bytes]) -> None:
         if self.open != "text":
             self._open_block("text", {"type": "text", "text": ""}, out)
+        self.generated += len(text)
         self._delta({"type": "text_delta", "text": text}, out)
 
     # -- tool calls
@@ -271,6 +318,7 @@ class StreamTranslator:
         if call.arguments and arguments.startswith(call.arguments) and len(call.arguments) > 1:
             arguments = arguments[len(call.arguments):]  # cumulative: keep only what is new
         call.arguments += arguments
+        self.generated += len(arguments)
         if call is self.current:
             if arguments:
                 self._delta({"type": "input_json_delta", "partial_json": arguments}, out)

@@ -120,9 +120,11 @@ class ProxyApp:
                     raise errors.from_upstream_status(response.status_code, await response.aread(),
                                                       response.headers, self.upstream.name)
                 if body.get("stream") and "json" not in response.headers.get("content-type", ""):
-                    await self._stream(response, StreamTranslator(model, names), send, disconnected)
+                    translator = StreamTranslator(model, names, lambda: estimate_tokens(req))
+                    await self._stream(response, translator, send, disconnected)
                 else:  # asked for it, or a provider that ignores "stream": true and answers in one piece
-                    message = translate_response(json.loads(await response.aread()), model, names)
+                    message = translate_response(json.loads(await response.aread()), model, names,
+                                                 lambda: estimate_tokens(req))
                     if body.get("stream"):
                         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
                         await send({"type": "http.response.body", "body": message_as_events(message)})
@@ -223,6 +225,9 @@ class ProxyApp:
             payloads = parser.feed(item) if item is not None else parser.close()
             out.extend(translator.feed(payload) for payload in payloads)
             if item is None or parser.done:
+                if not translator.started:  # an HTML page, an empty body: no answer, not an empty one
+                    raise ProxyError(502, f"the provider's streaming answer held no events; is {self.upstream.chat_url} "
+                                          "an OpenAI Chat Completions endpoint?")
                 out.append(translator.finish())
                 break
         return b"".join(out)
