@@ -236,6 +236,33 @@ def test_an_optional_parameter_the_provider_refuses_is_dropped_and_remembered():
         assert other.status_code == 200 and "reasoning_effort" in h.requests[3].body
 
 
+@pytest.mark.parametrize("status, message", [
+    (400, "Unable to generate parser for this template. Automatic parser generation failed: ... "
+          "raise_exception('System message must be at the beginning.') Error: Jinja Exception: System message must "
+          "be at the beginning."),  # llama.cpp with a Qwen template
+    (500, "Conversation roles must alternate user/assistant/user/assistant/..."),  # an older server, a Gemma template
+])
+def test_a_template_that_wants_system_text_first_gets_it_there(status, message):
+    """Claude Code sends a system message after the first user message; strict local templates refuse it."""
+    def strict(seen):
+        roles = [m["role"] for m in seen.body["messages"]]
+        if "system" in roles[1:]:
+            return json_reply({"error": {"code": status, "message": message, "type": "invalid_request_error"}}, status)
+        return json_reply(completion("templated fine"))
+
+    req = json.loads((FIXTURES / "tool-result-followup.json").read_text())
+    with Harness(strict) as h:
+        for _ in range(2):
+            response = h.post("/v1/messages?beta=true", {**req, "stream": False})
+            assert response.status_code == 200 and response.json()["content"][0]["text"] == "templated fine"
+        first, retried, remembered = (r.body["messages"] for r in h.requests)
+    assert [m["role"] for m in first].count("system") == 2
+    assert [m["role"] for m in retried].count("system") == 1 and retried[0]["role"] == "system"
+    assert "# Environment" in retried[0]["content"] and retried[0]["content"].startswith(first[0]["content"])
+    assert [m for m in retried if m["role"] != "system"] == [m for m in first if m["role"] != "system"]
+    assert remembered == retried  # no second failed attempt
+
+
 def test_a_400_about_anything_else_is_not_retried():
     with Harness(lambda seen: json_reply({"error": {"message": "messages: too long"}}, 400)) as h:
         response = h.post(body={**SIMPLE, "thinking": {"type": "adaptive"}})

@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import math
+import re
 import secrets
 import socket
 import threading
@@ -31,6 +32,9 @@ PING_AFTER = 10.0  # seconds without a byte to the client before a `ping` event
 MAX_BODY = 64 * 1024 * 1024
 # Parameters we add that a provider may not take; a 400 naming one is retried without it.
 OPTIONAL_PARAMETERS = ("reasoning_effort", "stream_options", "parallel_tool_calls", "top_k", "user")
+# A chat template that wants one system message, first (Qwen's, Gemma's on llama.cpp, vLLM, LM Studio):
+# "System message must be at the beginning", "Conversation roles must alternate", "System role not supported".
+SYSTEM_PLACEMENT = re.compile(rb"system[^.]{0,60}(beginning|first|position|not supported)|roles must alternate", re.I)
 JSON_HEADERS = [(b"content-type", b"application/json")]
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 
@@ -42,7 +46,9 @@ class ProxyApp:
         self.upstream = upstream
         self.token = token.encode()
         self.client = client
-        self.refused: dict[str, set[str]] = {}  # model -> optional parameters the provider answered 400 to
+        # what the provider refused, per model, so later requests leave it out at once: optional parameters,
+        # and SYSTEM_FIRST when its chat template takes system text only at the start
+        self.refused: dict[str, set[str]] = {}
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -103,15 +109,15 @@ class ProxyApp:
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ProxyError(400, f"malformed request: {type(e).__name__}: {e}") from None
         model = req.get("model") or body["model"]
-        body = {k: v for k, v in body.items() if k not in self.refused.get(body["model"], ())}
+        body = without(body, self.refused.get(body["model"], set()))
         # Answer the client only once the provider has: its status decides ours.
         disconnected = asyncio.ensure_future(wait_for_disconnect(receive))
         try:
             response = await self._send_upstream(body, disconnected)
-            if response is not None and response.status_code == 400:
-                if refused := self._refused_parameters(body, await response.aread()):
+            if response is not None and response.status_code in (400, 500):
+                if refused := self._refused(body, await response.aread()):
                     await response.aclose()  # retry once without them; nothing reached the client yet
-                    body = {k: v for k, v in body.items() if k not in refused}
+                    body = without(body, refused)
                     response = await self._send_upstream(body, disconnected)
             if response is None:
                 return
@@ -139,11 +145,12 @@ class ProxyApp:
         finally:
             disconnected.cancel()
 
-    def _refused_parameters(self, body: dict, error: bytes) -> set[str]:
-        """Optional parameters a 400 names (`reasoning_effort` to a model without reasoning, ...);
-        remembered per model so later requests leave them out at once."""
-        text = error.decode("utf-8", "replace")
-        refused = {name for name in OPTIONAL_PARAMETERS if name in body and name in text}
+    def _refused(self, body: dict, error: bytes) -> set[str]:
+        """What an error names that the proxy can do without: an optional parameter (`reasoning_effort`
+        to a model without reasoning, ...), or system messages past the start. Remembered per model."""
+        refused = {name for name in OPTIONAL_PARAMETERS if name in body and name.encode() in error}
+        if SYSTEM_PLACEMENT.search(error) and body["messages"] != system_first(body["messages"]):
+            refused.add(SYSTEM_FIRST)
         if refused:
             self.refused.setdefault(body["model"], set()).update(refused)
             logging.getLogger("uvicorn.error").warning("ccs proxy: %s refuses %s; leaving them out", body["model"],
@@ -231,6 +238,26 @@ class ProxyApp:
                 out.append(translator.finish())
                 break
         return b"".join(out)
+
+
+SYSTEM_FIRST = "system messages past the start"
+
+
+def without(body: dict, refused: set[str]) -> dict:
+    """The body minus what the provider refused."""
+    if not refused:
+        return body
+    body = {k: v for k, v in body.items() if k not in refused}
+    if SYSTEM_FIRST in refused:
+        body["messages"] = system_first(body["messages"])
+    return body
+
+
+def system_first(messages: list[dict]) -> list[dict]:
+    """One system message, first, holding all system text in order: the shape strict templates accept."""
+    system = [m["content"] for m in messages if m["role"] == "system"]
+    rest = [m for m in messages if m["role"] != "system"]
+    return [{"role": "system", "content": "\n\n".join(system)}, *rest] if system else rest
 
 
 async def wait_for_disconnect(receive) -> None:
