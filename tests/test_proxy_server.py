@@ -263,6 +263,55 @@ def test_a_template_that_wants_system_text_first_gets_it_there(status, message):
     assert remembered == retried  # no second failed attempt
 
 
+def test_a_models_output_cap_is_learnt_from_its_error_and_kept():
+    def capped(seen):
+        if seen.body["max_tokens"] > 16384:
+            return json_reply({"error": {"message": f"max_tokens is too large: {seen.body['max_tokens']}. This model "
+                                         "supports at most 16384 completion tokens, whereas you provided "
+                                         f"{seen.body['max_tokens']}.", "type": "invalid_request_error"}}, 400)
+        return json_reply(completion("within the cap"))
+
+    with Harness(capped) as h:
+        for _ in range(2):
+            assert h.sdk.messages.create(**{**SIMPLE, "max_tokens": 32000}).content[0].text == "within the cap"
+        assert h.sdk.messages.create(**{**SIMPLE, "max_tokens": 1000}).content[0].text == "within the cap"
+    assert [r.body["max_tokens"] for r in h.requests] == [32000, 16384, 16384, 1000]
+
+
+OVERFLOWS = {
+    "vllm": (400, {"error": {"message": "'max_tokens' or 'max_completion_tokens' is too large: 32000. This model's "
+                                        "maximum context length is 32768 tokens and your request has {used} input "
+                                        "tokens (32000 > 32768 - {used}).", "type": "BadRequestError", "code": 400}}),
+    "openai": (400, {"error": {"message": "This model's maximum context length is 32768 tokens. However, you requested "
+                                          "{total} tokens ({used} in the messages, 32000 in the completion). Please "
+                                          "reduce the length of the messages or completion.",
+                               "code": "context_length_exceeded"}}),
+    "llama.cpp": (400, {"error": {"code": 400, "message": "the request exceeds the available context size, try "
+                                  "increasing it", "type": "exceed_context_size_error", "n_prompt_tokens": "{used}",
+                                  "n_ctx": 32768}}),
+    "gemini": (400, [{"error": {"code": 400, "message": "The input token count ({used}) exceeds the maximum number of "
+                                "tokens allowed (32768).", "status": "INVALID_ARGUMENT"}}]),
+}
+
+
+@pytest.mark.parametrize("provider", OVERFLOWS)
+@pytest.mark.parametrize("used", [20000, 40000])
+def test_a_full_context_is_reported_in_anthropics_words(provider, used):
+    """claude lowers max_tokens and retries on Anthropic's first message, and knows the second as a full context."""
+    status, body = OVERFLOWS[provider]
+    raw = json.dumps(body).replace("{used}", str(used)).replace("{total}", str(used + 32000)).replace(
+        '"' + str(used) + '"', str(used))
+    with Harness(lambda seen: Reply(status, {"Content-Type": "application/json"}, [raw.encode()])) as h:
+        response = h.post(body={**SIMPLE, "max_tokens": 32000})
+    error = response.json()["error"]
+    assert response.status_code == 400 and error["type"] == "invalid_request_error"
+    if used < 32768:
+        assert error["message"] == (f"input length and `max_tokens` exceed context limit: {used} + 32000 > 32768, "
+                                    "decrease input length or `max_tokens` and try again")
+    else:
+        assert error["message"] == f"prompt is too long: {used} tokens > 32768 maximum"
+
+
 def test_a_400_about_anything_else_is_not_retried():
     with Harness(lambda seen: json_reply({"error": {"message": "messages: too long"}}, 400)) as h:
         response = h.post(body={**SIMPLE, "thinking": {"type": "adaptive"}})

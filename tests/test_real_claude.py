@@ -144,3 +144,37 @@ def test_claude_bash_tool_round_trip_through_the_proxy(openai_profile, claude_pa
     assert call["extra_content"] == {"google": {"thought_signature": THOUGHT_SIGNATURE}}  # back through claude
     assert messages[call_at + 1]["tool_call_id"] == call["id"]
     assert messages[call_at + 1]["role"] == "tool" and "proxied-42" in messages[call_at + 1]["content"]
+
+
+def test_claude_recovers_from_a_full_context_through_the_proxy(claude_path, no_keyring):
+    """vLLM refuses input + max_tokens over its window; in Anthropic's words, claude retries with less."""
+    limit, used = 20000, 9000
+
+    def vllm(seen):
+        if not seen.path.endswith("/chat/completions"):
+            return Reply(404, {"Content-Length": "0"})
+        asked = seen.body.get("max_tokens") or seen.body.get("max_completion_tokens")
+        if asked > limit - used:
+            return Reply(400, {"Content-Type": "application/json"}, [json.dumps({"error": {
+                "message": f"'max_tokens' or 'max_completion_tokens' is too large: {asked}. This model's maximum "
+                           f"context length is {limit} tokens and your request has {used} input tokens "
+                           f"({asked} > {limit} - {used}).", "type": "BadRequestError", "code": 400}}).encode()])
+        return openai_stream({"role": "assistant", "content": f"fitted in {asked}"})
+
+    provider = FakeServer(vllm)
+    try:
+        write_config(f"""
+            version = 1
+            [profiles.local]
+            preset = "vllm"
+            base_url = "{provider.url}/v1"
+            model = "qwen-local"
+            models = {{ opus = "qwen-local", sonnet = "qwen-local", haiku = "qwen-local" }}
+        """)
+        result = ccs("run", "local", "--", "claude", "--print", "hello", cwd=claude_path, timeout=180)
+        assert result.returncode == 0, result.stderr + result.stdout
+        assert "fitted in" in result.stdout
+        asked = [r.body["max_tokens"] for r in provider.requests if r.path.endswith("/chat/completions")]
+        assert asked[0] > limit - used and asked[-1] <= limit - used
+    finally:
+        provider.close()

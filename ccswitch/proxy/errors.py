@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 
@@ -40,8 +41,11 @@ class ProxyError(Exception):
         return {"type": "error", "error": {"type": self.error_type, "message": self.message}}
 
 
-def from_upstream_status(status: int, raw: bytes, headers, profile: str) -> ProxyError:
-    """A non-2xx upstream answer; the provider's own message is kept."""
+def from_upstream_status(status: int, raw: bytes, headers, profile: str, max_tokens: int | None = None) -> ProxyError:
+    """A non-2xx upstream answer; the provider's own message is kept, or a full context put in
+    Anthropic's words, to which claude reacts as it does with Anthropic."""
+    if status in (400, 413) and (overflow := context_overflow(raw.decode("utf-8", "replace"), max_tokens)):
+        return ProxyError(400, overflow)
     message = upstream_message(raw) or f"HTTP {status}"
     if status in (401, 403):
         message = (f"the provider rejected the key of profile '{profile}' ({status}: {message}); "
@@ -50,6 +54,45 @@ def from_upstream_status(status: int, raw: bytes, headers, profile: str) -> Prox
         message = f"upstream {status}: {message}"
     kept = {name: headers[name] for name in ("retry-after",) if name in headers}
     return ProxyError(status, message, kept)
+
+
+# How providers say the context is full, as (input tokens, context limit): vLLM, OpenAI and DeepSeek,
+# llama.cpp, Gemini, Mistral.
+_OVERFLOWS = [re.compile(pattern, re.I | re.S) for pattern in (
+    r"maximum context length is (?P<limit>\d+) tokens and your request has (?P<input>\d+) input tokens",
+    r"maximum context length is (?P<limit>\d+) tokens\. However, you requested \d+ tokens \((?P<input>\d+) in the messages",
+    r"maximum context length is (?P<limit>\d+) tokens\. However, your messages resulted in (?P<input>\d+) tokens",
+    r"exceeds the available context size.*\"n_prompt_tokens\": ?(?P<input>\d+).*\"n_ctx\": ?(?P<limit>\d+)",
+    r"input token count \((?P<input>\d+)\) exceeds the maximum number of tokens allowed \((?P<limit>\d+)\)",
+    r"prompt contains (?P<input>\d+) tokens.*too large for model with (?P<limit>\d+) maximum context length",
+)]
+# A model's fixed cap on output tokens: OpenAI, DeepSeek, Groq.
+_OUTPUT_CAPS = [re.compile(pattern, re.I) for pattern in (
+    r"supports at most (\d+) completion tokens",
+    r"valid range of max_tokens is \[1, ?(\d+)\]",
+    r"max_(?:completion_)?tokens`? must be less than or equal to `?(\d+)",
+)]
+
+
+def context_overflow(error: str, max_tokens: int | None) -> str | None:
+    """Anthropic's message for a full context: claude lowers max_tokens on the first, compacts on the second."""
+    for pattern in _OVERFLOWS:
+        if found := pattern.search(error):
+            used, limit = int(found["input"]), int(found["limit"])
+            if used < limit and max_tokens:
+                return (f"input length and `max_tokens` exceed context limit: {used} + {max_tokens} > {limit}, "
+                        "decrease input length or `max_tokens` and try again")
+            return f"prompt is too long: {used} tokens > {limit} maximum"
+    return None
+
+
+def output_cap(error: bytes) -> int | None:
+    """The most output tokens a model allows, when its provider's error says so."""
+    text = error.decode("utf-8", "replace")
+    for pattern in _OUTPUT_CAPS:
+        if found := pattern.search(text):
+            return int(found[1])
+    return None
 
 
 def from_stream_error(payload: dict) -> ProxyError:

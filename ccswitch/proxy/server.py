@@ -46,9 +46,7 @@ class ProxyApp:
         self.upstream = upstream
         self.token = token.encode()
         self.client = client
-        # what the provider refused, per model, so later requests leave it out at once: optional parameters,
-        # and SYSTEM_FIRST when its chat template takes system text only at the start
-        self.refused: dict[str, set[str]] = {}
+        self.refusals: dict[str, Refusals] = {}  # per upstream model
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -109,22 +107,23 @@ class ProxyApp:
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ProxyError(400, f"malformed request: {type(e).__name__}: {e}") from None
         model = req.get("model") or body["model"]
-        body = without(body, self.refused.get(body["model"], set()))
+        refusals = self.refusals.setdefault(body["model"], Refusals(body["model"]))
+        body = refusals.applied(body)
         # Answer the client only once the provider has: its status decides ours.
         disconnected = asyncio.ensure_future(wait_for_disconnect(receive))
         try:
             response = await self._send_upstream(body, disconnected)
             if response is not None and response.status_code in (400, 500):
-                if refused := self._refused(body, await response.aread()):
-                    await response.aclose()  # retry once without them; nothing reached the client yet
-                    body = without(body, refused)
+                if refusals.learn(body, await response.aread()):
+                    await response.aclose()  # retry once as the provider wants; nothing reached the client yet
+                    body = refusals.applied(body)
                     response = await self._send_upstream(body, disconnected)
             if response is None:
                 return
             try:
                 if response.status_code >= 400:
-                    raise errors.from_upstream_status(response.status_code, await response.aread(),
-                                                      response.headers, self.upstream.name)
+                    raise errors.from_upstream_status(response.status_code, await response.aread(), response.headers,
+                                                      self.upstream.name, max_output(body))
                 if body.get("stream") and "json" not in response.headers.get("content-type", ""):
                     translator = StreamTranslator(model, names, lambda: estimate_tokens(req))
                     await self._stream(response, translator, send, disconnected)
@@ -144,18 +143,6 @@ class ProxyApp:
                 await response.aclose()
         finally:
             disconnected.cancel()
-
-    def _refused(self, body: dict, error: bytes) -> set[str]:
-        """What an error names that the proxy can do without: an optional parameter (`reasoning_effort`
-        to a model without reasoning, ...), or system messages past the start. Remembered per model."""
-        refused = {name for name in OPTIONAL_PARAMETERS if name in body and name.encode() in error}
-        if SYSTEM_PLACEMENT.search(error) and body["messages"] != system_first(body["messages"]):
-            refused.add(SYSTEM_FIRST)
-        if refused:
-            self.refused.setdefault(body["model"], set()).update(refused)
-            logging.getLogger("uvicorn.error").warning("ccs proxy: %s refuses %s; leaving them out", body["model"],
-                                                       ", ".join(sorted(refused)))
-        return refused
 
     async def _send_upstream(self, body: dict, disconnected: asyncio.Future):
         """The provider's response (headers read, body not), or None when the client left first."""
@@ -240,17 +227,46 @@ class ProxyApp:
         return b"".join(out)
 
 
-SYSTEM_FIRST = "system messages past the start"
+class Refusals:
+    """What one model's provider refused, learnt from its errors, so later requests avoid it at once:
+    optional parameters (`reasoning_effort` to a model without reasoning, ...), system messages past
+    the start (strict chat templates), more output tokens than the model allows."""
 
+    def __init__(self, model: str):
+        self.model = model
+        self.parameters: set[str] = set()
+        self.system_first = False
+        self.output_cap: int | None = None
 
-def without(body: dict, refused: set[str]) -> dict:
-    """The body minus what the provider refused."""
-    if not refused:
+    def applied(self, body: dict) -> dict:
+        body = {k: v for k, v in body.items() if k not in self.parameters}
+        if self.system_first:
+            body["messages"] = system_first(body["messages"])
+        if self.output_cap:
+            for key in ("max_tokens", "max_completion_tokens"):
+                if body.get(key, 0) > self.output_cap:
+                    body[key] = self.output_cap
         return body
-    body = {k: v for k, v in body.items() if k not in refused}
-    if SYSTEM_FIRST in refused:
-        body["messages"] = system_first(body["messages"])
-    return body
+
+    def learn(self, body: dict, error: bytes) -> bool:
+        """Whether the error named something new to avoid (then the request is worth one retry)."""
+        learnt = [name for name in OPTIONAL_PARAMETERS if name in body and name.encode() in error]
+        self.parameters.update(learnt)
+        if SYSTEM_PLACEMENT.search(error) and body["messages"] != system_first(body["messages"]):
+            self.system_first = True
+            learnt.append("system messages past the start")
+        cap = errors.output_cap(error)
+        if cap and cap < (max_output(body) or 0):
+            self.output_cap = cap
+            learnt.append(f"over {cap} output tokens")
+        if learnt:
+            logging.getLogger("uvicorn.error").warning("ccs proxy: %s refuses %s; leaving them out", self.model,
+                                                       ", ".join(learnt))
+        return bool(learnt)
+
+
+def max_output(body: dict) -> int | None:
+    return body.get("max_tokens") or body.get("max_completion_tokens")
 
 
 def system_first(messages: list[dict]) -> list[dict]:
