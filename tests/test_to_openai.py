@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -45,6 +46,7 @@ def _assert_tool_calls_are_answered(messages: list[dict]) -> None:
     for i, message in enumerate(messages):
         if message.get("tool_calls"):
             ids = [call["id"] for call in message["tool_calls"]]
+            assert all(re.fullmatch(r"[A-Za-z0-9]{9}", call_id) for call_id in ids)  # Mistral's rule, OK for all
             following = messages[i + 1:i + 1 + len(ids)]
             assert [m["role"] for m in following] == ["tool"] * len(ids)
             assert sorted(m["tool_call_id"] for m in following) == sorted(ids)
@@ -174,6 +176,17 @@ def test_rule4_assistant_tool_use_becomes_tool_calls_with_all_text():
                                           {"type": "text", "text": "after"}]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "r"}]}]}
     assert translate(req)["messages"][1]["content"] == "before after"
+
+
+def test_rule4_tool_call_ids_are_stable_and_in_the_shape_every_provider_takes():
+    req = fixture("tool-result-parallel-followup.json")
+    first, again = translate(req), translate(req)
+    ids = [c["id"] for m in first["messages"] for c in m.get("tool_calls", [])]
+    assert ids == [c["id"] for m in again["messages"] for c in m.get("tool_calls", [])]  # prefix caches hold
+    assert len(set(ids)) == len(ids) == 2
+    from ccswitch.proxy.to_openai import call_id, with_signature
+
+    assert call_id(with_signature("toolu_abc", "sig")) == call_id("toolu_abc") != call_id("toolu_abd")
 
 
 def test_rule4_tool_results_first_then_the_users_text_and_images():

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
+import string
 
 from .upstream import Upstream
 
@@ -67,6 +69,21 @@ def split_signature(tool_id: str) -> tuple[str, str | None]:
         return short, base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError):
         return tool_id, None
+
+
+_ID_ALPHABET = string.digits + string.ascii_letters
+
+
+@functools.lru_cache(maxsize=8192)
+def call_id(tool_use_id: str) -> str:
+    """The id the provider sees for a tool call: 9 letters and digits derived from claude's id (its
+    thought signature aside), the one shape every provider takes; Mistral's API and templates insist on it."""
+    number = int.from_bytes(hashlib.sha256(split_signature(tool_use_id)[0].encode()).digest()[:8], "big")
+    digits = []
+    for _ in range(9):
+        number, digit = divmod(number, len(_ID_ALPHABET))
+        digits.append(_ID_ALPHABET[digit])
+    return "".join(digits)
 
 
 def translate_request(req: dict, upstream: Upstream) -> tuple[dict, ToolNames]:
@@ -317,8 +334,8 @@ def assistant_message(content, names: ToolNames, upstream: Upstream) -> dict:
         if kind == "text":
             texts.append(block["text"])
         elif kind == "tool_use":
-            call_id, signature = split_signature(block["id"])
-            call = {"id": call_id, "type": "function",
+            signature = split_signature(block["id"])[1]
+            call = {"id": call_id(block["id"]), "type": "function",
                     "function": {"name": names.shorten(block["name"]),
                                  "arguments": json.dumps(block.get("input") or {}, ensure_ascii=False)}}
             if signature or (upstream.is_gemini and not calls):  # whoever sent one wants it back
@@ -347,7 +364,7 @@ def user_messages(content, index: int) -> tuple[list[dict], dict]:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "tool_result":
             text, images = tool_result_content(block)
-            tools.append({"role": "tool", "tool_call_id": split_signature(block["tool_use_id"])[0], "content": text})
+            tools.append({"role": "tool", "tool_call_id": call_id(block["tool_use_id"]), "content": text})
             parts.extend(images)
         elif kind == "image":
             parts.append(image_part(block))
