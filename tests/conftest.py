@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -109,6 +110,16 @@ if os.environ.get("STUB_SLEEP"):
     time.sleep(float(os.environ["STUB_SLEEP"]))
 sys.exit(int(os.environ.get("STUB_EXIT", "0")))
 """
+
+
+def assert_sigterm_reaches_claude(profile: str) -> None:
+    """`ccs run PROFILE -- claude` with the stub waiting: a SIGTERM to ccs reaches claude, ccs exits 128+15."""
+    launched = subprocess.Popen([sys.executable, "-m", "ccswitch", "run", profile, "--", "claude"],
+                                env={**os.environ, "STUB_SLEEP": "30"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert launched.stdout.readline().strip() == b"ready"
+    launched.send_signal(signal.SIGTERM)
+    assert launched.wait(timeout=20) == 128 + signal.SIGTERM
+    assert Path(os.environ["STUB_OUT"] + ".sig").read_text() == "TERM"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from ccswitch import launch
 from ccswitch.__main__ import split_run_args
 from ccswitch.profiles import resolve
-from conftest import ccs, imported_modules, write_config
+from conftest import assert_sigterm_reaches_claude, ccs, imported_modules, write_config
 
 CONFIG = """
 version = 1
@@ -157,12 +157,7 @@ def test_sigterm_is_forwarded_and_the_signal_becomes_128_plus_n(configured, clau
     settings = Path.home() / ".claude" / "settings.json"  # a secret in the overlay: ccs must spawn and wait
     settings.parent.mkdir()
     settings.write_text(json.dumps({"env": {"ANTHROPIC_AUTH_TOKEN": "stale"}}))
-    proc = subprocess.Popen([sys.executable, "-m", "ccswitch", "run", "glm", "--", "claude"],
-                            env={**os.environ, "STUB_SLEEP": "30"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout.readline().strip() == b"ready"
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 128 + signal.SIGTERM
-    assert Path(os.environ["STUB_OUT"] + ".sig").read_text() == "TERM"
+    assert_sigterm_reaches_claude("glm")
     assert not list((Path(os.environ["CCS_HOME"]) / "state" / "run").iterdir())  # overlay cleaned up
 
 

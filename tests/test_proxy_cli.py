@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import anthropic
 import pytest
 
-from conftest import ccs, imported_modules, write_config
+from conftest import assert_sigterm_reaches_claude, ccs, imported_modules, write_config
 from fakes import FakeServer, json_reply
 
 UPSTREAM_KEY = "sk-upstream-secret-31337"
@@ -97,10 +96,5 @@ def test_ccs_proxy_refuses_native_profiles(no_keyring):
 
 def test_signals_reach_claude_while_the_proxy_threads_run(provider, claude_stub):
     """The proxy's threads share the process: a SIGTERM landing on one must still be forwarded."""
-    launched = subprocess.Popen([sys.executable, "-m", "ccswitch", "run", "gpt", "--", "claude"],
-                                env={**os.environ, "STUB_SLEEP": "30"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert launched.stdout.readline().strip() == b"ready"
-    launched.send_signal(signal.SIGTERM)
-    assert launched.wait(timeout=20) == 128 + signal.SIGTERM
-    assert Path(os.environ["STUB_OUT"] + ".sig").read_text() == "TERM"
+    assert_sigterm_reaches_claude("gpt")
     assert claude_stub()["env"]["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:")
