@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from ccswitch import profiles
 from ccswitch.cli import app
-from conftest import ccs, write_config
+from conftest import ccs
 
 SECRET = "sk-zai-very-secret-7788"
 

@@ -10,7 +10,7 @@ import pytest
 
 from ccswitch import files, secrets
 from ccswitch.errors import CcsError
-from ccswitch.profiles import Profile, resolve
+from ccswitch.profiles import resolve
 from conftest import MemoryKeyring, ccs, write_config
 
 GLM = resolve("glm", {"preset": "zai"})

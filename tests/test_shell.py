@@ -129,7 +129,7 @@ def test_wrapper_never_recurses_when_claude_is_missing(setup, sh, tmp_path):
 @pytest.mark.parametrize("sh", SHELLS)
 def test_current_reports_the_integration(setup, sh):
     result = run_in(sh, "ccs use --shell glm\nccs current\n")
-    assert f"glm  (this shell" in result.stdout and f"shell integration: active ({sh})" in result.stdout
+    assert "glm  (this shell" in result.stdout and f"shell integration: active ({sh})" in result.stdout
     assert "not active" in ccs("current").stdout
 
 
