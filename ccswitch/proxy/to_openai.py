@@ -61,7 +61,7 @@ def with_signature(tool_id: str, signature: str | None) -> str:
 
 
 def split_signature(tool_id: str) -> tuple[str, str | None]:
-    """(the id the provider sees, the thought signature riding in it, if any)."""
+    """(claude's tool_use id without the signature, the thought signature riding in it, if any)."""
     short, mark, encoded = tool_id.partition(_SIGNATURE_MARK)
     if not mark:
         return tool_id, None
