@@ -263,6 +263,27 @@ def test_a_template_that_wants_system_text_first_gets_it_there(status, message):
     assert remembered == retried  # no second failed attempt
 
 
+def test_mistral_gets_an_assistant_turn_between_tool_results_and_the_users_words():
+    def mistral(seen):
+        roles = [m["role"] for m in seen.body["messages"]]
+        if any(a == "tool" and b == "user" for a, b in zip(roles, roles[1:])):
+            return json_reply({"object": "error", "message": "Unexpected role 'user' after role 'tool'",
+                               "type": "invalid_request_message_order", "param": None, "code": "3230"}, 400)
+        return json_reply(completion("bridged"))
+
+    req = json.loads((FIXTURES / "tool-result-image-followup.json").read_text())  # results, then an image turn
+    with Harness(mistral) as h:
+        for _ in range(2):
+            response = h.post("/v1/messages?beta=true", {**req, "stream": False})
+            assert response.status_code == 200 and response.json()["content"][0]["text"] == "bridged"
+        first, retried, remembered = (r.body["messages"] for r in h.requests)
+    roles = [m["role"] for m in retried]
+    at = roles.index("tool")
+    assert roles[at:at + 3] == ["tool", "assistant", "user"] and retried[at + 1]["content"]
+    assert [m for m in retried if m not in first] == [retried[at + 1]]  # only the bridge was added
+    assert remembered == retried
+
+
 def test_a_models_output_cap_is_learnt_from_its_error_and_kept():
     def capped(seen):
         if seen.body["max_tokens"] > 16384:

@@ -35,6 +35,9 @@ OPTIONAL_PARAMETERS = ("reasoning_effort", "stream_options", "parallel_tool_call
 # A chat template that wants one system message, first (Qwen's, Gemma's on llama.cpp, vLLM, LM Studio):
 # "System message must be at the beginning", "Conversation roles must alternate", "System role not supported".
 SYSTEM_PLACEMENT = re.compile(rb"system[^.]{0,60}(beginning|first|position|not supported)|roles must alternate", re.I)
+# Mistral's API and templates want an assistant turn between tool results and the user's next words.
+USER_AFTER_TOOL = re.compile(rb"unexpected role .?user.? after role .?tool", re.I)
+BRIDGE = "OK."
 JSON_HEADERS = [(b"content-type", b"application/json")]
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 
@@ -230,18 +233,22 @@ class ProxyApp:
 class Refusals:
     """What one model's provider refused, learnt from its errors, so later requests avoid it at once:
     optional parameters (`reasoning_effort` to a model without reasoning, ...), system messages past
-    the start (strict chat templates), more output tokens than the model allows."""
+    the start (strict chat templates), a user message right after tool results (Mistral), more output
+    tokens than the model allows."""
 
     def __init__(self, model: str):
         self.model = model
         self.parameters: set[str] = set()
         self.system_first = False
+        self.bridge_tool_results = False
         self.output_cap: int | None = None
 
     def applied(self, body: dict) -> dict:
         body = {k: v for k, v in body.items() if k not in self.parameters}
         if self.system_first:
             body["messages"] = system_first(body["messages"])
+        if self.bridge_tool_results:
+            body["messages"] = bridged(body["messages"])
         if self.output_cap:
             for key in ("max_tokens", "max_completion_tokens"):
                 if body.get(key, 0) > self.output_cap:
@@ -255,6 +262,9 @@ class Refusals:
         if SYSTEM_PLACEMENT.search(error) and body["messages"] != system_first(body["messages"]):
             self.system_first = True
             learnt.append("system messages past the start")
+        if USER_AFTER_TOOL.search(error) and not self.bridge_tool_results:
+            self.bridge_tool_results = True
+            learnt.append("a user message right after tool results")
         cap = errors.output_cap(error)
         if cap and cap < (max_output(body) or 0):
             self.output_cap = cap
@@ -274,6 +284,16 @@ def system_first(messages: list[dict]) -> list[dict]:
     system = [m["content"] for m in messages if m["role"] == "system"]
     rest = [m for m in messages if m["role"] != "system"]
     return [{"role": "system", "content": "\n\n".join(system)}, *rest] if system else rest
+
+
+def bridged(messages: list[dict]) -> list[dict]:
+    """A short assistant turn between tool results and a user message that follows them."""
+    out: list[dict] = []
+    for message in messages:
+        if message["role"] == "user" and out and out[-1]["role"] == "tool":
+            out.append({"role": "assistant", "content": BRIDGE})
+        out.append(message)
+    return out
 
 
 async def wait_for_disconnect(receive) -> None:
