@@ -103,17 +103,21 @@ def fake_openai_provider(seen):
     return openai_stream({"role": "assistant", "content": "pong "}, {"content": "through the proxy"})
 
 
+def write_proxy_profile(name: str, preset: str, provider: FakeServer, model: str, small: str) -> None:
+    write_config(f"""
+        version = 1
+        [profiles.{name}]
+        preset = "{preset}"
+        base_url = "{provider.url}/v1"
+        model = "{model}"
+        models = {{ opus = "{model}", sonnet = "{model}", haiku = "{small}" }}
+    """)
+
+
 @pytest.fixture
 def openai_profile(claude_path, no_keyring):
     provider = FakeServer(fake_openai_provider)
-    write_config(f"""
-        version = 1
-        [profiles.gpt]
-        preset = "openai"
-        base_url = "{provider.url}/v1"
-        model = "gpt-fake"
-        models = {{ opus = "gpt-fake", sonnet = "gpt-fake", haiku = "gpt-fake-mini" }}
-    """)
+    write_proxy_profile("gpt", "openai", provider, "gpt-fake", "gpt-fake-mini")
     assert ccs("key", "set", "gpt", "--stdin", input="sk-openai-upstream-key").returncode == 0
     yield provider
     provider.close()
@@ -163,14 +167,7 @@ def test_claude_recovers_from_a_full_context_through_the_proxy(claude_path, no_k
 
     provider = FakeServer(vllm)
     try:
-        write_config(f"""
-            version = 1
-            [profiles.local]
-            preset = "vllm"
-            base_url = "{provider.url}/v1"
-            model = "qwen-local"
-            models = {{ opus = "qwen-local", sonnet = "qwen-local", haiku = "qwen-local" }}
-        """)
+        write_proxy_profile("local", "vllm", provider, "qwen-local", "qwen-local")
         result = ccs("run", "local", "--", "claude", "--print", "hello", cwd=claude_path, timeout=180)
         assert result.returncode == 0, result.stderr + result.stdout
         assert "fitted in" in result.stdout
