@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 
 HERE = Path(__file__).resolve().parent
 SEQUENTIAL = 200
@@ -67,7 +67,7 @@ def client_main(upstream_url: str) -> None:
     print(f"request: {len(json.dumps(anthropic_request(False)))} bytes (Anthropic), "
           f"{len(json.dumps(openai_request(False)))} bytes upstream")
     print(f"idle RSS of the ccs process with the proxy running: {idle_rss:.1f} MB")
-    with httpx.Client(timeout=30) as client:
+    with httpx2.Client(timeout=30) as client:
         for label, stream, rounds in (("non-stream", False, SEQUENTIAL), ("200-chunk stream", True, STREAMS)):
             samples = {"direct": [], "proxy": []}
             deadline = time.monotonic() + 60
@@ -96,7 +96,7 @@ async def load(url: str, headers: dict, make) -> tuple[int, float]:
     headers = {**headers, "content-type": "application/json"}
     done = 0
     deadline = time.monotonic() + LOAD_SECONDS
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=CONCURRENCY)) as client:
+    async with httpx2.AsyncClient(timeout=30, limits=httpx2.Limits(max_connections=CONCURRENCY)) as client:
         async def worker():
             nonlocal done
             while time.monotonic() < deadline and done < LOAD_MAX:

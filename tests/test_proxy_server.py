@@ -7,7 +7,7 @@ import socket
 import time
 
 import anthropic
-import httpx
+import httpx2
 import pytest
 
 from ccswitch.proxy import server
@@ -44,7 +44,7 @@ TOOL_STREAM = sse([chunk({"role": "assistant", "reasoning_content": "I should li
 
 
 class Harness:
-    def __init__(self, script, *, client: httpx.AsyncClient | None = None, **upstream):
+    def __init__(self, script, *, client: httpx2.AsyncClient | None = None, **upstream):
         self.upstream_server = FakeServer(script)
         self.upstream = Upstream(name="gpt", base_url=self.upstream_server.url + "/v1", key="sk-upstream-key",
                                  model="gpt-main", models={"opus": "gpt-big", "haiku": "gpt-small"}, **upstream)
@@ -68,7 +68,7 @@ class Harness:
     def post(self, path="/v1/messages", body=None, headers=None, **kwargs):
         headers = {"authorization": f"Bearer {self.endpoint.token}", **(headers or {})}
         kwargs.setdefault("timeout", 20)
-        return httpx.post(self.endpoint.url + path, json=body, headers=headers, **kwargs)
+        return httpx2.post(self.endpoint.url + path, json=body, headers=headers, **kwargs)
 
 
 SIMPLE = {"model": "claude-opus-5-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
@@ -128,10 +128,10 @@ def test_real_claude_code_requests_go_through():
 def test_token_is_required_in_either_header():
     with Harness(lambda seen: json_reply(completion())) as h:
         for headers in ({}, {"authorization": "Bearer wrong"}, {"x-api-key": "wrong"}):
-            response = httpx.post(h.endpoint.url + "/v1/messages", json=SIMPLE, headers=headers)
+            response = httpx2.post(h.endpoint.url + "/v1/messages", json=SIMPLE, headers=headers)
             assert response.status_code == 401
             assert response.json()["error"]["type"] == "authentication_error"
-        assert httpx.post(h.endpoint.url + "/v1/messages", json=SIMPLE,
+        assert httpx2.post(h.endpoint.url + "/v1/messages", json=SIMPLE,
                           headers={"x-api-key": h.endpoint.token}).status_code == 200
         assert len(h.requests) == 1
 
@@ -156,8 +156,8 @@ def test_listens_on_loopback_only():
 
 def test_health_models_count_tokens_and_404():
     with Harness(lambda seen: json_reply(completion())) as h:
-        assert httpx.head(h.endpoint.url + "/").status_code == 200
-        assert httpx.head(h.endpoint.url + "/api/hello").status_code == 200
+        assert httpx2.head(h.endpoint.url + "/").status_code == 200
+        assert httpx2.head(h.endpoint.url + "/api/hello").status_code == 200
         models = h.sdk.models.list()
         assert [m.id for m in models.data] == ["gpt-main", "gpt-big", "gpt-small"]
         req = json.loads((FIXTURES / "count-tokens.json").read_text())
@@ -389,7 +389,7 @@ def test_an_answer_of_an_unexpected_shape_is_a_502_never_a_crash(reply):
 
 def test_upstream_timeout_and_refused_connection():
     with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, [3.0]),
-                 client=httpx.AsyncClient(timeout=0.5)) as h:
+                 client=httpx2.AsyncClient(timeout=0.5)) as h:
         started = time.monotonic()
         response = h.post(body={**SIMPLE, "stream": True})
         assert response.status_code == 504 and response.json()["error"]["type"] == "overloaded_error"
@@ -399,7 +399,7 @@ def test_upstream_timeout_and_refused_connection():
     port = closed.getsockname()[1]
     closed.close()
     with server.running(Upstream(name="gpt", base_url=f"http://127.0.0.1:{port}/v1", model="m")) as endpoint:
-        response = httpx.post(endpoint.url + "/v1/messages", json=SIMPLE, headers={"x-api-key": endpoint.token})
+        response = httpx2.post(endpoint.url + "/v1/messages", json=SIMPLE, headers={"x-api-key": endpoint.token})
         assert response.status_code == 502 and "cannot connect" in response.json()["error"]["message"]
 
 
@@ -410,7 +410,7 @@ def test_upstream_timeout_and_refused_connection():
                                      {"role": "assistant", "content": [{"type": "tool_use"}]}]}).encode()])
 def test_malformed_client_requests_are_400_never_500(raw):
     with Harness(lambda seen: json_reply(completion())) as h:
-        response = httpx.post(h.endpoint.url + "/v1/messages", content=raw,
+        response = httpx2.post(h.endpoint.url + "/v1/messages", content=raw,
                               headers={"x-api-key": h.endpoint.token, "content-type": "application/json"})
         assert response.status_code == 400, response.text
         assert response.json()["error"]["type"] == "invalid_request_error"
@@ -432,7 +432,7 @@ def test_client_disconnect_cancels_the_upstream_request():
     tick = sse([chunk({"content": "tick"})], done=False)[0]
     slow = [tick] + [piece for _ in range(100) for piece in (0.05, tick)]
     with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, slow)) as h:
-        with httpx.stream("POST", h.endpoint.url + "/v1/messages", json={**SIMPLE, "stream": True},
+        with httpx2.stream("POST", h.endpoint.url + "/v1/messages", json={**SIMPLE, "stream": True},
                           headers={"x-api-key": h.endpoint.token}) as response:
             assert response.status_code == 200
             next(response.iter_raw())
@@ -441,8 +441,8 @@ def test_client_disconnect_cancels_the_upstream_request():
 
 def test_disconnect_while_waiting_for_the_provider_cancels_it():
     with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, [2.0] + sse([chunk({"content": "x"})]))) as h:
-        with pytest.raises(httpx.ReadTimeout):  # the client gives up before the provider answers
-            h.post(body={**SIMPLE, "stream": True}, timeout=httpx.Timeout(5, read=0.3))
+        with pytest.raises(httpx2.ReadTimeout):  # the client gives up before the provider answers
+            h.post(body={**SIMPLE, "stream": True}, timeout=httpx2.Timeout(5, read=0.3))
         assert h.upstream_server.disconnected.wait(4)
 
 

@@ -149,7 +149,7 @@ def test_shell_init_survives_a_broken_profiles_file():
 def test_shell_init_is_on_the_fast_path(setup):
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "ccswitch", "shell-init", "zsh"],
                             capture_output=True, text=True)
-    assert not {"typer", "rich", "httpx", "keyring", "tomlkit"} & imported_modules(result.stderr)
+    assert not {"typer", "rich", "httpx", "httpx2", "keyring", "tomlkit"} & imported_modules(result.stderr)
 
 
 @pytest.mark.parametrize("name, sh", [("ccs.bash", "bash"), ("_ccs", "zsh"), ("ccs.fish", "fish")])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-import httpx
+import httpx2
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -111,11 +111,11 @@ def from_stream_error(payload: dict) -> ProxyError:
     return ProxyError(status, f"upstream error in stream: {message}")
 
 
-def from_transport(exc: httpx.HTTPError, url: str) -> ProxyError:
+def from_transport(exc: httpx2.HTTPError, url: str) -> ProxyError:
     """Timeouts and connection failures: an error the client retries, never a hang or a traceback."""
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, httpx2.TimeoutException):
         return ProxyError(504, f"the provider did not answer in time ({type(exc).__name__}) at {url}")
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, httpx2.ConnectError):
         return ProxyError(502, f"cannot connect to the provider at {url}: {exc}")
     return ProxyError(502, f"the connection to the provider failed: {type(exc).__name__}: {exc}")
 

@@ -17,7 +17,7 @@ import socket
 import threading
 from collections.abc import Iterator
 
-import httpx
+import httpx2
 
 from ..launch import Endpoint
 from . import errors
@@ -45,7 +45,7 @@ SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-
 class ProxyApp:
     """Anthropic Messages API in front, one OpenAI Chat Completions upstream behind."""
 
-    def __init__(self, upstream: Upstream, token: str, client: httpx.AsyncClient | None = None):
+    def __init__(self, upstream: Upstream, token: str, client: httpx2.AsyncClient | None = None):
         self.upstream = upstream
         self.token = token.encode()
         self.client = client
@@ -138,7 +138,7 @@ class ProxyApp:
                         await send({"type": "http.response.body", "body": message_as_events(message)})
                     else:
                         await respond_json(send, 200, message)
-            except httpx.HTTPError as e:
+            except httpx2.HTTPError as e:
                 raise errors.from_transport(e, self.upstream.chat_url) from None
             except ValueError:
                 raise ProxyError(502, "the provider's answer was not valid JSON") from None
@@ -154,15 +154,15 @@ class ProxyApp:
         await asyncio.wait({sending, disconnected}, return_when=asyncio.FIRST_COMPLETED)
         if not sending.done():
             sending.cancel()  # the client gave up: so do we, at once
-            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+            with contextlib.suppress(asyncio.CancelledError, httpx2.HTTPError):
                 await sending
             return None
         try:
             return sending.result()
-        except httpx.HTTPError as e:
+        except httpx2.HTTPError as e:
             raise errors.from_transport(e, self.upstream.chat_url) from None
 
-    async def _stream(self, response: httpx.Response, translator: StreamTranslator, send,
+    async def _stream(self, response: httpx2.Response, translator: StreamTranslator, send,
                       disconnected: asyncio.Future) -> None:
         """Upstream SSE -> Anthropic SSE. A reader task drains the provider; each time the writer wakes
         it translates everything that arrived meanwhile and sends it in one write; a ping when idle."""
@@ -174,7 +174,7 @@ class ProxyApp:
                 async for chunk in response.aiter_raw():
                     reads.append(chunk)
                     arrived.set()
-            except httpx.HTTPError as e:  # the provider's connection broke mid-stream
+            except httpx2.HTTPError as e:  # the provider's connection broke mid-stream
                 reads.append(e)
             reads.append(None)
             arrived.set()
@@ -217,7 +217,7 @@ class ProxyApp:
         """Raw reads (None = end of stream) -> Anthropic SSE bytes; the message is finished at the end."""
         out: list[bytes] = []
         for item in batch:
-            if isinstance(item, httpx.HTTPError):
+            if isinstance(item, httpx2.HTTPError):
                 raise errors.from_transport(item, self.upstream.chat_url)
             payloads = parser.feed(item) if item is not None else parser.close()
             out.extend(translator.feed(payload) for payload in payloads)
@@ -400,7 +400,7 @@ def make_server(app: ProxyApp, *, log_file: str | None = None):
 
 
 @contextlib.contextmanager
-def running(upstream: Upstream, port: int = 0, client: httpx.AsyncClient | None = None,
+def running(upstream: Upstream, port: int = 0, client: httpx2.AsyncClient | None = None,
             log_file: str | None = None) -> Iterator[Endpoint]:
     """Serve in a thread for as long as the `with` block; yields where clients connect, with their token."""
     token = "ccs-" + secrets.token_urlsafe(32)

@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 
 # Claude Code waits up to 10 minutes for an answer (API_TIMEOUT_MS); reasoning models can be that slow.
-TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=60.0, pool=30.0)
+TIMEOUT = httpx2.Timeout(connect=10.0, read=600.0, write=60.0, pool=30.0)
 TIERS = ("opus", "sonnet", "haiku")
 
 
@@ -72,12 +72,12 @@ class Upstream:
         return list(dict.fromkeys(m for m in (self.model, *self.models.values()) if m))
 
 
-def new_client(upstream: Upstream) -> httpx.AsyncClient:
+def new_client(upstream: Upstream) -> httpx2.AsyncClient:
     """One pooled client per proxy: connections to the provider are reused across requests.
 
     HTTP(S)_PROXY from the environment is honoured for hosted providers, but never for one on
     this machine (a local model server), which no outside proxy can reach."""
-    return httpx.AsyncClient(timeout=TIMEOUT, limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+    return httpx2.AsyncClient(timeout=TIMEOUT, limits=httpx2.Limits(max_connections=256, max_keepalive_connections=64),
                              follow_redirects=False, trust_env=not upstream.on_loopback)
 
 
