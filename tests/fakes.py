@@ -1,22 +1,32 @@
-"""Fake providers on real sockets: they speak the provider's HTTP protocol, scripted per test."""
+"""Fake providers on real sockets: they speak the provider's HTTP/1.1 exactly as a real one sends it,
+each body piece its own write (an SSE event per write, token by token), scripted per test.
+
+The server runs on its own event loop in a thread, so a test may drive it from plain blocking code.
+It counts the TCP connections it accepted (keep-alive reuse shows as a small number) and notices a
+client that goes away while it is thinking or writing.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 @dataclass
 class Reply:
-    """What the fake answers: a status, headers and body pieces sent one write (and flush) each."""
+    """What the fake answers: after `wait` seconds, a status, headers and body pieces sent one write each."""
 
     status: int = 200
     headers: dict = field(default_factory=dict)
     chunks: list = field(default_factory=list)  # bytes, or a float = sleep that long
     close_early: bool = False  # drop the connection after the chunks (a reset mid-stream)
+    wait: float = 0.0  # thinking time before the status line; the fake notices a client leaving meanwhile
+    reset: bool = False  # reset the connection instead of answering (a reset before headers)
 
 
 @dataclass
@@ -28,69 +38,163 @@ class Seen:
 
 
 class FakeServer:
-    """A threaded HTTP/1.1 server on 127.0.0.1:0. `script(seen) -> Reply` decides each answer."""
+    """An HTTP/1.1 server on 127.0.0.1:0. `script(seen) -> Reply` decides each answer."""
 
     def __init__(self, script):
         self.script = script
         self.requests: list[Seen] = []
-        self.disconnected = threading.Event()
-        server = self
+        self.connections = 0  # TCP connections accepted
+        self.disconnected = threading.Event()  # a client left before its answer was complete
+        self.disconnect_times: list[float] = []  # monotonic times at which that was noticed
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True, name="fake-provider")
+        self.thread.start()
+        ready.wait(10)
+        self.url = f"http://127.0.0.1:{self.port}"
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.server = self.loop.run_until_complete(asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=512))
+        self.port = self.server.sockets[0].getsockname()[1]
+        ready.set()
+        self.loop.run_forever()
 
-            def log_message(self, *args):
+    def close(self) -> None:
+        async def stop():
+            self.server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    def _left(self) -> None:
+        self.disconnect_times.append(time.monotonic())
+        self.disconnected.set()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        incoming = _Incoming(reader)
+        try:
+            while await self._exchange(incoming, writer):
                 pass
+        except ConnectionError:
+            pass
+        finally:
+            incoming.task.cancel()
+            writer.close()
 
-            def handle_any(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
-                seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                server.requests.append(seen)
-                reply = server.script(seen)
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                streamed = not reply.headers.get("Content-Length")
-                if streamed:
-                    self.send_header("Transfer-Encoding", "chunked")
-                self.end_headers()
-                try:
-                    for chunk in reply.chunks:
-                        if isinstance(chunk, float):
-                            time.sleep(chunk)
-                            continue
-                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if streamed else chunk)
-                        self.wfile.flush()
-                    if reply.close_early:
-                        self.close_connection = True
-                        return
-                    if streamed:
-                        self.wfile.write(b"0\r\n\r\n")
-                except (BrokenPipeError, ConnectionResetError):
-                    server.disconnected.set()
+    async def _exchange(self, incoming: _Incoming, writer: asyncio.StreamWriter) -> bool:
+        """One request and its answer; False when the connection is over."""
+        head = await incoming.until(b"\r\n\r\n")
+        if head is None:
+            return False
+        request_line, *header_lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = request_line.split(" ", 2)
+        headers = {}
+        for line in header_lines:
+            if ":" in line:
+                name, value = line.split(":", 1)
+                headers[name.strip().lower()] = value.strip()
+        raw = await incoming.exactly(int(headers.get("content-length") or 0))
+        if raw is None:
+            return False
+        seen = Seen(method, path, headers, json.loads(raw) if raw else None)
+        self.requests.append(seen)
+        reply = self.script(seen)
+        if reply.wait and await incoming.left_within(reply.wait):
+            self._left()
+            return False
+        if reply.reset:
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+            writer.transport.abort()
+            return False
+        streamed = "content-length" not in {name.lower() for name in reply.headers}
+        lines = [f"HTTP/1.1 {reply.status} {'OK' if reply.status < 400 else 'Error'}"]
+        lines += [f"{name}: {value}" for name, value in reply.headers.items()]
+        if streamed:
+            lines.append("Transfer-Encoding: chunked")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        try:
+            await writer.drain()
+            for chunk in [] if method == "HEAD" else reply.chunks:
+                if isinstance(chunk, float):
+                    if await incoming.left_within(chunk):
+                        raise ConnectionResetError
+                    continue
+                if incoming.gone.done():
+                    raise ConnectionResetError
+                writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if streamed else chunk)
+                await writer.drain()
+            if reply.close_early:
+                writer.transport.abort()
+                return False
+            if streamed and method != "HEAD":
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+        except ConnectionError:
+            self._left()
+            return False
+        return True
 
-            do_GET = do_POST = do_HEAD = handle_any
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+class _Incoming:
+    """What a client sends, read ahead as it arrives, so the fake notices at once when the client leaves."""
 
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def __init__(self, reader: asyncio.StreamReader):
+        self.data = bytearray()
+        self.arrived = asyncio.Event()
+        self.gone = asyncio.get_running_loop().create_future()
+        self.task = asyncio.ensure_future(self._pump(reader))
+
+    async def _pump(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                self.data += chunk
+                self.arrived.set()
+        except ConnectionError:
+            pass
+        self.gone.set_result(None)
+        self.arrived.set()
+
+    async def _wait_for(self, enough) -> int | None:
+        while (size := enough()) is None:
+            if self.gone.done():
+                return None
+            self.arrived.clear()
+            await self.arrived.wait()
+        return size
+
+    async def until(self, marker: bytes) -> bytes | None:
+        size = await self._wait_for(lambda: None if (at := self.data.find(marker)) < 0 else at + len(marker))
+        return None if size is None else self._take(size)
+
+    async def exactly(self, count: int) -> bytes | None:
+        size = await self._wait_for(lambda: count if len(self.data) >= count else None)
+        return None if size is None else self._take(size)
+
+    def _take(self, size: int) -> bytes:
+        taken = bytes(self.data[:size])
+        del self.data[:size]
+        return taken
+
+    async def left_within(self, seconds: float) -> bool:
+        await asyncio.wait({self.gone}, timeout=seconds)
+        return self.gone.done()
 
 
-def json_reply(data: dict, status: int = 200, headers: dict | None = None) -> Reply:
+def json_reply(data, status: int = 200, headers: dict | None = None) -> Reply:
     body = json.dumps(data).encode()
     return Reply(status, {"Content-Type": "application/json", "Content-Length": str(len(body)), **(headers or {})},
                  [body])
 
 
 def sse(events: list, *, done: bool = True) -> list[bytes]:
-    """OpenAI-style `data:` lines."""
+    """OpenAI-style `data:` lines, one piece (one write) per event."""
     lines = [b"data: " + json.dumps(e).encode() + b"\n\n" for e in events]
     return lines + ([b"data: [DONE]\n\n"] if done else [])
 
