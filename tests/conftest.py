@@ -15,7 +15,7 @@ import pytest
 from keyring.backend import KeyringBackend
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures" / "claude-code-requests"
+FIXTURES = REPO / "tests" / "fixtures" / "claude-code-requests"  # a copy of shared/, so a clone passes alone
 
 
 class MemoryKeyring(KeyringBackend):
