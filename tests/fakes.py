@@ -44,6 +44,7 @@ class FakeServer:
         self.script = script
         self.requests: list[Seen] = []
         self.connections = 0  # TCP connections accepted
+        self.open_connections = 0  # of those, still open
         self.disconnected = threading.Event()  # a client left before its answer was complete
         self.disconnect_times: list[float] = []  # monotonic times at which that was noticed
         self.loop = asyncio.new_event_loop()
@@ -77,6 +78,7 @@ class FakeServer:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.open_connections += 1
         incoming = _Incoming(reader)
         try:
             while await self._exchange(incoming, writer):
@@ -84,6 +86,7 @@ class FakeServer:
         except ConnectionError:
             pass
         finally:
+            self.open_connections -= 1
             incoming.task.cancel()
             writer.close()
 

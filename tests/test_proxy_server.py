@@ -453,3 +453,17 @@ def test_ping_when_the_provider_is_quiet(monkeypatch):
         events = parse_anthropic_sse(h.post(body={**SIMPLE, "stream": True}).content)
         assert "ping" in [kind for kind, _ in events]
         assert_grammar(events)
+
+
+def test_streams_hand_their_upstream_connection_back_for_the_next_request():
+    """A long session streams thousands of answers: each must leave its connection to the provider idle in the
+    pool, not held open or thrown away. The fake ends its body a moment after `[DONE]`, as servers do."""
+    pieces = sse([chunk({"content": f"w{i} "}) for i in range(50)] + [chunk(finish="stop")]) + [0.002]
+    with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, pieces)) as h:
+        with httpx2.Client(timeout=20) as client:
+            for _ in range(100):
+                response = client.post(h.endpoint.url + "/v1/messages", json={**SIMPLE, "stream": True},
+                                       headers={"x-api-key": h.endpoint.token})
+                assert response.status_code == 200 and parse_anthropic_sse(response.content)[-1][0] == "message_stop"
+        assert h.upstream_server.connections <= 2
+        assert h.upstream_server.open_connections <= 2

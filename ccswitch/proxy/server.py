@@ -24,12 +24,14 @@ from . import errors
 from .errors import ProxyError
 from .from_openai import PING, StreamTranslator, message_as_events, translate_response
 from .to_openai import InvalidRequest, translate_request
-from .upstream import SSEParser, Upstream, new_client
+from .upstream import TRANSPORT_ERRORS, BodyReader, SSEParser, Upstream, new_client
 
 HOST = "127.0.0.1"
 ALLOWED_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 PING_AFTER = 10.0  # seconds without a byte to the client before a `ping` event
 MAX_BODY = 64 * 1024 * 1024
+MAX_ANSWER = 64 * 1024 * 1024  # a whole (non-streamed) answer from the provider
+DRAIN_GRACE = 2.0  # seconds the end of a finished stream's body may take, so its connection can be reused
 # Parameters we add that a provider may not take; a 400 naming one is retried without it.
 OPTIONAL_PARAMETERS = ("reasoning_effort", "stream_options", "parallel_tool_calls", "top_k", "user")
 # A chat template that wants one system message, first (Qwen's, Gemma's on llama.cpp, vLLM, LM Studio):
@@ -113,120 +115,127 @@ class ProxyApp:
         refusals = self.refusals.setdefault(body["model"], Refusals(body["model"]))
         body = refusals.applied(body)
         # Answer the client only once the provider has: its status decides ours.
-        disconnected = asyncio.ensure_future(wait_for_disconnect(receive))
+        client_left = asyncio.ensure_future(wait_for_disconnect(receive))
         try:
-            response = await self._send_upstream(body, disconnected)
-            if response is not None and response.status_code in (400, 500):
-                if refusals.learn(body, await response.aread()):
-                    await response.aclose()  # retry once as the provider wants; nothing reached the client yet
-                    body = refusals.applied(body)
-                    response = await self._send_upstream(body, disconnected)
-            if response is None:
+            reader = await self._send_upstream(body, client_left)
+            if reader is not None and reader.response.status_code in (400, 500):
+                error = await self._whole(reader)
+                if error is None:
+                    return
+                if not refusals.learn(body, error):
+                    raise self._upstream_error(reader.response, error, body)
+                body = refusals.applied(body)  # retry once as the provider wants; nothing reached the client yet
+                reader = await self._send_upstream(body, client_left)
+            if reader is None:
                 return
             try:
-                if response.status_code >= 400:
-                    raise errors.from_upstream_status(response.status_code, await response.aread(), response.headers,
-                                                      self.upstream.name, max_output(body))
-                if body.get("stream") and "json" not in response.headers.get("content-type", ""):
-                    translator = StreamTranslator(model, names, lambda: estimate_tokens(req))
-                    await self._stream(response, translator, send, disconnected)
-                else:  # asked for it, or a provider that ignores "stream": true and answers in one piece
-                    message = translate_response(json.loads(await response.aread()), model, names,
-                                                 lambda: estimate_tokens(req))
-                    if body.get("stream"):
-                        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-                        await send({"type": "http.response.body", "body": message_as_events(message)})
-                    else:
-                        await respond_json(send, 200, message)
-            except httpx2.HTTPError as e:
-                raise errors.from_transport(e, self.upstream.chat_url) from None
-            except ValueError:
-                raise ProxyError(502, "the provider's answer was not valid JSON") from None
+                await self._answer(reader, req, body, model, names, send, client_left)
             finally:
-                await response.aclose()
+                await reader.close()
         finally:
-            disconnected.cancel()
+            client_left.cancel()
 
-    async def _send_upstream(self, body: dict, disconnected: asyncio.Future):
-        """The provider's response (headers read, body not), or None when the client left first."""
+    async def _answer(self, reader: BodyReader, req: dict, body: dict, model: str, names, send,
+                      client_left: asyncio.Future) -> None:
+        if body.get("stream") and reader.response.status_code < 400 \
+                and "json" not in reader.response.headers.get("content-type", ""):
+            translator = StreamTranslator(model, names, lambda: estimate_tokens(req))
+            return await self._stream(reader, translator, send, client_left)
+        raw = await self._whole(reader)
+        if raw is None:
+            return
+        if reader.response.status_code >= 400:
+            raise self._upstream_error(reader.response, raw, body)
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            raise ProxyError(502, f"the answer from {self.upstream.chat_url} is not JSON: {raw[:80]!r}") from None
+        # asked for in one piece, or from a provider that ignores "stream": true
+        message = translate_response(answer, model, names, lambda: estimate_tokens(req))
+        if body.get("stream"):
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            await send({"type": "http.response.body", "body": message_as_events(message)})
+        else:
+            await respond_json(send, 200, message)
+
+    async def _whole(self, reader: BodyReader) -> bytes | None:
+        """A whole answer body, closed after reading; None when the client left first."""
+        try:
+            return await reader.read_all(MAX_ANSWER)
+        except TRANSPORT_ERRORS as e:
+            raise errors.from_transport(e, self.upstream.chat_url) from None
+        finally:
+            await reader.close()
+
+    def _upstream_error(self, response: httpx2.Response, raw: bytes, body: dict) -> ProxyError:
+        return errors.from_upstream_status(response.status_code, raw, response.headers, self.upstream.name,
+                                           max_output(body))
+
+    async def _send_upstream(self, body: dict, client_left: asyncio.Future) -> BodyReader | None:
+        """A reader of the provider's answer (its headers are in), or None when the client left first."""
         request = self.client.build_request("POST", self.upstream.chat_url, json=body, headers=self.upstream.headers())
         sending = asyncio.ensure_future(self.client.send(request, stream=True))
-        await asyncio.wait({sending, disconnected}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({sending, client_left}, return_when=asyncio.FIRST_COMPLETED)
         if not sending.done():
-            sending.cancel()  # the client gave up: so do we, at once
+            sending.cancel()  # the client gave up: so do we, at once (httpcore is waiting on the network here)
             with contextlib.suppress(asyncio.CancelledError, httpx2.HTTPError):
                 await sending
             return None
         try:
-            return sending.result()
+            reader = BodyReader(sending.result())
         except httpx2.HTTPError as e:
             raise errors.from_transport(e, self.upstream.chat_url) from None
+        client_left.add_done_callback(lambda _: reader.interrupt())
+        return reader
 
-    async def _stream(self, response: httpx2.Response, translator: StreamTranslator, send,
-                      disconnected: asyncio.Future) -> None:
-        """Upstream SSE -> Anthropic SSE. A reader task drains the provider; each time the writer wakes
-        it translates everything that arrived meanwhile and sends it in one write; a ping when idle."""
-        reads: list = []
-        arrived = asyncio.Event()
-
-        async def read_upstream() -> None:
-            try:
-                async for chunk in response.aiter_raw():
-                    reads.append(chunk)
-                    arrived.set()
-            except httpx2.HTTPError as e:  # the provider's connection broke mid-stream
-                reads.append(e)
-            reads.append(None)
-            arrived.set()
-
-        reader = asyncio.ensure_future(read_upstream())
+    async def _stream(self, reader: BodyReader, translator: StreamTranslator, send,
+                      client_left: asyncio.Future) -> None:
+        """Upstream SSE -> Anthropic SSE, one write to the client per wake-up; a ping when the provider is quiet."""
         parser = SSEParser()
         started = False
-        try:
-            while True:
-                waiting = asyncio.ensure_future(arrived.wait())
-                done, _ = await asyncio.wait({waiting, disconnected}, timeout=PING_AFTER if started else None,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if waiting not in done:
-                    waiting.cancel()
-                    if disconnected in done:
-                        return
-                    await send({"type": "http.response.body", "body": PING, "more_body": True})
-                    continue
-                arrived.clear()
-                batch = reads[:]
-                reads.clear()
-                try:
-                    out = self._translate(batch, parser, translator)
-                except ProxyError as e:
-                    if not started:
-                        raise  # nothing sent yet: still a proper HTTP error
-                    await send({"type": "http.response.body", "body": translator.error_event(e), "more_body": False})
-                    return
-                if not started and (out or translator.finished):
-                    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-                    started = True
-                if out:
-                    await send({"type": "http.response.body", "body": out, "more_body": not translator.finished})
-                if translator.finished:
-                    return
-        finally:
-            reader.cancel()
+        while True:
+            chunks = await reader.take(PING_AFTER if started else None)
+            if client_left.done():
+                return
+            if not chunks and not reader.ended:
+                await send({"type": "http.response.body", "body": PING, "more_body": True})
+                continue
+            try:
+                out = self._translate(chunks, reader, parser, translator)
+            except ProxyError as e:
+                if not started:
+                    raise  # nothing sent yet: still a proper HTTP error
+                await send({"type": "http.response.body", "body": translator.error_event(e), "more_body": False})
+                return
+            if not started and (out or translator.finished):
+                await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+                started = True
+            if out:
+                await send({"type": "http.response.body", "body": out, "more_body": not translator.finished})
+            if translator.finished:
+                await reader.close(grace=DRAIN_GRACE)  # read to its end, the connection serves the next request
+                return
 
-    def _translate(self, batch: list, parser: SSEParser, translator: StreamTranslator) -> bytes:
-        """Raw reads (None = end of stream) -> Anthropic SSE bytes; the message is finished at the end."""
-        out: list[bytes] = []
-        for item in batch:
-            if isinstance(item, httpx2.HTTPError):
-                raise errors.from_transport(item, self.upstream.chat_url)
-            payloads = parser.feed(item) if item is not None else parser.close()
-            out.extend(translator.feed(payload) for payload in payloads)
-            if item is None or parser.done:
-                if not translator.started:  # an HTML page, an empty body: no answer, not an empty one
-                    raise ProxyError(502, f"the provider's streaming answer held no events; is {self.upstream.chat_url} "
-                                          "an OpenAI Chat Completions endpoint?")
-                out.append(translator.finish())
-                break
+    def _translate(self, chunks: list[bytes], reader: BodyReader, parser: SSEParser,
+                   translator: StreamTranslator) -> bytes:
+        """Raw reads -> Anthropic SSE bytes; the message is finished at `[DONE]` or at the end of the body."""
+        out = []
+        for chunk in chunks:
+            out.extend(translator.feed(payload) for payload in parser.feed(chunk))
+            if parser.done:
+                return self._finish(out, translator)
+        if not reader.ended:
+            return b"".join(out)
+        if reader.error is not None:
+            raise errors.from_transport(reader.error, self.upstream.chat_url)
+        out.extend(translator.feed(payload) for payload in parser.close())
+        return self._finish(out, translator)
+
+    def _finish(self, out: list[bytes], translator: StreamTranslator) -> bytes:
+        if not translator.started:  # an HTML page, an empty body: no answer, not an empty one
+            raise ProxyError(502, f"the provider's streaming answer held no events; is {self.upstream.chat_url} "
+                                  "an OpenAI Chat Completions endpoint?")
+        out.append(translator.finish())
         return b"".join(out)
 
 

@@ -1,7 +1,9 @@
-"""The provider side: who the upstream is (a value handed to each request), its HTTP client, SSE parsing."""
+"""The provider side: who the upstream is (a value handed to each request), its HTTP client, reading
+its answers (the body reader and the SSE parser)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -11,6 +13,9 @@ import httpx2
 # Claude Code waits up to 10 minutes for an answer (API_TIMEOUT_MS); reasoning models can be that slow.
 TIMEOUT = httpx2.Timeout(connect=10.0, read=600.0, write=60.0, pool=30.0)
 TIERS = ("opus", "sonnet", "haiku")
+BUFFER_LIMIT = 1024 * 1024  # bytes read from a provider and not yet taken by the writer
+CLOSE_WAIT = 5.0  # seconds a closed response may take to end its reading task
+TRANSPORT_ERRORS = (httpx2.HTTPError, httpx2.StreamError)  # how a provider's connection fails under a reader
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,100 @@ def new_client(upstream: Upstream) -> httpx2.AsyncClient:
     this machine (a local model server), which no outside proxy can reach."""
     return httpx2.AsyncClient(timeout=TIMEOUT, limits=httpx2.Limits(max_connections=256, max_keepalive_connections=64),
                              follow_redirects=False, trust_env=not upstream.on_loopback)
+
+
+class BodyReader:
+    """Reads a provider's response body in a task of its own, ahead of the writer: each time the writer
+    wakes it takes everything that arrived meanwhile, so the client gets one write per network read
+    rather than one per chunk. Reading pauses while `BUFFER_LIMIT` bytes wait to be taken (a client that
+    stops reading must not make the proxy hold the provider's whole answer in memory).
+
+    The task is never cancelled. A cancellation that lands while httpcore hands the connection back
+    leaves it checked out of the pool for good (held open, never reused: the pool fills up after a few
+    hundred streams). The task ends when the body does, or when `close` closes the response under it.
+    """
+
+    def __init__(self, response: httpx2.Response):
+        self.response = response
+        self.error: Exception | None = None  # why the body broke off, if it did
+        self.ended = False
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._interrupted = False
+        self._waiting: asyncio.Future | None = None  # the writer, waiting for bytes
+        self._room: asyncio.Future | None = None  # the reading task, waiting for the writer to take some
+        self._task = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for chunk in self.response.aiter_raw():
+                self._chunks.append(chunk)
+                self._buffered += len(chunk)
+                self._wake()
+                if self._buffered >= BUFFER_LIMIT:
+                    self._room = asyncio.get_running_loop().create_future()
+                    await self._room
+        except TRANSPORT_ERRORS as e:
+            self.error = e
+        finally:
+            self.ended = True
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._waiting is not None and not self._waiting.done():
+            self._waiting.set_result(None)
+
+    def interrupt(self) -> None:
+        """Make a waiting `take` return now (the client went away)."""
+        self._interrupted = True
+        self._wake()
+
+    async def take(self, timeout: float | None = None) -> list[bytes]:
+        """What arrived since the last call, waiting up to `timeout` seconds for something; [] if nothing came."""
+        if not self._chunks and not self.ended and not self._interrupted:
+            self._waiting = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._waiting
+            except TimeoutError:
+                pass
+            finally:
+                self._waiting = None
+        chunks, self._chunks, self._buffered = self._chunks, [], 0
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)
+        return chunks
+
+    async def read_all(self, limit: int) -> bytes | None:
+        """The whole body (None if interrupted first); an error past `limit` bytes or when the body broke off."""
+        from .errors import ProxyError
+
+        pieces: list[bytes] = []
+        size = 0
+        while not self._interrupted:
+            for chunk in await self.take():
+                pieces.append(chunk)
+                size += len(chunk)
+            if size > limit:
+                raise ProxyError(502, f"the provider's answer is over {limit // (1024 * 1024)} MiB")
+            if self.ended:
+                if self.error is not None:
+                    raise self.error
+                return b"".join(pieces)
+        return None
+
+    async def close(self, grace: float = 0.0) -> None:
+        """Let the body end by itself for up to `grace` seconds (a connection read to its end goes back to
+        the pool for the next request), else close the response under the reading task; then wait for it."""
+        if grace and not self.ended:
+            await asyncio.wait({self._task}, timeout=grace)
+        if not self.ended:
+            await self.response.aclose()  # the task's read fails, it records the error and ends
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)
+        await asyncio.wait({self._task}, timeout=CLOSE_WAIT)
+        if not self._task.done():  # a transport that would not let go: the last resort, and never seen so far
+            self._task.cancel()
 
 
 class SSEParser:
