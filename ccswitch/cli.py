@@ -627,5 +627,6 @@ def env_command(
         values = {k: secrets.mask(v) if k in launch.SECRET_VARS and v else v for k, v in values.items()}
     from . import shell as shell_code
 
-    unset = [var for var in launch.MANAGED if var not in values]
-    print(shell_code.env_code(values, unset, shell), end="")
+    unset = [var for var in launch.removed_vars(profile) if var not in values]
+    notes = [f"{profile.key_env} is unset: the key reaches claude once, as the profile's token"] if profile.key_env else []
+    print(shell_code.env_code(values, unset, shell, notes), end="")

@@ -71,6 +71,13 @@ class Launch:
         return any(self.overlay.get("env", {}).get(var) for var in SECRET_VARS)
 
 
+def removed_vars(profile: Profile) -> tuple[str, ...]:
+    """What a launch removes from the inherited environment: every managed variable, and the one a
+    `key_env` profile reads its key from. The key reaches claude once, as the profile's token (or
+    not at all behind the proxy), never again as a variable that every Bash command the model runs sees."""
+    return MANAGED + ((profile.key_env,) if profile.key_env else ())
+
+
 def profile_env(profile: Profile, secret: str | None, endpoint: Endpoint | None = None) -> dict[str, str]:
     """The variables a profile sets ("" = explicitly empty, which cancels a value from elsewhere)."""
     env: dict[str, str] = {}
@@ -109,7 +116,8 @@ def plan(
 ) -> Launch:
     """Work out argv and environment without touching anything."""
     own = profile_env(profile, secret, endpoint)
-    env = {k: v for k, v in parent_env.items() if k not in MANAGED}
+    removed = removed_vars(profile)
+    env = {k: v for k, v in parent_env.items() if k not in removed}
     env.update(own)
     env[MARKER] = profile.name
     if endpoint is not None:  # an HTTP(S)_PROXY from the shell must not capture requests to our loopback proxy

@@ -151,8 +151,8 @@ def completion_script(shell: str) -> str:
     return get_completion_script(prog_name="ccs", complete_var="_CCS_COMPLETE", shell=shell).strip() + "\n"
 
 
-def env_code(values: dict[str, str], unset: list[str], shell: str) -> str:
-    """`ccs env`: set and unset variables, as code for a shell (or JSON)."""
+def env_code(values: dict[str, str], unset: list[str], shell: str, notes: list[str] = ()) -> str:
+    """`ccs env`: set and unset variables, as code for a shell (or JSON), after `notes` as comments."""
     if shell == "json":
         return json.dumps({"set": values, "unset": unset}, indent=2) + "\n"
     if shell in ("bash", "zsh", "sh"):
@@ -164,4 +164,4 @@ def env_code(values: dict[str, str], unset: list[str], shell: str) -> str:
             f"$Env:{k} = '" + v.replace("'", "''") + "'" for k, v in values.items()]
     else:
         raise CcsError(f"unknown shell '{shell}': use bash, zsh, fish, powershell or json")
-    return "\n".join(lines) + "\n"
+    return "\n".join([f"# {note}" for note in notes] + lines) + "\n"

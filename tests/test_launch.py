@@ -65,6 +65,17 @@ def test_bearer_profile_gets_exactly_its_environment(configured, claude_stub):
         assert gone not in env
 
 
+def test_a_key_env_key_reaches_claude_once_as_the_token_never_as_its_variable(configured, claude_stub):
+    write_config(CONFIG + '[profiles.envkey]\npreset = "zai"\nkey_env = "ZAI_API_KEY"\n')
+    assert ccs("run", "envkey", env={"ZAI_API_KEY": "sk-zai-from-the-shell-42"}).returncode == 0
+    env = claude_stub()["env"]
+    assert env["ANTHROPIC_AUTH_TOKEN"] == "sk-zai-from-the-shell-42" and "ZAI_API_KEY" not in env
+    assert [var for var, value in env.items() if "sk-zai-from-the-shell-42" in value] == ["ANTHROPIC_AUTH_TOKEN"]
+    shown = ccs("env", "envkey", env={"ZAI_API_KEY": "sk-zai-from-the-shell-42"})
+    assert "unset ZAI_API_KEY" in shown.stdout and "# ZAI_API_KEY is unset" in shown.stdout
+    assert "sk-zai-from-the-shell-42" not in shown.stdout
+
+
 def test_api_key_profile_sets_the_reverse(configured, claude_stub):
     assert ccs("run", "anth", env=LEAKY).returncode == 0  # command defaults to claude
     env = claude_stub()["env"]

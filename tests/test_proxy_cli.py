@@ -67,6 +67,22 @@ def test_run_gives_the_child_only_the_session_token(provider):
     assert request.headers["authorization"] == f"Bearer {UPSTREAM_KEY}" and request.body["model"] == "gpt-mini"
 
 
+def test_a_key_env_key_stays_in_ccs_behind_the_proxy(provider):
+    write_config(f"""
+        version = 1
+        [profiles.gpt]
+        preset = "openai"
+        base_url = "{provider.url}/v1"
+        key_env = "OPENAI_API_KEY"
+    """)
+    result = ccs("run", "gpt", "--", sys.executable, "-c", CHILD, env={"OPENAI_API_KEY": UPSTREAM_KEY})
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert "OPENAI_API_KEY" not in seen["env"] and UPSTREAM_KEY not in json.dumps(seen["env"])
+    assert seen["env"]["ANTHROPIC_AUTH_TOKEN"].startswith("ccs-")
+    assert provider.requests[-1].headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
+
+
 def test_ccs_proxy_serves_in_the_foreground_and_exits_cleanly(provider):
     proxy, info = start_proxy()
     assert set(info) == {"base_url", "token"} and info["base_url"].startswith("http://127.0.0.1:")
