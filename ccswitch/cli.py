@@ -115,13 +115,17 @@ def add(
         values["models"] = tiers
     profile = profiles.resolve(name, values)
     config = profiles.load()
+    exists = CcsError(f"profile '{name}' exists; use `ccs set {name} ...` or `ccs add {name} --force`")
     if name in config.profiles and not force:
-        raise CcsError(f"profile '{name}' exists; use `ccs set {name} ...` or `ccs add {name} --force`")
+        raise exists
     secret = None
     if profile.needs_key and not (key_env or key_cmd):
         secret = read_secret(name, from_stdin=key_stdin, interactive=interactive)
     with profiles.editing() as doc:
-        profiles.profiles_table(doc)[name] = profiles.new_profile_table(values)
+        table = profiles.profiles_table(doc)
+        if name in table and not force:  # another ccs added it meanwhile
+            raise exists
+        table[name] = profiles.new_profile_table(values)
     console.print(f"Added profile [bold]{name}[/] to {config.path}")
     hint_alias_change(config.by_alias())
     if secret:
@@ -225,6 +229,8 @@ def set_values(
             if not sep or not key:
                 raise CcsError(f"'{assignment}' is not key=value")
             head, _, tail = key.partition(".")
+            if tail:
+                require_table(head)
             # env and models hold strings; so do string fields: only lists and numbers are parsed
             value = raw if tail or profiles.FIELDS.get(key) is str else profiles.parse_value(raw)
             if tail:
@@ -235,10 +241,19 @@ def set_values(
                 table[key] = value
         for key in unset or []:
             head, _, tail = key.partition(".")
+            if tail:
+                require_table(head)
             container = table[head] if tail and head in table else table
             container.pop(tail or key, None)
     console.print(f"Updated profile [bold]{name}[/]")
     hint_alias_change(aliases)
+
+
+def require_table(field: str) -> None:
+    """Dotted keys (`models.opus`, `env.X`) only go into the fields that are tables."""
+    if profiles.FIELDS.get(field) is not dict:
+        tables = ", ".join(name for name, kind in profiles.FIELDS.items() if kind is dict)
+        raise CcsError(f"'{field}' is not a table: dotted keys go into {tables}")
 
 
 def hint_alias_change(before: dict[str, Profile]) -> None:
@@ -279,8 +294,14 @@ def edit() -> None:
             if not (sys.stdin.isatty() and typer.confirm("Edit again?", default=True)):
                 raise CcsError(f"{path} was left unchanged; your edit is kept in {draft}") from None
     if text != original:
-        with files.locked(path):
-            files.write_atomic(path, text, mode=files.existing_mode(path, 0o600))
+        try:
+            with files.locked(path):
+                now = path.read_text(encoding="utf-8") if path.exists() else profiles.NEW_FILE_HEADER
+                if now != original:  # another ccs changed it while the editor was open: never overwrite that
+                    raise CcsError(f"{path} changed while you were editing it")
+                files.write_atomic(path, text, mode=files.existing_mode(path, 0o600))
+        except CcsError as e:
+            raise CcsError(f"{e}; your edit is kept in {draft}") from None
         console.print(f"Saved {path}")
     draft.unlink()
 
@@ -298,6 +319,7 @@ def remove(
             raise CcsError(f"removing '{name}' needs confirmation: add --yes")
         typer.confirm(f"Remove profile '{name}' and its stored key?", abort=True)
     with profiles.editing() as doc:
+        existing_table(doc, name)  # still there: another ccs may have removed it meanwhile
         del profiles.profiles_table(doc)[name]
     shared = any(p.keyring_user == profile.keyring_user for p in config.profiles.values() if p.name != name)
     if not shared and not (profile.key_env or profile.key_cmd):
@@ -317,7 +339,9 @@ def rename(old: str = ProfileArg, new: str = typer.Argument(..., help="New name.
         raise CcsError(f"profile '{new}' exists already")
     with profiles.editing() as doc:
         table = profiles.profiles_table(doc)
-        table[new] = table[old]
+        if new in table:
+            raise CcsError(f"profile '{new}' exists already")
+        table[new] = existing_table(doc, old)
         del table[old]
     if profile.key_name is None and not (profile.key_env or profile.key_cmd):
         secret = secrets.get(profile, config.secret_store)

@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import CcsError
+
 APP = "ccswitch"
 
 
@@ -42,26 +44,41 @@ def private_dir(name: str) -> Path:
     """A 0700 directory for short-lived files holding secrets (settings overlays)."""
     base = os.environ.get("XDG_RUNTIME_DIR")
     path = Path(base) / APP / name if base and Path(base).is_dir() else state_dir() / name
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
+    with refused(path):
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path, 0o700)
     return path
+
+
+@contextlib.contextmanager
+def refused(path: Path) -> Iterator[None]:
+    """A file system that refuses a write (read-only, full, no permission) is the user's to fix: one line."""
+    try:
+        yield
+    except OSError as e:
+        raise CcsError(f"cannot write {path}: {e.strerror or e}; nothing was changed") from None
 
 
 def write_atomic(path: Path, text: str, *, mode: int = 0o600) -> None:
     """Write via a temp file in the same directory and `os.replace`, so readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with refused(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)
+        try:
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
 
 
 def existing_mode(path: Path, default: int) -> int:
@@ -74,10 +91,14 @@ def existing_mode(path: Path, default: int) -> int:
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock beside `path` so two `ccs` processes never interleave an edit."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Hold an exclusive lock beside `path` so two `ccs` processes never interleave an edit.
+
+    Holding it, no other writer is half-way through, so temp files beside `path` are what a killed
+    writer left behind, and are removed."""
     lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    with refused(lock_path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             import fcntl
@@ -85,6 +106,10 @@ def locked(path: Path) -> Iterator[None]:
             yield
             return
         fcntl.flock(fd, fcntl.LOCK_EX)
+        import glob
+
+        for leftover in path.parent.glob(glob.escape(_temp_prefix(path)) + "*"):
+            leftover.unlink(missing_ok=True)
         yield
     finally:
         os.close(fd)

@@ -25,7 +25,8 @@ def default() -> str | None:
 def set_default(name: str | None) -> None:
     path = default_file()
     if name is None:
-        path.unlink(missing_ok=True)
+        with files.refused(path):
+            path.unlink(missing_ok=True)
     else:
         files.write_atomic(path, name + "\n", mode=0o644)
 
