@@ -137,7 +137,7 @@ def parse(text: str, path: Path) -> Config:
     unknown = set(data) - {"version", "secret_store", "profiles"}
     if unknown:
         key = sorted(unknown)[0]
-        raise ConfigError(f"{where.top(key)}: unknown top-level key '{key}' (allowed: version, secret_store, profiles)")
+        raise ConfigError(f"{where.top(key)}: unknown top-level key {key!r} (allowed: version, secret_store, profiles)")
     version = data.get("version", VERSION)
     if not isinstance(version, int) or isinstance(version, bool):
         raise ConfigError(f"{where.top('version')}: version must be an integer")
@@ -164,17 +164,17 @@ def resolve(name: str, raw: dict) -> Profile:
 def _validate(name: str, raw: object, where: _Locator) -> Profile:
     at = where.of(name)
     if not NAME_RE.match(name):
-        raise ConfigError(f"{at}: invalid profile name '{name}': use letters, digits, '.', '_' or '-'")
+        raise ConfigError(f"{at}: invalid profile name {name!r}: use letters, digits, '.', '_' or '-'")
     if not isinstance(raw, dict):
         raise ConfigError(f"{at}: profile '{name}' must be a table")
     for key, value in raw.items():
         expected = FIELDS.get(key)
         if expected is None:
             hint = _suggest(key, FIELDS)
-            raise ConfigError(f"{where.of(name, key)}: profile '{name}': unknown key '{key}'{hint}")
+            raise ConfigError(f"{where.of(name, key)}: profile '{name}': unknown key {key!r}{hint}")
         if not isinstance(value, expected) or isinstance(value, bool):
             raise ConfigError(
-                f"{where.of(name, key)}: profile '{name}': '{key}' must be {_type_name(expected)}, "
+                f"{where.of(name, key)}: profile '{name}': {key!r} must be {_type_name(expected)}, "
                 f"not {_type_name(type(value))}"
             )
     merged = _merge_preset(name, raw, where)
@@ -187,7 +187,7 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
     if merged.get("auth", "bearer") not in AUTHS:
         raise fail("auth", f"auth must be one of {', '.join(AUTHS)}")
     if (url := merged.get("base_url")) is not None and not _valid_url(url):
-        raise fail("base_url", f"base_url '{url}' is not an http(s) URL")
+        raise fail("base_url", f"base_url {url!r} is not an http(s) URL")
     if merged.get("api") == "openai" and not merged.get("base_url"):
         raise fail("api", "an OpenAI-API profile needs a base_url")
     if merged.get("api") == "openai" and merged.get("auth") == "login":
@@ -195,21 +195,23 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
     if "key_env" in raw and "key_cmd" in raw:
         raise fail("key_cmd", "set key_env or key_cmd, not both")
     if (var := merged.get("key_env")) is not None and not ENV_NAME_RE.match(var):
-        raise fail("key_env", f"key_env '{var}' is not a variable name")
+        raise fail("key_env", f"key_env {var!r} is not a variable name")
     for tier, model in merged.get("models", {}).items():
         if tier not in TIERS:
-            raise fail("models", f"unknown tier '{tier}' in models (allowed: {', '.join(TIERS)})")
+            raise fail("models", f"unknown tier {tier!r} in models (allowed: {', '.join(TIERS)})")
         if not isinstance(model, str) or not model:
             raise fail("models", f"models.{tier} must be a non-empty string")
     for var, value in merged.get("env", {}).items():
-        if not ENV_NAME_RE.match(var) or not isinstance(value, str):
-            raise fail("env", f"env.{var} must be a variable name with a string value")
+        if not ENV_NAME_RE.match(var):
+            raise fail("env", f"env {var!r}: not a variable name")
+        if not isinstance(value, str):
+            raise fail("env", f"env.{var} must be a string")
     for key in ("claude_args", "aliases"):
         if not all(isinstance(item, str) for item in merged.get(key, [])):
             raise fail(key, f"{key} must be a list of strings")
     for alias in merged.get("aliases", []):
         if not NAME_RE.match(alias):
-            raise fail("aliases", f"alias '{alias}' is not a valid command name")
+            raise fail("aliases", f"alias {alias!r} is not a valid command name")
         if alias in ("claude", "ccs"):
             raise fail("aliases", f"alias '{alias}' would hide the `{alias}` command itself")
     for key in ("context_window", "max_output_tokens"):
@@ -228,7 +230,7 @@ def _merge_preset(name: str, raw: dict, where: _Locator) -> dict:
     preset = PRESETS.get(preset_name)
     if preset is None:
         hint = _suggest(preset_name, PRESETS)
-        raise ConfigError(f"{where.of(name, 'preset')}: profile '{name}': unknown preset '{preset_name}'{hint}; "
+        raise ConfigError(f"{where.of(name, 'preset')}: profile '{name}': unknown preset {preset_name!r}{hint}; "
                           "see `ccs presets`")
     merged = {**preset.fields, **raw}
     for key in ("models", "env"):
