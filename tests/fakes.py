@@ -45,6 +45,7 @@ class FakeServer:
         self.requests: list[Seen] = []
         self.connections = 0  # TCP connections accepted
         self.open_connections = 0  # of those, still open
+        self.writers: set[asyncio.StreamWriter] = set()
         self.disconnected = threading.Event()  # a client left before its answer was complete
         self.disconnect_times: list[float] = []  # monotonic times at which that was noticed
         self.loop = asyncio.new_event_loop()
@@ -64,9 +65,11 @@ class FakeServer:
     def close(self) -> None:
         async def stop():
             self.server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
+            for writer in list(self.writers):
+                writer.transport.abort()  # each connection's handler sees the end and returns
+            others = asyncio.all_tasks() - {asyncio.current_task()}
+            if others:
+                await asyncio.wait(others, timeout=5)
 
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -79,6 +82,7 @@ class FakeServer:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         self.open_connections += 1
+        self.writers.add(writer)
         incoming = _Incoming(reader)
         try:
             while await self._exchange(incoming, writer):
@@ -87,6 +91,7 @@ class FakeServer:
             pass
         finally:
             self.open_connections -= 1
+            self.writers.discard(writer)
             incoming.task.cancel()
             writer.close()
 

@@ -295,17 +295,19 @@ ANY_JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3) | st
                         max_leaves=20)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.lists(ANY_JSON, max_size=4), ANY_JSON)
 def test_property_odd_provider_answers_are_errors_never_crashes(chunks, whole):
+    """An odd shape is the provider's fault, said as such: none may pass only because a bug of ours
+    (an AttributeError, a TypeError, ...) was caught and turned into a 502."""
     translator = StreamTranslator("m", ToolNames())
     try:
         out = b"".join(translator.feed(payload) for payload in chunks) + translator.finish()
-    except ProxyError:
-        pass
+    except ProxyError as e:
+        assert e.hidden is None, e.hidden
     else:
         assert_grammar(parse_anthropic_sse(out))
     try:
         translate_response(whole, "m", ToolNames())
     except ProxyError as e:
-        assert e.status >= 400
+        assert e.status >= 400 and e.hidden is None, e.hidden

@@ -11,26 +11,12 @@ import httpx2
 import pytest
 
 from ccswitch.proxy import server
+from ccswitch.proxy.anthropic import estimate_tokens
 from ccswitch.proxy.upstream import Upstream
 from conftest import FIXTURES
 from fakes import FakeServer, Reply, json_reply, sse
+from proxy_harness import SIMPLE, Harness, chunk, completion
 from streams import assert_grammar, parse_anthropic_sse
-
-
-def completion(content="Hello!", tool_calls=None, finish="stop") -> dict:
-    message = {"role": "assistant", "content": content}
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    return {"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-main",
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": 12, "completion_tokens": 3}}
-
-
-def chunk(delta=None, finish=None, usage=None):
-    data = {"choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}]}
-    if usage:
-        data["usage"] = usage
-    return data
 
 
 TOOL_STREAM = sse([chunk({"role": "assistant", "reasoning_content": "I should list files."}),
@@ -43,35 +29,6 @@ TOOL_STREAM = sse([chunk({"role": "assistant", "reasoning_content": "I should li
                    chunk(finish="tool_calls"), {"choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": 9}}])
 
 
-class Harness:
-    def __init__(self, script, *, client: httpx2.AsyncClient | None = None, **upstream):
-        self.upstream_server = FakeServer(script)
-        self.upstream = Upstream(name="gpt", base_url=self.upstream_server.url + "/v1", key="sk-upstream-key",
-                                 model="gpt-main", models={"opus": "gpt-big", "haiku": "gpt-small"}, **upstream)
-        self.client = client
-
-    def __enter__(self):
-        self._running = server.running(self.upstream, client=self.client)
-        self.endpoint = self._running.__enter__()
-        self.sdk = anthropic.Anthropic(base_url=self.endpoint.url, auth_token=self.endpoint.token, api_key=None,
-                                       max_retries=0, timeout=20)
-        return self
-
-    def __exit__(self, *exc):
-        self._running.__exit__(*exc)
-        self.upstream_server.close()
-
-    @property
-    def requests(self):
-        return self.upstream_server.requests
-
-    def post(self, path="/v1/messages", body=None, headers=None, **kwargs):
-        headers = {"authorization": f"Bearer {self.endpoint.token}", **(headers or {})}
-        kwargs.setdefault("timeout", 20)
-        return httpx2.post(self.endpoint.url + path, json=body, headers=headers, **kwargs)
-
-
-SIMPLE = {"model": "claude-opus-5-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
 
 
 def test_sdk_non_streaming_round_trip():
@@ -171,10 +128,10 @@ def test_health_models_count_tokens_and_404():
 
 
 def test_token_estimate_counts_cjk_near_one_per_character():
-    english = server.estimate_tokens({"messages": [{"role": "user", "content": "word " * 400}]})
-    chinese = server.estimate_tokens({"messages": [{"role": "user", "content": "\u4f60\u597d\u4e16\u754c" * 250}]})
+    english = estimate_tokens({"messages": [{"role": "user", "content": "word " * 400}]})
+    chinese = estimate_tokens({"messages": [{"role": "user", "content": "\u4f60\u597d\u4e16\u754c" * 250}]})
     assert 450 <= english <= 560 and 1000 <= chinese <= 1010
-    assert server.estimate_tokens({"messages": [{"role": "user", "content": [
+    assert estimate_tokens({"messages": [{"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "x" * 100000}}]}]}) < 1700
 
 
@@ -194,7 +151,7 @@ def test_a_provider_without_usage_gets_an_estimate_so_claude_can_size_its_contex
         usage = parse_anthropic_sse(response.content)[-2][1]["usage"]
     else:
         usage = response.json()["usage"]
-    assert usage["input_tokens"] == server.estimate_tokens(req) > 2000
+    assert usage["input_tokens"] == estimate_tokens(req) > 2000
     assert 200 <= usage["output_tokens"] <= 300
 
 

@@ -309,7 +309,8 @@ def test_model_mapping_by_tier_word_and_real_names_pass():
     for requested, expected in [("claude-opus-5-5", "gpt-big"), ("claude-haiku-4-5", "gpt-small"),
                                 ("claude-sonnet-4-5", "gpt-main"), ("claude-x", "gpt-main"), ("gpt-other", "gpt-other"),
                                 ("", "gpt-main")]:
-        assert translate({"model": requested, "max_tokens": 1, "messages": []})["model"] == expected
+        assert translate({"model": requested, "max_tokens": 1, "messages": [{"role": "user", "content": "x"}]})[
+            "model"] == expected
 
 
 @pytest.mark.parametrize("bad", [{}, {"messages": "x"}, {"messages": [{"role": "robot", "content": "x"}]},

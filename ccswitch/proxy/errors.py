@@ -23,13 +23,18 @@ ERROR_TYPES = {
 
 
 class ProxyError(Exception):
-    """An error to send to the client as an Anthropic error response (or an `error` event mid-stream)."""
+    """An error to send to the client as an Anthropic error response (or an `error` event mid-stream).
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    `hidden` is an exception of our own code that this answer stands in for: it is logged with its
+    traceback, so a bug of ours never passes for the client's or the provider's fault."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
+                 hidden: BaseException | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.hidden = hidden
 
     @property
     def error_type(self) -> str:

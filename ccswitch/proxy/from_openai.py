@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .errors import ProxyError, from_stream_error
 from .to_openai import ToolNames, with_signature
+from .upstream import json_bytes
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
                 "content_filter": "refusal"}
@@ -31,7 +32,8 @@ def new_tool_id(call: dict | None = None) -> str:
 
 
 def thought_signature(call: dict) -> str | None:
-    signature = ((call.get("extra_content") or {}).get("google") or {}).get("thought_signature")
+    extra = _object(call.get("extra_content"), "a tool call's extra_content")
+    signature = _object(extra.get("google"), "extra_content.google").get("thought_signature")
     return signature if isinstance(signature, str) else None
 
 
@@ -68,7 +70,7 @@ def stop_reason_of(finish_reason: str | None, has_tool_calls: bool) -> str:
 def content_text(content) -> str:
     """Message content as text: most providers send a string, some a list of text parts."""
     if isinstance(content, list):
-        return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
+        return "".join(part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str))
     return content if isinstance(content, str) else ""
 
 
@@ -78,6 +80,8 @@ def parse_arguments(arguments) -> dict:
         return arguments
     if not arguments:
         return {}
+    if not isinstance(arguments, str):
+        return {"_value": arguments}
     try:
         value = json.loads(arguments)
     except ValueError:
@@ -85,18 +89,47 @@ def parse_arguments(arguments) -> dict:
     return value if isinstance(value, dict) else {"_value": value}
 
 
-# What a provider's answer of an unexpected shape raises while we read it.
+def _object(value, what: str) -> dict:
+    """A part of the provider's answer that must be an object (null counts as empty): any other shape is
+    the provider's fault, said plainly, never a crash of ours."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    raise _odd_shape(what, value, "an object")
+
+
+def _array(value, what: str) -> list:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    raise _odd_shape(what, value, "a list")
+
+
+def _text(value, what: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise _odd_shape(what, value, "a string")
+
+
+def _odd_shape(what: str, value, expected: str) -> ProxyError:
+    return ProxyError(502, f"the provider's answer has an unexpected shape: {what} is {type(value).__name__}, "
+                           f"not {expected}")
+
+
+# What our own reading code raises if the checks above missed a shape: answered as a 502, logged as our bug.
 UNREADABLE = (AttributeError, TypeError, KeyError, ValueError)
 
 
 def unreadable(exc: Exception) -> ProxyError:
-    return ProxyError(502, f"the provider's answer has an unexpected shape ({type(exc).__name__}: {exc})")
+    return ProxyError(502, f"the provider's answer has an unexpected shape ({type(exc).__name__}: {exc})", hidden=exc)
 
 
-def translate_response(resp: dict, model: str, names: ToolNames, estimate_input: Callable[[], int] = lambda: 0) -> dict:
+def translate_response(resp, model: str, names: ToolNames, estimate_input: Callable[[], int] = lambda: 0) -> dict:
     """A whole (non-streaming) OpenAI response as an Anthropic message."""
     try:
-        return _translate_response(resp, model, names, estimate_input)
+        return _translate_response(_object(resp, "the answer"), model, names, estimate_input)
     except UNREADABLE as e:
         raise unreadable(e) from None
 
@@ -104,25 +137,28 @@ def translate_response(resp: dict, model: str, names: ToolNames, estimate_input:
 def _translate_response(resp: dict, model: str, names: ToolNames, estimate_input: Callable[[], int]) -> dict:
     if resp.get("error"):
         raise from_stream_error(resp)
-    choices = resp.get("choices") or []
+    choices = _array(resp.get("choices"), "choices")
     if not choices:
         raise ProxyError(502, "the provider answered without any choices")
-    choice = choices[0]
-    message = choice.get("message") or {}
+    choice = _object(choices[0], "a choice")
+    message = _object(choice.get("message"), "choices.0.message")
     content: list[dict] = []
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
-    if text := content_text(message.get("content")) or message.get("refusal"):
+    refusal = _text(message.get("refusal"), "message.refusal")
+    if text := content_text(message.get("content")) or refusal:
         content.append({"type": "text", "text": text})
-    calls = message.get("tool_calls") or []
+    calls = [_object(call, "a tool call") for call in _array(message.get("tool_calls"), "message.tool_calls")]
     for call in calls:
-        function = call.get("function") or {}
-        content.append({"type": "tool_use", "id": new_tool_id(call), "name": names.restore(function.get("name", "")),
+        function = _object(call.get("function"), "a tool call's function")
+        name = _text(function.get("name"), "a tool call's name") or ""
+        content.append({"type": "tool_use", "id": new_tool_id(call), "name": names.restore(name),
                         "input": parse_arguments(function.get("arguments"))})
-    if choice.get("finish_reason") == "error":
+    finish = _text(choice.get("finish_reason"), "finish_reason")
+    if finish == "error":
         raise ProxyError(502, "the provider ended the answer with an error")
-    finish = "content_filter" if message.get("refusal") else choice.get("finish_reason")
+    finish = "content_filter" if refusal else finish
     if resp.get("usage"):
         usage = usage_of(resp["usage"])
     else:
@@ -135,8 +171,7 @@ def _translate_response(resp: dict, model: str, names: ToolNames, estimate_input
 
 
 def event(kind: str, data: dict) -> bytes:
-    return b"event: " + kind.encode() + b"\ndata: " + json.dumps(data, ensure_ascii=False,
-                                                                  separators=(",", ":")).encode() + b"\n\n"
+    return b"event: " + kind.encode() + b"\ndata: " + json_bytes(data) + b"\n\n"
 
 
 def message_as_events(message: dict) -> bytes:
@@ -208,19 +243,21 @@ class StreamTranslator:
         except UNREADABLE as e:
             raise unreadable(e) from None
 
-    def _feed(self, chunk: dict) -> bytes:
-        if "error" in chunk and chunk["error"]:
+    def _feed(self, chunk) -> bytes:
+        chunk = _object(chunk, "a stream chunk")
+        if chunk.get("error"):
             raise from_stream_error(chunk)
         out: list[bytes] = []
         if not self.started:
             self.started = True
             out.append(self._message_start())
-        if usage := chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage"):  # Groq's own place
+        if usage := chunk.get("usage") or _object(chunk.get("x_groq"), "x_groq").get("usage"):  # Groq's own place
             self.usage = usage
-        for choice in chunk.get("choices") or []:
+        for choice in _array(chunk.get("choices"), "choices"):
+            choice = _object(choice, "a choice")
             if choice.get("index", 0) != 0:
                 continue
-            delta = choice.get("delta") or {}
+            delta = _object(choice.get("delta"), "a choice's delta")
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
                 self._reasoning(reasoning, out)
@@ -229,10 +266,11 @@ class StreamTranslator:
             if isinstance(delta.get("refusal"), str) and delta["refusal"]:  # OpenAI streams refusals apart
                 self._text(delta["refusal"], out)
                 self.finish_reason = "content_filter"
-            for fragment in delta.get("tool_calls") or []:
-                self._tool_fragment(fragment, out)
-            if choice.get("finish_reason") and self.finish_reason != "content_filter":  # a refusal stays one
-                self.finish_reason = choice["finish_reason"]
+            for fragment in _array(delta.get("tool_calls"), "delta.tool_calls"):
+                self._tool_fragment(_object(fragment, "a tool call"), out)
+            finish = _text(choice.get("finish_reason"), "finish_reason")
+            if finish and self.finish_reason != "content_filter":  # a refusal stays one
+                self.finish_reason = finish
         if self.finish_reason == "error":
             raise ProxyError(502, "the provider ended the stream with finish_reason \"error\"")
         return b"".join(out)
@@ -306,10 +344,15 @@ class StreamTranslator:
     # -- tool calls
 
     def _tool_fragment(self, fragment: dict, out: list[bytes]) -> None:
-        function = fragment.get("function") or {}
-        call = self._call_for(fragment.get("index"), fragment.get("id") or None, function.get("name"))
-        if function.get("name") and not call.name:
-            call.name = self.names.restore(function["name"])
+        function = _object(fragment.get("function"), "a tool call's function")
+        name = _text(function.get("name"), "a tool call's name")
+        index = fragment.get("index")
+        if not (index is None or isinstance(index, int)):
+            raise _odd_shape("a tool call's index", index, "an integer")
+        upstream_id = fragment.get("id")
+        call = self._call_for(index, str(upstream_id) if upstream_id not in (None, "") else None, name)
+        if name and not call.name:
+            call.name = self.names.restore(name)
         if call.block is None and thought_signature(fragment):
             call.id = new_tool_id(fragment)
         arguments = function.get("arguments") or ""

@@ -23,13 +23,14 @@ from ..launch import Endpoint
 from . import errors
 from .errors import ProxyError
 from .from_openai import PING, StreamTranslator, message_as_events, translate_response
-from .to_openai import InvalidRequest, translate_request
-from .upstream import TRANSPORT_ERRORS, BodyReader, SSEParser, Upstream, new_client
+from .anthropic import InvalidRequest, check_request, estimate_tokens
+from .to_openai import translate_request
+from .upstream import TRANSPORT_ERRORS, BodyReader, SSEParser, Upstream, json_bytes, new_client
 
 HOST = "127.0.0.1"
 ALLOWED_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 PING_AFTER = 10.0  # seconds without a byte to the client before a `ping` event
-MAX_BODY = 64 * 1024 * 1024
+MAX_REQUEST_MB = 64  # the default limit on a request body; `max_request_mb` in a profile
 MAX_ANSWER = 64 * 1024 * 1024  # a whole (non-streamed) answer from the provider
 DRAIN_GRACE = 2.0  # seconds the end of a finished stream's body may take, so its connection can be reused
 # Parameters we add that a provider may not take; a 400 naming one is retried without it.
@@ -41,16 +42,22 @@ SYSTEM_PLACEMENT = re.compile(rb"system[^.]{0,60}(beginning|first|position|not s
 USER_AFTER_TOOL = re.compile(rb"unexpected role .?user.? after role .?tool", re.I)
 BRIDGE = "OK."
 JSON_HEADERS = [(b"content-type", b"application/json")]
+JSON_CONTENT = {"content-type": "application/json"}
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+
+
+log = logging.getLogger("ccswitch.proxy")
 
 
 class ProxyApp:
     """Anthropic Messages API in front, one OpenAI Chat Completions upstream behind."""
 
-    def __init__(self, upstream: Upstream, token: str, client: httpx2.AsyncClient | None = None):
+    def __init__(self, upstream: Upstream, token: str, client: httpx2.AsyncClient | None = None,
+                 max_request_mb: int = MAX_REQUEST_MB):
         self.upstream = upstream
         self.token = token.encode()
         self.client = client
+        self.max_body = max_request_mb * 1024 * 1024
         self.refusals: dict[str, Refusals] = {}  # per upstream model
 
     async def __call__(self, scope, receive, send) -> None:
@@ -60,11 +67,17 @@ class ProxyApp:
             try:
                 await self._route(scope, receive, send)
             except ProxyError as e:
-                await respond_error(send, e)
+                await respond_error(send, self._reported(e))
             except Exception as e:  # a bug of ours: log it, and still answer in Anthropic's shape
-                logging.getLogger("uvicorn.error").exception("ccs proxy: unexpected error")
+                error = ProxyError(500, f"internal error in the ccs proxy: {type(e).__name__}", hidden=e)
                 with contextlib.suppress(Exception):  # unless the response had already begun
-                    await respond_error(send, ProxyError(500, f"internal error in the ccs proxy: {type(e).__name__}"))
+                    await respond_error(send, self._reported(error))
+
+    def _reported(self, error: ProxyError) -> ProxyError:
+        """The error as the client gets it; an exception of ours behind it goes to the log with its traceback."""
+        if error.hidden is not None:
+            log.error("ccs proxy: a bug in ccs, answered as %s %s", error.status, error.message, exc_info=error.hidden)
+        return error
 
     async def _lifespan(self, receive, send) -> None:
         while True:
@@ -90,9 +103,14 @@ class ProxyApp:
             raise ProxyError(401, "missing or wrong session token: this proxy only serves the `claude` that "
                                   "`ccs run` started (or the token `ccs proxy` printed)")
         if path == "/v1/messages" and method == "POST":
-            return await self.messages(await read_json(receive), receive, send)
+            return await self.messages(await read_json(receive, headers, self.max_body), receive, send)
         if path == "/v1/messages/count_tokens" and method == "POST":
-            return await respond_json(send, 200, {"input_tokens": estimate_tokens(await read_json(receive))})
+            req = await read_json(receive, headers, self.max_body)
+            try:
+                check_request(req, counting=True)
+            except InvalidRequest as e:
+                raise ProxyError(400, str(e)) from None
+            return await respond_json(send, 200, {"input_tokens": estimate_tokens(req)})
         if path == "/v1/models" and method == "GET":
             return await respond_json(send, 200, models_page(self.upstream))
         raise ProxyError(404, f"{method} {path} is not served by the ccs proxy")
@@ -109,8 +127,10 @@ class ProxyApp:
             body, names = translate_request(req, self.upstream)
         except InvalidRequest as e:
             raise ProxyError(400, str(e)) from None
-        except (KeyError, TypeError, AttributeError, ValueError) as e:
-            raise ProxyError(400, f"malformed request: {type(e).__name__}: {e}") from None
+        except RecursionError:
+            raise ProxyError(400, "the request is nested too deeply to translate") from None
+        except (KeyError, TypeError, AttributeError, ValueError) as e:  # check_request should have said why
+            raise ProxyError(400, f"malformed request: {type(e).__name__}: {e}", hidden=e) from None
         model = req.get("model") or body["model"]
         refusals = self.refusals.setdefault(body["model"], Refusals(body["model"]))
         body = refusals.applied(body)
@@ -173,7 +193,12 @@ class ProxyApp:
 
     async def _send_upstream(self, body: dict, client_left: asyncio.Future) -> BodyReader | None:
         """A reader of the provider's answer (its headers are in), or None when the client left first."""
-        request = self.client.build_request("POST", self.upstream.chat_url, json=body, headers=self.upstream.headers())
+        try:
+            content = json_bytes(body)
+        except RecursionError:
+            raise ProxyError(400, "the request is nested too deeply to send") from None
+        request = self.client.build_request("POST", self.upstream.chat_url, content=content,
+                                            headers={**JSON_CONTENT, **self.upstream.headers()})
         sending = asyncio.ensure_future(self.client.send(request, stream=True))
         await asyncio.wait({sending, client_left}, return_when=asyncio.FIRST_COMPLETED)
         if not sending.done():
@@ -279,8 +304,7 @@ class Refusals:
             self.output_cap = cap
             learnt.append(f"over {cap} output tokens")
         if learnt:
-            logging.getLogger("uvicorn.error").warning("ccs proxy: %s refuses %s; leaving them out", self.model,
-                                                       ", ".join(learnt))
+            log.warning("ccs proxy: %s refuses %s; leaving them out", self.model, ", ".join(learnt))
         return bool(learnt)
 
 
@@ -310,7 +334,13 @@ async def wait_for_disconnect(receive) -> None:
         pass
 
 
-async def read_json(receive) -> dict:
+async def read_json(receive, headers: dict, limit: int) -> dict:
+    """The request body as a JSON object; what JSON allows but no provider's wire carries is a 400."""
+    too_large = ProxyError(413, f"request body over {limit // (1024 * 1024)} MiB (the proxy's limit: raise "
+                                "`max_request_mb` in the profile)")
+    declared = headers.get(b"content-length", b"0")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
     chunks = []
     size = 0
     while True:
@@ -319,17 +349,30 @@ async def read_json(receive) -> dict:
             raise ProxyError(400, "the client disconnected while sending the request")
         chunks.append(message.get("body", b""))
         size += len(chunks[-1])
-        if size > MAX_BODY:
-            raise ProxyError(413, f"request body over {MAX_BODY // (1024 * 1024)} MiB")
+        if size > limit:
+            raise too_large
         if not message.get("more_body"):
             break
     try:
-        data = json.loads(b"".join(chunks))
+        data = json.loads(b"".join(chunks), parse_constant=_not_a_number, parse_float=_finite)
+    except RecursionError:
+        raise ProxyError(400, "the request body is nested too deeply") from None
     except ValueError as e:
         raise ProxyError(400, f"the request body is not valid JSON: {e}") from None
     if not isinstance(data, dict):
         raise ProxyError(400, "the request body must be a JSON object")
     return data
+
+
+def _not_a_number(word: str):
+    raise ValueError(f"{word} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range for a number")
+    return value
 
 
 async def respond_json(send, status: int, data: dict, headers: dict | None = None, head: bool = False) -> None:
@@ -342,28 +385,6 @@ async def respond_json(send, status: int, data: dict, headers: dict | None = Non
 
 async def respond_error(send, error: ProxyError) -> None:
     await respond_json(send, error.status, error.body(), error.headers)
-
-
-def estimate_tokens(req: dict) -> int:
-    """count_tokens, answered locally over system, messages and tools: about 4 ASCII characters a
-    token, a token for each other character (CJK text runs near one a character), 1,600 per image
-    (Anthropic's figure for a ~1.2 megapixel image). An estimate, never exact."""
-    images = 0
-
-    def text_of(value) -> str:
-        nonlocal images
-        if isinstance(value, dict):
-            if value.get("type") == "image":
-                images += 1
-                return ""
-            return " ".join(text_of(v) for k, v in value.items() if k not in ("cache_control", "type"))
-        if isinstance(value, list):
-            return " ".join(text_of(v) for v in value)
-        return str(value) if value is not None else ""
-
-    text = " ".join(text_of(req.get(key)) for key in ("system", "messages", "tools"))
-    wide = len(text) - len(text.encode("ascii", "ignore"))
-    return max(1, math.ceil((len(text) - wide) / 4) + wide + 1600 * images)
 
 
 def models_page(upstream: Upstream) -> dict:
@@ -394,27 +415,29 @@ def bind(port: int = 0) -> socket.socket:
 
 
 def make_server(app: ProxyApp, *, log_file: str | None = None):
-    """uvicorn for our app. With `log_file`, its warnings go there instead of over claude's screen."""
+    """uvicorn for our app; its log and ours go to `log_file` (under `ccs run`, never over claude's
+    screen), else to stderr."""
     import uvicorn
 
-    log_config = None
-    if log_file:
-        log_config = {"version": 1, "disable_existing_loggers": False,
-                      "handlers": {"file": {"class": "logging.FileHandler", "filename": log_file}},
-                      "loggers": {"uvicorn": {"handlers": ["file"], "level": "WARNING", "propagate": False}}}
+    handler = ({"class": "logging.FileHandler", "filename": log_file} if log_file else
+               {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"})
+    log_config = {"version": 1, "disable_existing_loggers": False,
+                  "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(message)s"}},
+                  "handlers": {"out": {**handler, "formatter": "plain"}},
+                  "loggers": {"uvicorn": {"handlers": ["out"], "level": "WARNING", "propagate": False},
+                              "ccswitch": {"handlers": ["out"], "level": "INFO", "propagate": False}}}
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2,
-                            server_header=False, date_header=False,
-                            **({"log_config": log_config} if log_config else {}))
+                            server_header=False, date_header=False, log_config=log_config)
     return uvicorn.Server(config)
 
 
 @contextlib.contextmanager
 def running(upstream: Upstream, port: int = 0, client: httpx2.AsyncClient | None = None,
-            log_file: str | None = None) -> Iterator[Endpoint]:
+            log_file: str | None = None, max_request_mb: int = MAX_REQUEST_MB) -> Iterator[Endpoint]:
     """Serve in a thread for as long as the `with` block; yields where clients connect, with their token."""
     token = "ccs-" + secrets.token_urlsafe(32)
     sock = bind(port)
-    server = make_server(ProxyApp(upstream, token, client), log_file=log_file)
+    server = make_server(ProxyApp(upstream, token, client, max_request_mb), log_file=log_file)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="ccs-proxy", daemon=True)
     thread.start()
     while not server.started and thread.is_alive():

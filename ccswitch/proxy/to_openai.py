@@ -14,6 +14,7 @@ import json
 import re
 import string
 
+from .anthropic import InvalidRequest, check_request
 from .upstream import Upstream
 
 BILLING_HEADER = "x-anthropic-billing-header"
@@ -28,10 +29,6 @@ _COMPLETION_TOKENS_MODELS = re.compile(r"^(?:.*/)?(o\d|gpt-5)")
 # documented value stands in for one that is lost (a history from another model or an older session).
 SIGNATURE_STANDIN = "skip_thought_signature_validator"
 _SIGNATURE_MARK = "_sig_"
-
-
-class InvalidRequest(ValueError):
-    """The client's request cannot be translated; becomes a 400 invalid_request_error."""
 
 
 class ToolNames:
@@ -88,10 +85,7 @@ def call_id(tool_use_id: str) -> str:
 
 def translate_request(req: dict, upstream: Upstream) -> tuple[dict, ToolNames]:
     """The OpenAI body for an Anthropic request, and the tool-name map for its response."""
-    if not isinstance(req, dict) or not isinstance(req.get("messages"), list):
-        raise InvalidRequest("messages: field required (a list of messages)")
-    if not isinstance(req.get("max_tokens", 1), int):
-        raise InvalidRequest("max_tokens: must be an integer")
+    check_request(req)
     names = ToolNames()
     model = upstream.model_for(req.get("model") or "")
     body: dict = {"model": model, "messages": translate_messages(req, names, upstream)}
@@ -198,10 +192,10 @@ def translate_tool_choice(choice: dict, names: ToolNames) -> dict:
         result["tool_choice"] = "required"
     elif kind == "none":
         result["tool_choice"] = "none"
-    elif kind == "tool":
+    elif kind == "tool" and choice.get("name"):
         result["tool_choice"] = {"type": "function", "function": {"name": names.shorten(choice["name"])}}
     else:
-        raise InvalidRequest(f"tool_choice.type: unknown value {kind!r}")
+        raise InvalidRequest(f"tool_choice: unknown type {kind!r}, or a `tool` choice without its name")
     if choice.get("disable_parallel_tool_use"):
         result["parallel_tool_calls"] = False
     return result
@@ -217,11 +211,9 @@ def translate_messages(req: dict, names: ToolNames, upstream: Upstream) -> list[
         out.append({"role": "system", "content": system})
     unanswered: list[str] = []  # tool_call ids of the last assistant message still waiting for a result
     held_system: list[dict] = []  # system messages that arrived between a tool call and its results
-    for index, message in enumerate(req["messages"]):
-        if not isinstance(message, dict):
-            raise InvalidRequest(f"messages.{index}: must be an object")
-        role = message.get("role")
-        content = message.get("content")
+    for message in req["messages"]:
+        role = message["role"]
+        content = message["content"]
         if role == "system":
             translated = {"role": "system", "content": blocks_text(content)}
             (held_system if unanswered else out).append(translated)
@@ -234,7 +226,7 @@ def translate_messages(req: dict, names: ToolNames, upstream: Upstream) -> list[
                 out.append(assistant)
             unanswered = [call["id"] for call in assistant.get("tool_calls", [])]
         elif role == "user":
-            tool_messages, user = user_messages(content, index)
+            tool_messages, user = user_messages(content)
             for tool_message in tool_messages:
                 if tool_message["tool_call_id"] in unanswered:
                     unanswered.remove(tool_message["tool_call_id"])
@@ -248,8 +240,6 @@ def translate_messages(req: dict, names: ToolNames, upstream: Upstream) -> list[
                 _prepend_text(user, "\n\n".join(f"Tool result: {text}" for text in orphans))
             if user["content"]:
                 out.append(user)
-        else:
-            raise InvalidRequest(f"messages.{index}.role: must be user, assistant or system")
     out.extend(held_system)
     return out
 
@@ -280,8 +270,6 @@ def system_text(system) -> str:
 def blocks_text(content) -> str:
     if isinstance(content, str):
         return content
-    if not isinstance(content, list):
-        raise InvalidRequest("content: must be a string or a list of blocks")
     return "\n\n".join(text for block in content if (text := _block_text(block)) is not None)
 
 
@@ -352,16 +340,14 @@ def assistant_message(content, names: ToolNames, upstream: Upstream) -> dict:
     return message
 
 
-def user_messages(content, index: int) -> tuple[list[dict], dict]:
+def user_messages(content) -> tuple[list[dict], dict]:
     """(one tool message per tool_result, the user message with the remaining text and images)."""
     if isinstance(content, str):
         return [], {"role": "user", "content": content}
-    if not isinstance(content, list):
-        raise InvalidRequest(f"messages.{index}.content: must be a string or a list of blocks")
     tools: list[dict] = []
     parts: list[dict] = []
     for block in content:
-        kind = block.get("type") if isinstance(block, dict) else None
+        kind = block["type"]
         if kind == "tool_result":
             text, images = tool_result_content(block)
             tools.append({"role": "tool", "tool_call_id": call_id(block["tool_use_id"]), "content": text})
@@ -370,8 +356,6 @@ def user_messages(content, index: int) -> tuple[list[dict], dict]:
             parts.append(image_part(block))
         elif kind in ("text", "tool_reference", "document", "search_result"):
             parts.append({"type": "text", "text": _block_text(block)})
-        elif kind is None:
-            raise InvalidRequest(f"messages.{index}.content: every block needs a type")
         # other block types carry nothing a chat model can read: dropped
     if all(part["type"] == "text" for part in parts):
         return tools, {"role": "user", "content": "\n\n".join(part["text"] for part in parts)}

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import httpx2
 
+from .errors import ProxyError
+
 # Claude Code waits up to 10 minutes for an answer (API_TIMEOUT_MS); reasoning models can be that slow.
 TIMEOUT = httpx2.Timeout(connect=10.0, read=600.0, write=60.0, pool=30.0)
 TIERS = ("opus", "sonnet", "haiku")
@@ -75,6 +77,17 @@ class Upstream:
 
     def listed_models(self) -> list[str]:
         return list(dict.fromkeys(m for m in (self.model, *self.models.values()) if m))
+
+
+def json_bytes(value) -> bytes:
+    """Compact UTF-8 JSON, for the provider and for claude. A lone UTF-16 surrogate (JSON allows
+    "\\ud83d" alone, and a text cut inside an emoji holds one) has no UTF-8 form: it goes as U+FFFD
+    rather than failing the whole request or stream."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
 
 
 def new_client(upstream: Upstream) -> httpx2.AsyncClient:
@@ -150,8 +163,6 @@ class BodyReader:
 
     async def read_all(self, limit: int) -> bytes | None:
         """The whole body (None if interrupted first); an error past `limit` bytes or when the body broke off."""
-        from .errors import ProxyError
-
         pieces: list[bytes] = []
         size = 0
         while not self._interrupted:
@@ -216,11 +227,11 @@ class SSEParser:
                 self.data = []
                 if raw.strip() == b"[DONE]":
                     self.done = True
-                elif not self.done:
+                elif raw.strip() and not self.done:
                     try:
                         payloads.append(json.loads(raw))
                     except ValueError:
-                        payloads.append({"error": {"message": f"malformed stream data: {raw[:200]!r}"}})
+                        raise ProxyError(502, f"the provider sent malformed stream data: {raw[:200]!r}") from None
             return
         if line.startswith(b"data:"):
             value = line[5:]
