@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CcsError
-from .profiles import Profile
+from .profiles import Profile, claude_timeout
 
 # Variables whose inherited values would contradict a profile.
 MANAGED = (
@@ -102,6 +102,8 @@ def profile_env(profile: Profile, secret: str | None, endpoint: Endpoint | None 
         env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(profile.max_output_tokens)
     if profile.config_dir:
         env["CLAUDE_CONFIG_DIR"] = str(Path(profile.config_dir).expanduser())
+    if profile.timeout:  # claude waits a little longer than the proxy does, so it hears the proxy's answer
+        env["API_TIMEOUT_MS"] = str(round(claude_timeout(profile, {}) * 1000))
     env.update(profile.env)
     return env
 

@@ -7,6 +7,7 @@ comments and layout survive, and every edit is validated before it is written.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import tomllib
 from collections.abc import Iterator
@@ -46,6 +47,8 @@ FIELDS: dict[str, type] = {
     "context_window": int,
     "max_output_tokens": int,
     "reasoning_effort": str,
+    "timeout": (int, float),
+    "max_request_mb": int,
 }
 
 NEW_FILE_HEADER = """\
@@ -79,6 +82,8 @@ class Profile:
     context_window: int | None = None
     max_output_tokens: int | None = None
     reasoning_effort: str | None = None
+    timeout: float | None = None  # seconds the proxy waits for the provider's next byte (and claude a little longer)
+    max_request_mb: int | None = None  # the proxy's limit on a request body
 
     @property
     def needs_key(self) -> bool:
@@ -114,6 +119,31 @@ class Config:
 
     def by_alias(self) -> dict[str, Profile]:
         return {alias: p for p in self.profiles.values() for alias in p.aliases}
+
+
+CLAUDE_TIMEOUT = 600.0  # seconds claude waits for an answer unless API_TIMEOUT_MS says otherwise
+
+
+def claude_timeout(profile: Profile, environ) -> float:
+    """Seconds claude will wait for an answer: API_TIMEOUT_MS from the profile's env, else a little
+    over the profile's `timeout` (ccs run sets it so), else the environment's, else claude's default."""
+    if profile.timeout and "API_TIMEOUT_MS" not in profile.env:
+        return profile.timeout + _margin(profile.timeout)
+    raw = profile.env.get("API_TIMEOUT_MS", environ.get("API_TIMEOUT_MS", ""))
+    return int(raw) / 1000 if raw.isdigit() and int(raw) > 0 else CLAUDE_TIMEOUT
+
+
+def proxy_timeout(profile: Profile, environ) -> float:
+    """Seconds the proxy waits for the provider's next byte: the profile's `timeout`, else a little less
+    than claude waits, so that claude hears the proxy's 504 naming the provider rather than its own time-out."""
+    if profile.timeout:
+        return float(profile.timeout)
+    seconds = claude_timeout(profile, environ)
+    return seconds - _margin(seconds)
+
+
+def _margin(seconds: float) -> float:
+    return min(10.0, seconds / 10)
 
 
 def load(path: Path | None = None) -> Config:
@@ -214,9 +244,11 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
             raise fail("aliases", f"alias {alias!r} is not a valid command name")
         if alias in ("claude", "ccs"):
             raise fail("aliases", f"alias '{alias}' would hide the `{alias}` command itself")
-    for key in ("context_window", "max_output_tokens"):
+    for key in ("context_window", "max_output_tokens", "max_request_mb"):
         if key in merged and merged[key] <= 0:
             raise fail(key, f"{key} must be a positive integer")
+    if "timeout" in merged and not 0 < merged["timeout"] < math.inf:
+        raise fail("timeout", "timeout must be a positive number of seconds")
     if (effort := merged.get("reasoning_effort")) is not None and effort not in EFFORTS:
         raise fail("reasoning_effort", f"reasoning_effort must be one of {', '.join(EFFORTS)}")
     return Profile(name=name, **merged)
@@ -254,7 +286,9 @@ def _valid_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def _type_name(t: type) -> str:
+def _type_name(t) -> str:
+    if t == (int, float):
+        return "a number"
     return {str: "a string", int: "an integer", dict: "a table", list: "a list", bool: "true/false",
             float: "a number"}.get(t, t.__name__)
 

@@ -40,9 +40,11 @@ class Seen:
 class FakeServer:
     """An HTTP/1.1 server on 127.0.0.1:0. `script(seen) -> Reply` decides each answer."""
 
-    def __init__(self, script):
+    def __init__(self, script, *, tls=None):
         self.script = script
+        self.tls = tls  # an ssl.SSLContext: serve HTTPS
         self.requests: list[Seen] = []
+        self.sent: list[int] = []  # body bytes written for each answer, as far as the client took them
         self.connections = 0  # TCP connections accepted
         self.open_connections = 0  # of those, still open
         self.writers: set[asyncio.StreamWriter] = set()
@@ -53,11 +55,12 @@ class FakeServer:
         self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True, name="fake-provider")
         self.thread.start()
         ready.wait(10)
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
 
     def _run(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
-        self.server = self.loop.run_until_complete(asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=512))
+        self.server = self.loop.run_until_complete(asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=512,
+                                                                        ssl=self.tls))
         self.port = self.server.sockets[0].getsockname()[1]
         ready.set()
         self.loop.run_forever()
@@ -97,6 +100,9 @@ class FakeServer:
 
     async def _exchange(self, incoming: _Incoming, writer: asyncio.StreamWriter) -> bool:
         """One request and its answer; False when the connection is over."""
+        if await incoming.peek() == b"\x16":  # a TLS hello to a plain HTTP server
+            writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            return False
         head = await incoming.until(b"\r\n\r\n")
         if head is None:
             return False
@@ -127,6 +133,8 @@ class FakeServer:
         if streamed:
             lines.append("Transfer-Encoding: chunked")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        answer = len(self.sent)
+        self.sent.append(0)
         try:
             await writer.drain()
             for chunk in [] if method == "HEAD" else reply.chunks:
@@ -138,6 +146,7 @@ class FakeServer:
                     raise ConnectionResetError
                 writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if streamed else chunk)
                 await writer.drain()
+                self.sent[answer] += len(chunk)
             if reply.close_early:
                 writer.transport.abort()
                 return False
@@ -180,6 +189,11 @@ class _Incoming:
     async def until(self, marker: bytes) -> bytes | None:
         size = await self._wait_for(lambda: None if (at := self.data.find(marker)) < 0 else at + len(marker))
         return None if size is None else self._take(size)
+
+    async def peek(self) -> bytes:
+        """The next byte, left in place (b"" once the client is gone)."""
+        await self._wait_for(lambda: 1 if self.data else None)
+        return bytes(self.data[:1])
 
     async def exactly(self, count: int) -> bytes | None:
         size = await self._wait_for(lambda: count if len(self.data) >= count else None)

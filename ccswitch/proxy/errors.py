@@ -121,6 +121,8 @@ def from_transport(exc: httpx2.HTTPError, url: str) -> ProxyError:
     if isinstance(exc, httpx2.TimeoutException):
         return ProxyError(504, f"the provider did not answer in time ({type(exc).__name__}) at {url}")
     if isinstance(exc, httpx2.ConnectError):
+        if any(word in str(exc) for word in ("SSL", "TLS", "certificate")):
+            return ProxyError(502, f"TLS with the provider at {url} failed (its certificate, or not HTTPS?): {exc}")
         return ProxyError(502, f"cannot connect to the provider at {url}: {exc}")
     return ProxyError(502, f"the connection to the provider failed: {type(exc).__name__}: {exc}")
 

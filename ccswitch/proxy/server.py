@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import math
+import os
 import re
 import secrets
 import socket
@@ -20,10 +21,11 @@ from collections.abc import Iterator
 import httpx2
 
 from ..launch import Endpoint
+from ..secrets import mask
 from . import errors
+from .anthropic import InvalidRequest, check_request, estimate_tokens
 from .errors import ProxyError
 from .from_openai import PING, StreamTranslator, message_as_events, translate_response
-from .anthropic import InvalidRequest, check_request, estimate_tokens
 from .to_openai import translate_request
 from .upstream import TRANSPORT_ERRORS, BodyReader, SSEParser, Upstream, json_bytes, new_client
 
@@ -74,9 +76,14 @@ class ProxyApp:
                     await respond_error(send, self._reported(error))
 
     def _reported(self, error: ProxyError) -> ProxyError:
-        """The error as the client gets it; an exception of ours behind it goes to the log with its traceback."""
+        """The error as the client gets it, and one line in the log (with the traceback when an exception of
+        ours is behind it). A provider that echoes the key in its error message gets it masked."""
+        if self.upstream.key and self.upstream.key in error.message:
+            error.message = error.message.replace(self.upstream.key, mask(self.upstream.key))
         if error.hidden is not None:
             log.error("ccs proxy: a bug in ccs, answered as %s %s", error.status, error.message, exc_info=error.hidden)
+        else:
+            log.warning("ccs proxy: answered %s %s", error.status, error.message)
         return error
 
     async def _lifespan(self, receive, send) -> None:
@@ -169,7 +176,9 @@ class ProxyApp:
         try:
             answer = json.loads(raw)
         except ValueError:
-            raise ProxyError(502, f"the answer from {self.upstream.chat_url} is not JSON: {raw[:80]!r}") from None
+            kind = reader.response.headers.get("content-type", "no content type")
+            raise ProxyError(502, f"the answer from {self.upstream.chat_url} is not JSON ({kind}: {raw[:80]!r}); "
+                                  "is it an OpenAI Chat Completions endpoint?") from None
         # asked for in one piece, or from a provider that ignores "stream": true
         message = translate_response(answer, model, names, lambda: estimate_tokens(req))
         if body.get("stream"):
@@ -223,23 +232,35 @@ class ProxyApp:
             if client_left.done():
                 return
             if not chunks and not reader.ended:
-                await send({"type": "http.response.body", "body": PING, "more_body": True})
+                if not await self._write(send, PING, more=True):
+                    return
                 continue
             try:
                 out = self._translate(chunks, reader, parser, translator)
             except ProxyError as e:
                 if not started:
                     raise  # nothing sent yet: still a proper HTTP error
-                await send({"type": "http.response.body", "body": translator.error_event(e), "more_body": False})
+                await self._write(send, translator.error_event(self._reported(e)), more=False)
                 return
             if not started and (out or translator.finished):
                 await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
                 started = True
-            if out:
-                await send({"type": "http.response.body", "body": out, "more_body": not translator.finished})
+            if out and not await self._write(send, out, more=not translator.finished):
+                return
             if translator.finished:
                 await reader.close(grace=DRAIN_GRACE)  # read to its end, the connection serves the next request
                 return
+
+    async def _write(self, send, body: bytes, *, more: bool) -> bool:
+        """Send a piece of the stream; False when the client made no room for it in `timeout` seconds (it
+        stopped reading: the caller gives up, which closes both connections)."""
+        try:
+            async with asyncio.timeout(self.upstream.timeout):
+                await send({"type": "http.response.body", "body": body, "more_body": more})
+        except TimeoutError:
+            log.warning("ccs proxy: the client read nothing for %s s; closing its stream", self.upstream.timeout)
+            return False
+        return True
 
     def _translate(self, chunks: list[bytes], reader: BodyReader, parser: SSEParser,
                    translator: StreamTranslator) -> bytes:
@@ -254,6 +275,9 @@ class ProxyApp:
         if reader.error is not None:
             raise errors.from_transport(reader.error, self.upstream.chat_url)
         out.extend(translator.feed(payload) for payload in parser.close())
+        if translator.started and translator.finish_reason is None:  # cut off: neither [DONE] nor a finish
+            raise ProxyError(502, f"the stream from {self.upstream.chat_url} ended before the answer did "
+                                  "(no finish_reason, no [DONE])")
         return self._finish(out, translator)
 
     def _finish(self, out: list[bytes], translator: StreamTranslator) -> bytes:
@@ -458,7 +482,8 @@ def serve_in_background(profile, secret: str | None):
     from .. import files
 
     files.state_dir().mkdir(parents=True, exist_ok=True)
-    return running(Upstream.from_profile(profile, secret), log_file=str(files.state_dir() / "proxy.log"))
+    return running(Upstream.from_profile(profile, secret, os.environ), log_file=str(files.state_dir() / "proxy.log"),
+                   max_request_mb=profile.max_request_mb or MAX_REQUEST_MB)
 
 
 def serve_forever(profile, secret: str | None, port: int, announce) -> None:
@@ -469,7 +494,8 @@ def serve_forever(profile, secret: str | None, port: int, announce) -> None:
     # sigwait takes them: none can land on the server thread or slip in before the wait.
     stopping = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
-    with running(Upstream.from_profile(profile, secret), port) as endpoint:
+    with running(Upstream.from_profile(profile, secret, os.environ), port,
+                 max_request_mb=profile.max_request_mb or MAX_REQUEST_MB) as endpoint:
         announce(endpoint.url, endpoint.token)
         signal.sigwait(stopping)
 

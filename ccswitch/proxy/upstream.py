@@ -10,10 +10,9 @@ from urllib.parse import urlsplit
 
 import httpx2
 
+from ..profiles import proxy_timeout
 from .errors import ProxyError
 
-# Claude Code waits up to 10 minutes for an answer (API_TIMEOUT_MS); reasoning models can be that slow.
-TIMEOUT = httpx2.Timeout(connect=10.0, read=600.0, write=60.0, pool=30.0)
 TIERS = ("opus", "sonnet", "haiku")
 BUFFER_LIMIT = 1024 * 1024  # bytes read from a provider and not yet taken by the writer
 CLOSE_WAIT = 5.0  # seconds a closed response may take to end its reading task
@@ -31,12 +30,13 @@ class Upstream:
     models: dict[str, str] = field(default_factory=dict)
     max_output_tokens: int | None = None
     reasoning_effort: str | None = None
+    timeout: float = 590.0  # seconds without a byte from the provider (or room at the client) before giving up
 
     @classmethod
-    def from_profile(cls, profile, secret: str | None) -> Upstream:
+    def from_profile(cls, profile, secret: str | None, environ) -> Upstream:
         return cls(name=profile.name, base_url=profile.base_url.rstrip("/"), key=secret, model=profile.model,
                    models=dict(profile.models), max_output_tokens=profile.max_output_tokens,
-                   reasoning_effort=profile.reasoning_effort)
+                   reasoning_effort=profile.reasoning_effort, timeout=proxy_timeout(profile, environ))
 
     @property
     def chat_url(self) -> str:
@@ -95,7 +95,8 @@ def new_client(upstream: Upstream) -> httpx2.AsyncClient:
 
     HTTP(S)_PROXY from the environment is honoured for hosted providers, but never for one on
     this machine (a local model server), which no outside proxy can reach."""
-    return httpx2.AsyncClient(timeout=TIMEOUT, limits=httpx2.Limits(max_connections=256, max_keepalive_connections=64),
+    timeout = httpx2.Timeout(connect=10.0, read=upstream.timeout, write=60.0, pool=30.0)
+    return httpx2.AsyncClient(timeout=timeout, limits=httpx2.Limits(max_connections=256, max_keepalive_connections=64),
                              follow_redirects=False, trust_env=not upstream.on_loopback)
 
 
