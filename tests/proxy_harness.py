@@ -41,9 +41,9 @@ class Harness:
         self.log = _Records()
 
     def __enter__(self):
-        logging.getLogger("ccswitch.proxy").addHandler(self.log)
         self._running = server.running(self.upstream, client=self.client, max_request_mb=self.max_request_mb)
         self.endpoint = self._running.__enter__()
+        logging.getLogger("ccswitch.proxy").addHandler(self.log)  # after uvicorn's logging config, which clears it
         self.sdk = anthropic.Anthropic(base_url=self.endpoint.url, auth_token=self.endpoint.token, api_key=None,
                                        max_retries=0, timeout=20)
         return self

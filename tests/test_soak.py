@@ -1,0 +1,147 @@
+"""A working day, compressed: thousands of Claude-Code-shaped requests through one `ccs proxy`, counting
+what a long session would exhaust. Each loop is bounded in count and in time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from conftest import FIXTURES, ccs, write_config
+from fakes import FakeServer, Reply, json_reply, sse
+from streams import parse_anthropic_sse
+
+pytestmark = pytest.mark.slow
+
+STREAMED, WHOLE, MIXED, CONCURRENCY = 1000, 1000, 2000, 32
+PHASE_SECONDS = 300  # a phase that has not finished by then fails the test
+MAIN = json.loads((FIXTURES / "main-streaming-request.json").read_text())  # ~52 KB, as claude sends it
+SMALL = json.loads((FIXTURES / "small-model-request.json").read_text())
+COUNT = json.loads((FIXTURES / "count-tokens.json").read_text())
+
+
+def provider(seen) -> Reply:
+    """Streams of 200 text deltas, each its own write (a tool call now and then); whole answers otherwise."""
+    if seen.body.get("stream"):
+        deltas = [{"choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}]}
+                  for i in range(200)]
+        if len(seen.body["messages"]) % 3 == 0:
+            deltas.append({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "c1", "function": {
+                "name": "Bash", "arguments": '{"command": "ls"}'}}]}, "finish_reason": None}]})
+        deltas.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 9000, "completion_tokens": 200}})
+        return Reply(200, {"Content-Type": "text/event-stream"}, sse(deltas))
+    return json_reply({"choices": [{"index": 0, "message": {"role": "assistant", "content": "done"},
+                                    "finish_reason": "stop"}], "usage": {"prompt_tokens": 9000, "completion_tokens": 1}})
+
+
+def process_figures(pid: int) -> dict:
+    status = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                  if ":\t" in line)
+    return {"fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": int(status["Threads"]),
+            "rss_mb": int(status["VmRSS"].split()[0]) / 1024}
+
+
+def check(response: httpx2.Response, stream: bool) -> None:
+    assert response.status_code == 200, response.text[:500]
+    if stream:
+        assert parse_anthropic_sse(response.content)[-1][0] == "message_stop"
+
+
+@pytest.fixture
+def soak_proxy(no_keyring):
+    fake = FakeServer(provider)
+    write_config(f"""
+        version = 1
+        [profiles.soak]
+        preset = "openai"
+        base_url = "{fake.url}/v1"
+        models = {{ opus = "gpt-big", sonnet = "gpt-main", haiku = "gpt-small" }}
+    """)
+    assert ccs("key", "set", "soak", "--stdin", input="sk-soak-key-000000").returncode == 0
+    proxy = subprocess.Popen([sys.executable, "-m", "ccswitch", "proxy", "soak", "--json"], env=os.environ,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    info = json.loads(proxy.stdout.readline())
+    yield fake, proxy, info
+    proxy.send_signal(signal.SIGTERM)
+    assert proxy.wait(20) == 0
+    fake.close()
+
+
+def test_a_working_day_through_one_proxy(soak_proxy, capsys):
+    fake, proxy, info = soak_proxy
+    url, headers = info["base_url"] + "/v1/messages", {"x-api-key": info["token"]}
+    figures: dict[str, dict] = {}
+    opened: dict[str, int] = {}
+
+    def sequential(name: str, count: int, body: dict) -> None:
+        before = fake.connections
+        deadline = time.monotonic() + PHASE_SECONDS
+        done = 0
+        with httpx2.Client(timeout=60) as client:
+            for index in range(count):
+                check(client.post(url, json=body, headers=headers), body.get("stream", False))
+                done += 1
+                if index == 99:
+                    figures[f"{name}: after warm-up"] = process_figures(proxy.pid)
+                if time.monotonic() > deadline:
+                    break
+        assert done == count, f"{name}: {done} of {count} in {PHASE_SECONDS} s"
+        figures[f"{name}: end"] = process_figures(proxy.pid)
+        opened[name] = fake.connections - before
+
+    sequential("streamed", STREAMED, {**MAIN, "stream": True})
+    sequential("whole", WHOLE, {**MAIN, "stream": False})
+
+    rng = random.Random(11)
+    kinds = [("main", {**MAIN, "stream": True}), ("haiku", {**SMALL, "stream": True}),
+             ("whole", {**MAIN, "stream": False}), ("count", COUNT)]
+    plan = [rng.choice(kinds) for _ in range(MIXED)]
+    forwarded = STREAMED + WHOLE + sum(kind != "count" for kind, _ in plan)  # count_tokens is answered locally
+
+    async def mixed() -> int:
+        deadline = time.monotonic() + PHASE_SECONDS
+        done = 0
+        async with httpx2.AsyncClient(timeout=60, limits=httpx2.Limits(max_connections=CONCURRENCY)) as client:
+            async def worker():
+                nonlocal done
+                while plan and time.monotonic() < deadline:
+                    kind, body = plan.pop()
+                    path = url + ("/count_tokens" if kind == "count" else "")
+                    check(await client.post(path, json=body, headers=headers), body.get("stream", False))
+                    done += 1
+                    if done == 100:
+                        figures["mixed: after warm-up"] = process_figures(proxy.pid)
+
+            await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        return done
+
+    before = fake.connections
+    assert asyncio.run(mixed()) == MIXED
+    figures["mixed: end"] = process_figures(proxy.pid)
+    opened["mixed"] = fake.connections - before
+
+    with capsys.disabled():
+        print(f"\nsoak: {STREAMED} streamed + {WHOLE} whole + {MIXED} mixed at {CONCURRENCY} clients, 0 errors")
+        for name, values in figures.items():
+            print(f"  {name:22s} fds {values['fds']:3d}  threads {values['threads']:2d}  RSS {values['rss_mb']:5.1f} MB")
+        print(f"  upstream connections opened: {opened}; open at the end: {fake.open_connections}")
+
+    for phase in ("streamed", "whole", "mixed"):
+        warm, end = figures[f"{phase}: after warm-up"], figures[f"{phase}: end"]
+        assert end["fds"] - warm["fds"] <= 4, (phase, warm, end)
+        assert end["threads"] - warm["threads"] <= 2, (phase, warm, end)
+        assert end["rss_mb"] - warm["rss_mb"] <= 16, (phase, warm, end)
+    assert opened["streamed"] <= 2 and opened["whole"] <= 2  # one connection, kept alive
+    assert opened["mixed"] <= CONCURRENCY + 4
+    assert fake.open_connections <= CONCURRENCY + 4
+    assert len(fake.requests) == forwarded
