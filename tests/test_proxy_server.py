@@ -82,33 +82,56 @@ def test_real_claude_code_requests_go_through():
         assert len(h.requests) == 6
 
 
-def test_token_is_required_in_either_header():
+def test_nothing_is_answered_without_the_session_token(tmp_path):
     with Harness(lambda seen: json_reply(completion())) as h:
-        for headers in ({}, {"authorization": "Bearer wrong"}, {"x-api-key": "wrong"}):
-            response = httpx2.post(h.endpoint.url + "/v1/messages", json=SIMPLE, headers=headers)
-            assert response.status_code == 401
-            assert response.json()["error"]["type"] == "authentication_error"
-        assert httpx2.post(h.endpoint.url + "/v1/messages", json=SIMPLE,
-                          headers={"x-api-key": h.endpoint.token}).status_code == 200
-        assert len(h.requests) == 1
+        token = h.endpoint.token
+        wrong = [{}, {"authorization": "Bearer wrong"}, {"x-api-key": "wrong"}, {"x-api-key": token[:-1]},
+                 {"x-api-key": token + "x"}, {"authorization": token}, {"authorization": f"Basic {token}"},
+                 {"x-api-key": ""}]
+        for method, path in [("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens"), ("GET", "/v1/models"),
+                             ("GET", "/v1/anything"), ("POST", f"/v1/messages?key={token}"), ("DELETE", "/")]:
+            for headers in wrong:
+                response = httpx2.request(method, h.endpoint.url + path, json=SIMPLE, headers=headers)
+                assert response.status_code == 401, (method, path, headers)
+                assert response.json()["error"]["type"] == "authentication_error"
+        for path in ("/", "/health", "/api/hello"):  # claude's connectivity check comes without a token
+            assert httpx2.get(h.endpoint.url + path).json() == {"status": "ok"}
+        for headers in ({"x-api-key": token}, {"authorization": f"Bearer {token}"},
+                        {"authorization": f"bearer {token}"}):
+            assert httpx2.post(h.endpoint.url + "/v1/messages", json=SIMPLE, headers=headers).status_code == 200
+        assert len(h.requests) == 3
 
 
-def test_foreign_host_header_is_refused():
+@pytest.mark.parametrize("host", ["attacker.example:80", "127.0.0.1.evil.example", "127.0.0.1.evil.example:8080",
+                                  "localhost.evil", "evil.localhost", "127.0.0.2", "0.0.0.0", "[::1].evil", ""])
+def test_foreign_host_headers_are_refused(host):
+    """A page in a browser that DNS rebinding points at the proxy sends its own name as Host."""
     with Harness(lambda seen: json_reply(completion())) as h:
-        response = h.post(body=SIMPLE, headers={"host": "attacker.example:80"})
-        assert response.status_code == 403 and response.json()["error"]["type"] == "permission_error"
-        assert h.post(body=SIMPLE, headers={"host": "localhost"}).status_code == 200
+        for path in ("/v1/messages", "/health"):
+            response = h.post(path, body=SIMPLE, headers={"host": host})
+            assert response.status_code == 403 and response.json()["error"]["type"] == "permission_error"
+        assert h.requests == []
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1:9", "LOCALHOST:1234", "[::1]:80", "[::1]"])
+def test_loopback_host_headers_are_served(host):
+    with Harness(lambda seen: json_reply(completion())) as h:
+        assert h.post(body=SIMPLE, headers={"host": host}).status_code == 200
 
 
 def test_listens_on_loopback_only():
+    """The listening socket's own address, read from the kernel's table: no traffic leaves loopback."""
     with Harness(lambda seen: json_reply(completion())) as h:
         port = int(h.endpoint.url.rsplit(":", 1)[1])
         assert h.endpoint.url.startswith("http://127.0.0.1:")
-        addresses = {a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)} - {"127.0.0.1",
-                                                                                                          "127.0.1.1"}
-        for address in addresses:
-            with pytest.raises(OSError):
-                socket.create_connection((address, port), timeout=1).close()
+        listening = []
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in open(table).read().splitlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, hex_port = local.rsplit(":", 1)
+                if state == "0A" and int(hex_port, 16) == port:  # LISTEN
+                    listening.append(address)
+        assert listening == ["0100007F"]  # 127.0.0.1, and nothing else
 
 
 def test_health_models_count_tokens_and_404():

@@ -31,6 +31,7 @@ from .upstream import TRANSPORT_ERRORS, BodyReader, SSEParser, Upstream, json_by
 
 HOST = "127.0.0.1"
 ALLOWED_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+HOST_HEADER = re.compile(r"(?P<name>\[[0-9a-fA-F:.]*\]|[^:\[\]]*)(?::\d+)?")
 PING_AFTER = 10.0  # seconds without a byte to the client before a `ping` event
 MAX_REQUEST_MB = 64  # the default limit on a request body; `max_request_mb` in a profile
 MAX_ANSWER = 64 * 1024 * 1024  # a whole (non-streamed) answer from the provider
@@ -100,7 +101,7 @@ class ProxyApp:
 
     async def _route(self, scope, receive, send) -> None:
         headers = dict(scope["headers"])
-        host = headers.get(b"host", b"").decode("latin-1").rsplit(":", 1)[0] if headers.get(b"host") else ""
+        host = host_name(headers.get(b"host", b"").decode("latin-1"))
         if host not in ALLOWED_HOSTS:  # a browser tricked by DNS rebinding sends another Host
             raise ProxyError(403, f"host {host or '(none)'!r} is not allowed; use 127.0.0.1")
         method, path = scope["method"], scope["path"]
@@ -351,6 +352,12 @@ def bridged(messages: list[dict]) -> list[dict]:
             out.append({"role": "assistant", "content": BRIDGE})
         out.append(message)
     return out
+
+
+def host_name(host: str) -> str:
+    """The name in a Host header without its port (`127.0.0.1:8080`, `[::1]:8080`, `LOCALHOST`); "" if malformed."""
+    found = HOST_HEADER.fullmatch(host)
+    return found["name"].lower() if found else ""
 
 
 async def wait_for_disconnect(receive) -> None:
