@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -125,19 +126,23 @@ def main() -> None:
             env = {**os.environ, "CCS_HOME": home, "CCS_CONFIG": f"{home}/profiles.toml"}
             Path(home, "profiles.toml").write_text(
                 f'version = 1\n[profiles.bench]\npreset = "vllm"\nbase_url = "{upstream}/v1"\nmodel = "gpt-bench"\n')
-            ccs = [sys.executable, "-m", "ccswitch"]
+            # the installed package, started as users start it (from the source tree, Python would
+            # recompile it at every start where PYTHONDONTWRITEBYTECODE is set)
+            ccs = [shutil.which("ccs", path=str(Path(sys.executable).parent)) or "ccs"]
             ready = []
             for _ in range(10):
                 start = time.time()
                 out = subprocess.run(["taskset", "-c", "0", *ccs, "run", "bench", "--", sys.executable, "-S", "-c",
-                                      "import time; print(time.time())"], env=env, capture_output=True, text=True)
+                                      "import time; print(time.time())"], env=env, capture_output=True, text=True,
+                                     cwd=home)
                 ready.append(float(out.stdout) - start)
             print(f"proxy ready after `ccs run` starts (child running): median {statistics.median(ready) * 1000:.0f} ms"
                   f" (includes starting the child interpreter)")
             standalone_ready, standalone_rss = [], []
             for _ in range(5):
                 start = time.perf_counter()
-                proxy = subprocess.Popen([*ccs, "proxy", "bench", "--json"], env=env, stdout=subprocess.PIPE, text=True)
+                proxy = subprocess.Popen([*ccs, "proxy", "bench", "--json"], env=env, stdout=subprocess.PIPE, text=True,
+                                         cwd=home)
                 proxy.stdout.readline()
                 standalone_ready.append(time.perf_counter() - start)
                 time.sleep(0.3)
@@ -147,7 +152,7 @@ def main() -> None:
             print(f"`ccs proxy` standalone: ready (token printed) median {statistics.median(standalone_ready) * 1000:.0f} ms,"
                   f" idle RSS {statistics.median(standalone_rss):.1f} MB")
             subprocess.run(["taskset", "-c", "0", *ccs, "run", "bench", "--", sys.executable, __file__, "--client",
-                            upstream], env=env, check=True)
+                            upstream], env=env, check=True, cwd=home)
     finally:
         fake.kill()
 
