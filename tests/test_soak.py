@@ -142,6 +142,9 @@ def test_a_working_day_through_one_proxy(soak_proxy, capsys):
         assert end["threads"] - warm["threads"] <= 2, (phase, warm, end)
         assert end["rss_mb"] - warm["rss_mb"] <= 16, (phase, warm, end)
     assert opened["streamed"] <= 2 and opened["whole"] <= 2  # one connection, kept alive
-    assert opened["mixed"] <= CONCURRENCY + 4
-    assert fake.open_connections <= CONCURRENCY + 4
+    # A stream's connection is busy until the end of its body has been read, which can come just after
+    # the client got its last event and sent its next request: a burst may open a second connection
+    # per client, never more, and the pool keeps at most 64 idle ones.
+    assert opened["mixed"] <= 2 * CONCURRENCY
+    assert fake.open_connections <= 64
     assert len(fake.requests) == forwarded
