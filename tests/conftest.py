@@ -71,6 +71,23 @@ def no_keyring():
     keyring.set_keyring(fail.Keyring())
 
 
+# A hand-written profiles file with comments everywhere: edits must keep every one of them.
+COMMENTED = """\
+# my providers, carefully arranged
+version = 1
+
+# ---- work ----
+[profiles.glm]   # work account
+preset = "zai"
+# the fast one
+model = "glm-4.6"
+
+[profiles.other]
+preset = "deepseek"   # keep me
+# trailing note
+"""
+
+
 def write_config(text: str) -> Path:
     path = Path(os.environ["CCS_CONFIG"])
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,22 +15,8 @@ from pathlib import Path
 import pytest
 
 from ccswitch import profiles
-from conftest import ccs, write_config
+from conftest import COMMENTED, ccs, write_config
 
-COMMENTED = """\
-# my providers, carefully arranged
-version = 1
-
-# ---- work ----
-[profiles.glm]   # work account
-preset = "zai"
-# the fast one
-model = "glm-4.6"
-
-[profiles.other]
-preset = "deepseek"   # keep me
-# trailing note
-"""
 COMMENTS = [line.split("#", 1)[1] for line in COMMENTED.splitlines() if "#" in line]
 
 

@@ -10,7 +10,7 @@ import pytest
 from ccswitch import profiles
 from ccswitch.errors import CcsError
 from ccswitch.presets import PRESETS
-from conftest import REPO, ccs, write_config
+from conftest import COMMENTED, REPO, ccs, write_config
 
 
 def test_example_file_loads_and_covers_every_preset():
@@ -96,38 +96,26 @@ def test_unknown_profile_suggests_a_close_name():
         config.get("gml")
 
 
-HAND_WRITTEN = """\
-# my providers, carefully arranged
-version = 1
-
-[profiles.glm]   # work account
-preset = "zai"
-# the fast one
-model = "glm-4.6"
-
-[profiles.other]
-preset = "deepseek"   # keep me
-"""
 
 
 def test_edit_keeps_comments_layout_and_other_profiles():
-    path = write_config(HAND_WRITTEN)
+    path = write_config(COMMENTED)
     with profiles.editing(path) as doc:
         doc["profiles"]["glm"]["model"] = "glm-5"
     text = path.read_text()
-    assert text == HAND_WRITTEN.replace('model = "glm-4.6"', 'model = "glm-5"')
+    assert text == COMMENTED.replace('model = "glm-4.6"', 'model = "glm-5"')
 
 
 def test_invalid_edit_writes_nothing():
-    path = write_config(HAND_WRITTEN)
+    path = write_config(COMMENTED)
     with pytest.raises(profiles.ConfigError, match="unknown key"):
         with profiles.editing(path) as doc:
             doc["profiles"]["glm"]["nonsense"] = 1
-    assert path.read_text() == HAND_WRITTEN
+    assert path.read_text() == COMMENTED
 
 
 def test_a_broken_file_is_never_rewritten():
-    broken = HAND_WRITTEN + "[profiles.x\n"
+    broken = COMMENTED + "[profiles.x\n"
     path = write_config(broken)
     result = ccs("set", "glm", "model=m")
     assert result.returncode == 2
@@ -136,7 +124,7 @@ def test_a_broken_file_is_never_rewritten():
 
 
 def test_concurrent_edits_lose_nothing():
-    path = write_config(HAND_WRITTEN)
+    path = write_config(COMMENTED)
     procs = [subprocess.Popen([sys.executable, "-m", "ccswitch", "set", "glm", f"env.VAR_{i}={i}"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(6)]
     assert [p.wait(timeout=60) for p in procs] == [0] * 6
