@@ -652,5 +652,7 @@ def env_command(
     from . import shell as shell_code
 
     unset = [var for var in launch.removed_vars(profile) if var not in values]
-    notes = [f"{profile.key_env} is unset: the key reaches claude once, as the profile's token"] if profile.key_env else []
+    notes = []
+    if profile.key_env:
+        notes.append(f"{profile.key_env} is unset: the key reaches claude once, as the profile's token")
     print(shell_code.env_code(values, unset, shell, notes), end="")

@@ -29,7 +29,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Every key a profile may have, with its TOML type.
-FIELDS: dict[str, type] = {
+FIELDS: dict[str, type | tuple[type, ...]] = {
     "preset": str,
     "description": str,
     "api": str,

@@ -165,7 +165,8 @@ def test_deep_nesting_that_parses_is_translated_or_refused_never_a_500(proxy, de
 
 
 def test_a_lone_surrogate_goes_upstream_as_a_replacement_character(proxy):
-    raw = json.dumps({**SIMPLE, "messages": [{"role": "user", "content": "cut emoji: \ud83d and a whole one \U0001F600"}]})
+    text = "cut emoji: \ud83d and a whole one \U0001F600"
+    raw = json.dumps({**SIMPLE, "messages": [{"role": "user", "content": text}]})
     before = len(proxy.requests)
     response = post_raw(proxy, raw.encode())
     assert response.status_code == 200, response.text

@@ -20,7 +20,8 @@ from fakes import FakeServer, Reply, json_reply, sse
 from proxy_harness import SIMPLE, Harness, chunk, completion
 from streams import assert_grammar, parse_anthropic_sse
 
-GOOD_STREAM = sse([chunk({"content": "fine"}), chunk(finish="stop", usage={"prompt_tokens": 3, "completion_tokens": 1})])
+GOOD_STREAM = sse([chunk({"content": "fine"}),
+                   chunk(finish="stop", usage={"prompt_tokens": 3, "completion_tokens": 1})])
 SSE = {"Content-Type": "text/event-stream"}
 
 
@@ -180,7 +181,8 @@ def self_signed(tmp_path_factory):
 
 @pytest.mark.parametrize("kind", ["untrusted-certificate", "plain-http-on-https"])
 def test_a_tls_failure_is_a_502_that_says_tls(kind, self_signed):
-    fake = FakeServer(lambda seen: json_reply(completion()), tls=self_signed if kind == "untrusted-certificate" else None)
+    tls = self_signed if kind == "untrusted-certificate" else None
+    fake = FakeServer(lambda seen: json_reply(completion()), tls=tls)
     url = fake.url.replace("http://", "https://") + "/v1"
     try:
         with server.running(Upstream(name="gpt", base_url=url, model="m")) as endpoint:

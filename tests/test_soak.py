@@ -41,7 +41,8 @@ def provider(seen) -> Reply:
                        "usage": {"prompt_tokens": 9000, "completion_tokens": 200}})
         return Reply(200, {"Content-Type": "text/event-stream"}, sse(deltas))
     return json_reply({"choices": [{"index": 0, "message": {"role": "assistant", "content": "done"},
-                                    "finish_reason": "stop"}], "usage": {"prompt_tokens": 9000, "completion_tokens": 1}})
+                                    "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 9000, "completion_tokens": 1}})
 
 
 def process_figures(pid: int) -> dict:
@@ -133,7 +134,8 @@ def test_a_working_day_through_one_proxy(soak_proxy, capsys):
     with capsys.disabled():
         print(f"\nsoak: {STREAMED} streamed + {WHOLE} whole + {MIXED} mixed at {CONCURRENCY} clients, 0 errors")
         for name, values in figures.items():
-            print(f"  {name:22s} fds {values['fds']:3d}  threads {values['threads']:2d}  RSS {values['rss_mb']:5.1f} MB")
+            print(f"  {name:22s} fds {values['fds']:3d}  threads {values['threads']:2d}  "
+                  f"RSS {values['rss_mb']:5.1f} MB")
         print(f"  upstream connections opened: {opened}; open at the end: {fake.open_connections}")
 
     for phase in ("streamed", "whole", "mixed"):

@@ -14,32 +14,31 @@ class InvalidRequest(ValueError):
     """The client's request cannot be translated; becomes a 400 invalid_request_error."""
 
 
-TEXT = str
 NUMBER = (int, float)
-# A field's expected type, by name; a name ending in "?" is optional.
-REQUEST = {"model?": TEXT, "messages": list, "max_tokens?": int, "stream?": bool, "system?": (TEXT, list),
+# A field's expected type, by name; a name ending in "?" is optional, and null there counts as absent.
+REQUEST = {"model?": str, "messages": list, "max_tokens?": int, "stream?": bool, "system?": (str, list),
            "tools?": list, "tool_choice?": dict, "thinking?": dict, "output_config?": dict, "metadata?": dict,
            "temperature?": NUMBER, "top_p?": NUMBER, "top_k?": int, "stop_sequences?": list}
-COUNT_TOKENS = {"model?": TEXT, "messages": list, "system?": (TEXT, list), "tools?": list}
-MESSAGE = {"role": TEXT, "content": (TEXT, list)}
+COUNT_TOKENS = {"model?": str, "messages": list, "system?": (str, list), "tools?": list}
+MESSAGE = {"role": str, "content": (str, list)}
 ROLES = ("user", "assistant", "system")  # Claude Code puts `system` messages inside `messages`
 # Content blocks the translators read; blocks of other types carry nothing a chat model can use and are dropped.
 BLOCKS = {
-    "text": {"text": TEXT},
+    "text": {"text": str},
     "image": {"source": dict},
-    "document": {"source": dict, "title?": TEXT},
-    "search_result": {"title?": TEXT, "source?": TEXT, "content?": list},
-    "tool_reference": {"tool_name?": TEXT},
-    "tool_use": {"id": TEXT, "name": TEXT, "input?": dict},
-    "tool_result": {"tool_use_id": TEXT, "content?": (TEXT, list), "is_error?": bool},
-    "thinking": {"thinking?": TEXT, "signature?": TEXT},
-    "redacted_thinking": {"data?": TEXT},
+    "document": {"source": dict, "title?": str},
+    "search_result": {"title?": str, "source?": str, "content?": list},
+    "tool_reference": {"tool_name?": str},
+    "tool_use": {"id": str, "name": str, "input?": dict},
+    "tool_result": {"tool_use_id": str, "content?": (str, list), "is_error?": bool},
+    "thinking": {"thinking?": str, "signature?": str},
+    "redacted_thinking": {"data?": str},
 }
-SOURCES = {"base64": {"data": TEXT, "media_type?": TEXT}, "url": {"url": TEXT}, "text": {"data": TEXT},
-           "content": {"content": (TEXT, list)}}
-TOOL = {"name": TEXT, "description?": TEXT, "input_schema?": dict}
-TOOL_CHOICE = {"type": TEXT, "name?": TEXT, "disable_parallel_tool_use?": bool}
-THINKING = {"type": TEXT, "budget_tokens?": int}
+SOURCES = {"base64": {"data": str, "media_type?": str}, "url": {"url": str}, "text": {"data": str},
+           "content": {"content": (str, list)}}
+TOOL = {"name": str, "description?": str, "input_schema?": dict}
+TOOL_CHOICE = {"type": str, "name?": str, "disable_parallel_tool_use?": bool}
+THINKING = {"type": str, "budget_tokens?": int}
 
 
 def check_request(req: dict, *, counting: bool = False) -> None:
@@ -47,7 +46,7 @@ def check_request(req: dict, *, counting: bool = False) -> None:
     _fields(req, COUNT_TOKENS if counting else REQUEST, "")
     if not req["messages"]:
         raise InvalidRequest("messages: at least one message is required")
-    if req.get("max_tokens", 1) < 1:
+    if req.get("max_tokens") is not None and req["max_tokens"] < 1:
         raise InvalidRequest("max_tokens: must be at least 1")
     for index, message in enumerate(req["messages"]):
         at = f"messages.{index}"
@@ -55,19 +54,19 @@ def check_request(req: dict, *, counting: bool = False) -> None:
         if message["role"] not in ROLES:
             raise InvalidRequest(f"{at}.role: must be user, assistant or system")
         _content(message["content"], f"{at}.content")
-    _content(req.get("system", ""), "system")
-    for index, tool in enumerate(req.get("tools", ())):
+    _content(req.get("system") or "", "system")
+    for index, tool in enumerate(req.get("tools") or ()):
         if not isinstance(tool, dict):
             raise InvalidRequest(f"tools.{index}: must be an object")
         if "input_schema" in tool:  # a client tool; server tools (web search, ...) have a type instead
             _fields(tool, TOOL, f"tools.{index}")
-    if "tool_choice" in req:
+    if req.get("tool_choice") is not None:
         _fields(req["tool_choice"], TOOL_CHOICE, "tool_choice")
-    if "thinking" in req:
+    if req.get("thinking") is not None:
         _fields(req["thinking"], THINKING, "thinking")
-    if not isinstance(req.get("output_config", {}).get("effort", ""), str):
+    if not isinstance((req.get("output_config") or {}).get("effort") or "", str):
         raise InvalidRequest("output_config.effort: must be a string")
-    if not all(isinstance(stop, str) for stop in req.get("stop_sequences", ())):
+    if not all(isinstance(stop, str) for stop in req.get("stop_sequences") or ()):
         raise InvalidRequest("stop_sequences: must be a list of strings")
 
 
@@ -101,10 +100,11 @@ def _fields(value, shape: dict, at: str) -> None:
     for name, kind in shape.items():
         optional = name.endswith("?")
         name = name.rstrip("?")
-        if name not in value:
+        if value.get(name) is None:
             if optional:
                 continue
-            raise InvalidRequest(f"{prefix}{name}: field required")
+            if name not in value:
+                raise InvalidRequest(f"{prefix}{name}: field required")
         if not _is(value[name], kind):
             raise InvalidRequest(f"{prefix}{name}: must be {_type_words(kind)}")
 
@@ -115,6 +115,8 @@ def _is(value, kind) -> bool:
 
 
 def _type_words(kind) -> str:
+    if kind == NUMBER:
+        return "a number"
     words = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
              dict: "an object"}
     return " or ".join(words[k] for k in kind) if isinstance(kind, tuple) else words[kind]

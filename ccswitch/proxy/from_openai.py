@@ -180,7 +180,8 @@ def message_as_events(message: dict) -> bytes:
         **message, "content": [], "stop_reason": None, "usage": {**message["usage"], "output_tokens": 0}}})]
     for index, block in enumerate(message["content"]):
         empty, delta = _as_start_and_delta(block)
-        out.append(event("content_block_start", {"type": "content_block_start", "index": index, "content_block": empty}))
+        out.append(event("content_block_start", {"type": "content_block_start", "index": index,
+                                                 "content_block": empty}))
         out.append(event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
         out.append(event("content_block_stop", {"type": "content_block_stop", "index": index}))
     out.append(event("message_delta", {"type": "message_delta", "usage": message["usage"],

@@ -104,9 +104,9 @@ def translate_request(req: dict, upstream: Upstream) -> tuple[dict, ToolNames]:
     if effort := reasoning_effort(req, upstream.reasoning_effort):
         body["reasoning_effort"] = effort
     for key in ("temperature", "top_p"):
-        if key in req:
+        if req.get(key) is not None:
             body[key] = req[key]
-    if "top_k" in req and any(host in upstream.base_url for host in _TOP_K_HOSTS):
+    if req.get("top_k") is not None and any(host in upstream.base_url for host in _TOP_K_HOSTS):
         body["top_k"] = req["top_k"]
     if req.get("stop_sequences"):
         body["stop"] = req["stop_sequences"]
@@ -131,7 +131,7 @@ def reasoning_effort(req: dict, configured: str | None) -> str | None:
     if kind == "enabled":
         budget = thinking.get("budget_tokens") or 0
         return "low" if budget <= 4096 else "medium" if budget <= 16384 else "high"
-    effort = (req.get("output_config") or {}).get("effort", "medium")
+    effort = (req.get("output_config") or {}).get("effort") or "medium"
     return effort if effort in ("low", "medium", "high") else "high" if effort in ("max", "xhigh") else "medium"
 
 
@@ -282,7 +282,7 @@ def _block_text(block: dict) -> str | None:
     if kind == "document":
         return document_text(block)
     if kind == "search_result":
-        return "\n".join([block.get("title", ""), block.get("source", ""), blocks_text(block.get("content", []))])
+        return "\n".join([block.get("title") or "", block.get("source") or "", blocks_text(block.get("content") or [])])
     return None
 
 
@@ -290,9 +290,9 @@ def document_text(block: dict) -> str:
     source = block.get("source") or {}
     kind = source.get("type")
     if kind == "text":
-        text = source.get("data", "")
+        text = source["data"]
     elif kind == "content":
-        text = blocks_text(source.get("content", []))
+        text = blocks_text(source["content"])
     else:
         raise InvalidRequest(f"document blocks with a {kind!r} source cannot be sent to an OpenAI-API provider; "
                              "only text documents can")
@@ -303,7 +303,7 @@ def document_text(block: dict) -> str:
 def image_part(block: dict) -> dict:
     source = block.get("source") or {}
     if source.get("type") == "base64":
-        url = f"data:{source.get('media_type', 'image/png')};base64,{source['data']}"
+        url = f"data:{source.get('media_type') or 'image/png'};base64,{source['data']}"
     elif source.get("type") == "url":
         url = source["url"]  # passed on as is; the proxy never fetches anything
     else:
@@ -330,7 +330,7 @@ def assistant_message(content, names: ToolNames, upstream: Upstream) -> dict:
                 call["extra_content"] = {"google": {"thought_signature": signature or SIGNATURE_STANDIN}}
             calls.append(call)
         elif kind == "thinking" and upstream.keeps_reasoning:
-            reasoning.append(block.get("thinking", ""))
+            reasoning.append(block.get("thinking") or "")
         # redacted_thinking, and thinking for providers that do not want it back: dropped
     message: dict = {"role": "assistant", "content": "".join(texts) or (None if calls else "")}
     if calls:
@@ -364,7 +364,7 @@ def user_messages(content) -> tuple[list[dict], dict]:
 
 def tool_result_content(block: dict) -> tuple[str, list[dict]]:
     """The text of a tool result, and any images it holds (sent in a following user message)."""
-    content = block.get("content", "")
+    content = block.get("content") or ""
     images: list[dict] = []
     if isinstance(content, str):
         text = content
