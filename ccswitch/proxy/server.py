@@ -36,6 +36,7 @@ PING_AFTER = 10.0  # seconds without a byte to the client before a `ping` event
 MAX_REQUEST_MB = 64  # the default limit on a request body; `max_request_mb` in a profile
 MAX_ANSWER = 64 * 1024 * 1024  # a whole (non-streamed) answer from the provider
 DRAIN_GRACE = 2.0  # seconds the end of a finished stream's body may take, so its connection can be reused
+LOG_BYTES = 1_000_000  # the proxy log under `ccs run` is rotated at this size, one old file kept
 # Parameters we add that a provider may not take; a 400 naming one is retried without it.
 OPTIONAL_PARAMETERS = ("reasoning_effort", "stream_options", "parallel_tool_calls", "top_k", "user")
 # A chat template that wants one system message, first (Qwen's, Gemma's on llama.cpp, vLLM, LM Studio):
@@ -450,8 +451,8 @@ def make_server(app: ProxyApp, *, log_file: str | None = None):
     screen), else to stderr."""
     import uvicorn
 
-    handler = ({"class": "logging.FileHandler", "filename": log_file} if log_file else
-               {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"})
+    handler = ({"class": "logging.handlers.RotatingFileHandler", "filename": log_file, "maxBytes": LOG_BYTES,
+                "backupCount": 1} if log_file else {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"})
     log_config = {"version": 1, "disable_existing_loggers": False,
                   "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(message)s"}},
                   "handlers": {"out": {**handler, "formatter": "plain"}},
