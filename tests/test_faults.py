@@ -44,25 +44,27 @@ def error_body(status: int, **extra) -> Reply:
 HTML = Reply(200, {"Content-Type": "text/html"}, [b"<html><body>Please log in</body></html>"])
 NOT_JSON = Reply(200, {"Content-Type": "application/json"}, [b'{"choices": [{"message": '])
 
-# fault, stream?, expected status, error type, words in the message; the README's fault matrix
+# fault, expected status, error type, words in the message, whether claude may retry it; the README's fault matrix
 HTTP_FAULTS = {
-    "429-retry-after": (error_body(429, **{"Retry-After": "7"}), 429, "rate_limit_error", "provider says 429"),
-    "429": (error_body(429), 429, "rate_limit_error", "provider says 429"),
-    "500": (error_body(500), 500, "api_error", "provider says 500"),
-    "502": (error_body(502), 502, "overloaded_error", "provider says 502"),
-    "503": (error_body(503), 503, "overloaded_error", "provider says 503"),
-    "504": (error_body(504), 504, "overloaded_error", "provider says 504"),
-    "529": (error_body(529), 529, "overloaded_error", "provider says 529"),
-    "html-200": (HTML, 502, "overloaded_error", "/v1/chat/completions"),
-    "invalid-json-200": (NOT_JSON, 502, "overloaded_error", "/v1/chat/completions"),
-    "reset-before-headers": (Reply(reset=True), 502, "overloaded_error", "the connection to the provider failed"),
+    "429-retry-after": (error_body(429, **{"Retry-After": "7"}), 429, "rate_limit_error", "provider says 429", True),
+    "429": (error_body(429), 429, "rate_limit_error", "provider says 429", True),
+    "500": (error_body(500), 500, "api_error", "provider says 500", True),
+    "502": (error_body(502), 502, "overloaded_error", "provider says 502", True),
+    "503": (error_body(503), 503, "overloaded_error", "provider says 503", True),
+    "504": (error_body(504), 504, "overloaded_error", "provider says 504", True),
+    "529": (error_body(529), 529, "overloaded_error", "provider says 529", True),
+    "401": (error_body(401), 401, "authentication_error", "ccs key set gpt", False),
+    "403": (error_body(403), 403, "permission_error", "ccs key set gpt", False),
+    "html-200": (HTML, 502, "api_error", "/v1/chat/completions", False),
+    "invalid-json-200": (NOT_JSON, 502, "api_error", "/v1/chat/completions", False),
+    "reset-before-headers": (Reply(reset=True), 502, "overloaded_error", "the connection to the provider failed", True),
 }
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 @pytest.mark.parametrize("name", HTTP_FAULTS)
 def test_provider_faults_before_any_byte_are_anthropic_http_errors(name, stream):
-    fault, status, kind, words = HTTP_FAULTS[name]
+    fault, status, kind, words, retried = HTTP_FAULTS[name]
     with Harness(first_then_fine(fault)) as h:
         started = time.monotonic()
         response = h.post(body={**SIMPLE, "stream": stream})
@@ -73,6 +75,8 @@ def test_provider_faults_before_any_byte_are_anthropic_http_errors(name, stream)
         assert ("retry-after" in response.headers) == (name == "429-retry-after")
         if name == "429-retry-after":
             assert response.headers["retry-after"] == "7"
+        # claude 2.1.329 retries for about three minutes unless told that a retry cannot help
+        assert response.headers.get("x-should-retry") == (None if retried else "false")
         assert h.post(body={**SIMPLE, "stream": stream}).status_code == 200  # the next request works
         assert h.bugs == []
 
@@ -163,6 +167,7 @@ def test_connection_refused_is_a_502_naming_the_provider():
         response = httpx2.post(endpoint.url + "/v1/messages", json=SIMPLE, headers={"x-api-key": endpoint.token})
         assert time.monotonic() - started < 5
         assert response.status_code == 502 and f"127.0.0.1:{port}" in response.json()["error"]["message"]
+        assert response.json()["error"]["type"] == "api_error" and response.headers["x-should-retry"] == "false"
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +195,7 @@ def test_a_tls_failure_is_a_502_that_says_tls(kind, self_signed):
                                    timeout=20)
     finally:
         fake.close()
-    assert response.status_code == 502
+    assert response.status_code == 502 and response.headers["x-should-retry"] == "false"
     assert "TLS with the provider at https://127.0.0.1" in response.json()["error"]["message"]
 
 

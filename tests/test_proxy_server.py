@@ -364,7 +364,7 @@ def test_an_answer_of_an_unexpected_shape_is_a_502_never_a_crash(reply):
     with Harness(lambda seen: reply) as h:
         response = h.post(body={**SIMPLE, "stream": True})
         assert response.status_code == 502, response.text
-        assert response.json()["error"]["type"] == "overloaded_error"
+        assert response.json()["error"]["type"] == "api_error" and response.headers["x-should-retry"] == "false"
 
 
 def test_upstream_timeout_and_refused_connection():

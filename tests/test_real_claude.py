@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -175,3 +177,60 @@ def test_claude_recovers_from_a_full_context_through_the_proxy(claude_path, no_k
         assert asked[0] > limit - used and asked[-1] <= limit - used
     finally:
         provider.close()
+
+
+def run_through_proxy(claude_path, provider: FakeServer | None, base_url: str | None = None):
+    write_proxy_profile("gpt", "openai", provider, "gpt-fake", "gpt-fake-mini") if provider else write_config(f"""
+        version = 1
+        [profiles.gpt]
+        preset = "openai"
+        base_url = "{base_url}"
+    """)
+    assert ccs("key", "set", "gpt", "--stdin", input="sk-wrong-key-000000").returncode == 0
+    started = time.monotonic()
+    result = ccs("run", "gpt", "--", "claude", "--print", "hello", cwd=claude_path, timeout=240)
+    return result, time.monotonic() - started
+
+
+def test_a_rejected_key_ends_claude_at_once_with_the_proxys_message(claude_path, no_keyring):
+    """claude retries a 401 for about three minutes unless told not to (x-should-retry: false)."""
+    provider = FakeServer(lambda seen: Reply(401, {"Content-Type": "application/json"}, [json.dumps(
+        {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}).encode()]))
+    try:
+        result, seconds = run_through_proxy(claude_path, provider)
+    finally:
+        provider.close()
+    assert result.returncode != 0 and seconds < 30, (seconds, result.stdout, result.stderr)
+    assert "ccs key set gpt" in result.stdout + result.stderr
+    assert len([r for r in provider.requests if r.path.endswith("/chat/completions")]) <= 2
+
+
+def test_no_server_at_the_base_url_ends_claude_at_once(claude_path, no_keyring):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    result, seconds = run_through_proxy(claude_path, None, f"http://127.0.0.1:{port}/v1")
+    assert result.returncode != 0 and seconds < 30, (seconds, result.stdout, result.stderr)
+    assert f"cannot connect to the provider at http://127.0.0.1:{port}" in result.stdout + result.stderr
+
+
+def test_claude_still_retries_what_a_retry_can_fix(claude_path, no_keyring):
+    """A 503 and a 429 (overloaded, rate-limited) are retried by claude, and the answer comes."""
+    def flaky(seen):
+        if not seen.path.endswith("/chat/completions"):
+            return Reply(404, {"Content-Length": "0"})
+        failures = {0: 503, 1: 429}
+        count = len([r for r in provider.requests if r.path.endswith("/chat/completions")]) - 1
+        if count in failures:
+            return Reply(failures[count], {"Content-Type": "application/json", "Retry-After": "0"},
+                         [json.dumps({"error": {"message": "busy, try again"}}).encode()])
+        return openai_stream({"role": "assistant", "content": "answered after retries"})
+
+    provider = FakeServer(flaky)
+    try:
+        result, _ = run_through_proxy(claude_path, provider)
+    finally:
+        provider.close()
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "answered after retries" in result.stdout

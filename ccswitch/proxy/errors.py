@@ -22,22 +22,35 @@ ERROR_TYPES = {
 }
 
 
+RETRIED = (408, 409, 429)  # and every 5xx: what claude retries, and what may succeed when retried
+
+
 class ProxyError(Exception):
     """An error to send to the client as an Anthropic error response (or an `error` event mid-stream).
 
-    `hidden` is an exception of our own code that this answer stands in for: it is logged with its
-    traceback, so a bug of ours never passes for the client's or the provider's fault."""
+    `retry=False` says that asking again cannot help (a rejected key, no server at the address, an
+    answer that is not a completion): claude then gives up at once with our message, instead of
+    retrying for minutes. `hidden` is an exception of our own code that this answer stands in for:
+    it is logged with its traceback, so a bug of ours never passes for the client's or the provider's."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
-                 hidden: BaseException | None = None):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, *,
+                 retry: bool | None = None, hidden: BaseException | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.retry = (status in RETRIED or status >= 500) if retry is None else retry
         self.hidden = hidden
 
     @property
+    def response_headers(self) -> dict[str, str]:
+        """The headers of the HTTP answer: claude 2.1.329 honours `x-should-retry`."""
+        return self.headers if self.retry else {**self.headers, "x-should-retry": "false"}
+
+    @property
     def error_type(self) -> str:
+        if self.status >= 500 and not self.retry:
+            return "api_error"  # claude retries any `overloaded_error`, whatever x-should-retry says
         if self.status in ERROR_TYPES:
             return ERROR_TYPES[self.status]
         return "api_error" if self.status >= 500 else "invalid_request_error"
@@ -122,8 +135,9 @@ def from_transport(exc: httpx2.HTTPError, url: str) -> ProxyError:
         return ProxyError(504, f"the provider did not answer in time ({type(exc).__name__}) at {url}")
     if isinstance(exc, httpx2.ConnectError):
         if any(word in str(exc) for word in ("SSL", "TLS", "certificate")):
-            return ProxyError(502, f"TLS with the provider at {url} failed (its certificate, or not HTTPS?): {exc}")
-        return ProxyError(502, f"cannot connect to the provider at {url}: {exc}")
+            return ProxyError(502, f"TLS with the provider at {url} failed (its certificate, or not HTTPS?): {exc}",
+                              retry=False)
+        return ProxyError(502, f"cannot connect to the provider at {url}: {exc}", retry=False)
     return ProxyError(502, f"the connection to the provider failed: {type(exc).__name__}: {exc}")
 
 

@@ -115,7 +115,7 @@ def _text(value, what: str) -> str | None:
 
 def _odd_shape(what: str, value, expected: str) -> ProxyError:
     return ProxyError(502, f"the provider's answer has an unexpected shape: {what} is {type(value).__name__}, "
-                           f"not {expected}")
+                           f"not {expected}", retry=False)
 
 
 # What our own reading code raises if the checks above missed a shape: answered as a 502, logged as our bug.
@@ -123,7 +123,8 @@ UNREADABLE = (AttributeError, TypeError, KeyError, ValueError)
 
 
 def unreadable(exc: Exception) -> ProxyError:
-    return ProxyError(502, f"the provider's answer has an unexpected shape ({type(exc).__name__}: {exc})", hidden=exc)
+    return ProxyError(502, f"the provider's answer has an unexpected shape ({type(exc).__name__}: {exc})",
+                      retry=False, hidden=exc)
 
 
 def translate_response(resp, model: str, names: ToolNames, estimate_input: Callable[[], int] = lambda: 0) -> dict:
@@ -139,7 +140,7 @@ def _translate_response(resp: dict, model: str, names: ToolNames, estimate_input
         raise from_stream_error(resp)
     choices = _array(resp.get("choices"), "choices")
     if not choices:
-        raise ProxyError(502, "the provider answered without any choices")
+        raise ProxyError(502, "the provider answered without any choices", retry=False)
     choice = _object(choices[0], "a choice")
     message = _object(choice.get("message"), "choices.0.message")
     content: list[dict] = []

@@ -73,7 +73,7 @@ class ProxyApp:
             except ProxyError as e:
                 await respond_error(send, self._reported(e))
             except Exception as e:  # a bug of ours: log it, and still answer in Anthropic's shape
-                error = ProxyError(500, f"internal error in the ccs proxy: {type(e).__name__}", hidden=e)
+                error = ProxyError(500, f"internal error in the ccs proxy: {type(e).__name__}", retry=False, hidden=e)
                 with contextlib.suppress(Exception):  # unless the response had already begun
                     await respond_error(send, self._reported(error))
 
@@ -180,7 +180,7 @@ class ProxyApp:
         except ValueError:
             kind = reader.response.headers.get("content-type", "no content type")
             raise ProxyError(502, f"the answer from {self.upstream.chat_url} is not JSON ({kind}: {raw[:80]!r}); "
-                                  "is it an OpenAI Chat Completions endpoint?") from None
+                                  "is it an OpenAI Chat Completions endpoint?", retry=False) from None
         # asked for in one piece, or from a provider that ignores "stream": true
         message = translate_response(answer, model, names, lambda: estimate_tokens(req))
         if body.get("stream"):
@@ -285,7 +285,7 @@ class ProxyApp:
     def _finish(self, out: list[bytes], translator: StreamTranslator) -> bytes:
         if not translator.started:  # an HTML page, an empty body: no answer, not an empty one
             raise ProxyError(502, f"the provider's streaming answer held no events; is {self.upstream.chat_url} "
-                                  "an OpenAI Chat Completions endpoint?")
+                                  "an OpenAI Chat Completions endpoint?", retry=False)
         out.append(translator.finish())
         return b"".join(out)
 
@@ -416,7 +416,7 @@ async def respond_json(send, status: int, data: dict, headers: dict | None = Non
 
 
 async def respond_error(send, error: ProxyError) -> None:
-    await respond_json(send, error.status, error.body(), error.headers)
+    await respond_json(send, error.status, error.body(), error.response_headers)
 
 
 def models_page(upstream: Upstream) -> dict:

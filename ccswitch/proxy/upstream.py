@@ -171,7 +171,7 @@ class BodyReader:
                 pieces.append(chunk)
                 size += len(chunk)
             if size > limit:
-                raise ProxyError(502, f"the provider's answer is over {limit // (1024 * 1024)} MiB")
+                raise ProxyError(502, f"the provider's answer is over {limit // (1024 * 1024)} MiB", retry=False)
             if self.ended:
                 if self.error is not None:
                     raise self.error
@@ -232,7 +232,8 @@ class SSEParser:
                     try:
                         payloads.append(json.loads(raw))
                     except ValueError:
-                        raise ProxyError(502, f"the provider sent malformed stream data: {raw[:200]!r}") from None
+                        raise ProxyError(502, f"the provider sent malformed stream data: {raw[:200]!r}",
+                                         retry=False) from None
             return
         if line.startswith(b"data:"):
             value = line[5:]
