@@ -65,6 +65,16 @@ def memory_keyring() -> MemoryKeyring:
 
 
 @pytest.fixture
+def file_keyring(tmp_path, monkeypatch) -> Path:
+    """A keyring that `ccs` subprocesses use too (tests/file_keyring.py); returns the file holding it."""
+    path = tmp_path / "test-keyring.json"
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "file_keyring.FileKeyring")
+    monkeypatch.setenv("CCS_TEST_KEYRING", str(path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO / "tests"), os.environ.get("PYTHONPATH")])))
+    return path
+
+
+@pytest.fixture
 def no_keyring():
     from keyring.backends import fail
 

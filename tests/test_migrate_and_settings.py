@@ -93,16 +93,14 @@ SETTINGS = {"env": {"ANTHROPIC_BASE_URL": "https://old.example", "ANTHROPIC_MODE
             "enabledPlugins": {"p@m": True}}
 
 
-def test_claude_settings_round_trip_keeps_every_other_key(memory_keyring):
+def test_claude_settings_round_trip_keeps_every_other_key(file_keyring):
     write_config('version = 1\n[profiles.glm]\npreset = "zai"\n[profiles.gpt]\npreset = "openai"\n')
-    assert ccs("key", "set", "glm", "--stdin", input="sk-glm-settings-77", env={
-        "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}).returncode == 0
+    assert ccs("key", "set", "glm", "--stdin", input="sk-glm-settings-77").returncode == 0
     path = Path.home() / ".claude" / "settings.json"
     path.parent.mkdir()
     original = json.dumps(SETTINGS, indent=2) + "\n"
     path.write_text(original)
-    env = {"PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}
-    result = ccs("use", "glm", "--claude-settings", env=env)
+    result = ccs("use", "glm", "--claude-settings")
     assert result.returncode == 0, result.stderr
     written = json.loads(path.read_text())
     assert {k: written[k] for k in ("hooks", "permissions", "statusLine", "enabledPlugins")} == {
@@ -111,11 +109,11 @@ def test_claude_settings_round_trip_keeps_every_other_key(memory_keyring):
     assert written["env"]["KEEP"] == "me" and "ANTHROPIC_AUTH_TOKEN" not in written["env"]
     assert written["apiKeyHelper"] == "ccs key print glm"
     assert "sk-glm-settings-77" not in path.read_text()
-    printed = ccs("key", "print", "glm", env=env)
+    printed = ccs("key", "print", "glm")
     assert printed.stdout.strip() == "sk-glm-settings-77"
-    proxied = ccs("use", "gpt", "--claude-settings", env=env)
+    proxied = ccs("use", "gpt", "--claude-settings")
     assert proxied.returncode == 2 and "needs the ccs proxy" in proxied.stderr
-    assert ccs("use", "--off", "--claude-settings", env=env).returncode == 0
+    assert ccs("use", "--off", "--claude-settings").returncode == 0
     assert json.loads(path.read_text()) == SETTINGS
     assert (path.parent / "settings.json.ccs-backup").read_text() == original
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+import tomllib
 
 import pytest
 
 from ccswitch import files, secrets
 from ccswitch.errors import CcsError
 from ccswitch.profiles import resolve
-from conftest import MemoryKeyring, ccs, write_config
+from conftest import REPO, MemoryKeyring, ccs, write_config
 
 GLM = resolve("glm", {"preset": "zai"})
 
@@ -110,18 +111,18 @@ def test_mask(secret, masked):
     assert secrets.mask(secret) == masked
 
 
-def test_keyrings_alt_backend_through_the_environment(tmp_path):
-    """A file-backed keyring picked by keyring's own PYTHON_KEYRING_BACKEND, across processes."""
+def test_a_keyring_backend_picked_through_the_environment_across_processes(file_keyring):
+    """keyring's own PYTHON_KEYRING_BACKEND picks the backend, in every ccs process alike."""
     write_config('version = 1\n[profiles.glm]\npreset = "zai"\n')
-    env = {"PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring", "XDG_DATA_HOME": str(tmp_path / "xdg")}
-    stored = ccs("key", "set", "glm", "--stdin", input="sk-alt-secret-9876\n", env=env)
+    stored = ccs("key", "set", "glm", "--stdin", input="sk-alt-secret-9876\n")
     assert stored.returncode == 0, stored.stderr
     assert "keyring" in stored.stdout and "sk-alt-secret-9876" not in stored.stdout
     assert not (files.data_dir() / "secrets.json").exists()
-    shown = ccs("show", "glm", "--json", env=env)
+    assert "sk-alt-secret-9876" in file_keyring.read_text()
+    shown = ccs("show", "glm", "--json")
     assert json.loads(shown.stdout)["key"] == {"source": "keyring", "present": True, "masked": "sk-…9876"}
-    assert ccs("key", "rm", "glm", env=env).returncode == 0
-    assert json.loads(ccs("show", "glm", "--json", env=env).stdout)["key"]["present"] is False
+    assert ccs("key", "rm", "glm").returncode == 0
+    assert json.loads(ccs("show", "glm", "--json").stdout)["key"]["present"] is False
 
 
 def test_file_store_is_written_atomically_and_survives_concurrency(no_keyring):
@@ -130,3 +131,10 @@ def test_file_store_is_written_atomically_and_survives_concurrency(no_keyring):
     stored = json.loads((files.data_dir() / "secrets.json").read_text())["secrets"]
     assert len(stored) == 20
     assert not [p for p in os.listdir(files.data_dir()) if p.startswith(".secrets.json.")]
+
+
+def test_the_test_extra_installs_no_keyring_backend():
+    """`pip install -e '.[test]'` must not change where a user's keys go: keyrings.alt, once in the
+    extra, became the backend and kept keys base64-encoded in a file. Tests bring their own backends."""
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
+    assert not [requirement for requirement in extra if requirement.lower().startswith("keyring")]
