@@ -19,8 +19,15 @@ from .errors import CcsError
 from .presets import PRESETS
 from .profiles import Profile
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+def make_console(stderr: bool = False) -> Console:
+    """Rich's console, never breaking a line itself (a path or URL stays whole to copy), and with no
+    80-column limit on a pipe or a file, where it would otherwise crop tables."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=None if stream.isatty() else 10_000)
+
+
+console = make_console()
+err_console = make_console(stderr=True)
 
 
 class ErrorBoundary(TyperGroup):
@@ -415,14 +422,22 @@ def list_presets(as_json: bool = typer.Option(False, "--json", help="Machine-rea
 
 
 def presets_table(target: Console) -> None:
-    table = Table(box=None, pad_edge=False)
-    for column in ("preset", "provider", "api", "auth", "base url", "model"):
-        table.add_column(column)
-    for p in PRESETS.values():
-        f = p.fields
-        table.add_row(p.name, p.title, f.get("api", ""), f.get("auth", ""), f.get("base_url", "-"),
-                      f.get("model", "-"))
-    target.print(table)
+    """A table where it fits whole; in a narrower terminal two lines a preset, so no URL is ever cut."""
+    columns = ("preset", "api", "auth", "base url", "model", "provider")
+    rows = [(p.name, p.fields.get("api", ""), p.fields.get("auth", ""), p.fields.get("base_url", "-"),
+             p.fields.get("model", "-"), p.title) for p in PRESETS.values()]
+    natural = sum(max(len(cell) for cell in cells) for cells in zip(columns, *rows)) + 2 * (len(columns) - 1)
+    if natural <= target.width:
+        table = Table(box=None, pad_edge=False)
+        for column in columns:
+            table.add_column(column, no_wrap=True)
+        for row in rows:
+            table.add_row(*row)
+        target.print(table)
+        return
+    for name, api, auth, url, model, title in rows:
+        target.print(f"[bold]{name}[/]  {title}")
+        target.print("    " + ", ".join(part for part in (api, auth, url, model) if part != "-"), markup=False)
 
 
 # ---------------------------------------------------------------- keys
@@ -476,18 +491,28 @@ def use(
     name: Optional[str] = typer.Argument(None, help="Profile to make the default.", autocompletion=complete_profile),
     off: bool = typer.Option(False, "--off", help="No profile: plain `claude` runs untouched."),
     this_shell: bool = typer.Option(False, "--shell", help="Only this shell (needs `ccs shell-init`)."),
+    here: bool = typer.Option(False, "--here", help=f"This directory and those below it: writes {state.HERE_FILE}."),
     emit: Optional[str] = typer.Option(None, "--emit", hidden=True, help="Shell code for the integration to eval."),
     claude_settings: bool = typer.Option(False, "--claude-settings",
                                          help="Also write it into ~/.claude/settings.json (for IDEs); "
                                               "with --off, restore that file."),
 ) -> None:
-    """Make a profile the default for plain `claude`, in every shell or (--shell) this one only.
+    """Make a profile the default for plain `claude`: in every shell, (--shell) this one only, or
+    (--here) in this directory and below.
 
-    Example: ccs use glm; ccs use --shell gpt; ccs use --off
+    Example: ccs use glm; ccs use --shell gpt; ccs use --here kimi; ccs use --off
     """
     if off == (name is not None):
         raise CcsError("give a profile name or --off")
+    if here and (this_shell or claude_settings):
+        raise CcsError("--here is a scope of its own: it goes with neither --shell nor --claude-settings")
     profile = profiles.load().get(name) if name is not None else None
+    if here:
+        existed = (Path.cwd() / state.HERE_FILE).exists()
+        path = state.set_here(Path.cwd(), name)
+        console.print(f"{path}: {name}" if name else f"Removed {path}" if existed else f"No {path} to remove",
+                      markup=False)
+        return
     if claude_settings:
         from . import claude_settings as settings_file
 

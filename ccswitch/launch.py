@@ -265,9 +265,11 @@ def run_profile(name: str | None, command: list[str]) -> int:
 
     config = profiles.load()
     if name is None:
-        name, _why = state.current()
+        name, why = state.current()
         if name is None:
             raise CcsError("no profile given and none active: `ccs run NAME` or `ccs use NAME`")
+        if name not in config.profiles:
+            raise CcsError(f"{why} names profile '{name}', which does not exist (see `ccs list`)")
     profile = config.get(name)
     secret = secrets.require(profile, config.secret_store) if profile.needs_key else None
     command = command or ["claude"]

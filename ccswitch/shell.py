@@ -1,8 +1,9 @@
 """Shell integration: `eval "$(ccs shell-init zsh)"` makes plain `claude` honour the active profile.
 
 The generated code defines three things, none of which runs Python when the shell starts:
-- `claude`: `ccs run -- claude` when a profile applies ($CCS_PROFILE, or the default file exists),
-  else the real claude untouched. `command` skips functions, so it never calls itself.
+- `claude`: `ccs run -- claude` when a profile applies ($CCS_PROFILE, a `.ccs-profile` in this
+  directory or above, or the default file exists), else the real claude untouched. `command` skips
+  functions, so it never calls itself.
 - one function per profile alias: `cc-cheap ARGS` is `ccs run cheap -- claude ARGS`.
 - `ccs`: passes everything through, except what must change this shell itself
   (`ccs use --shell NAME`, `ccs shell NAME`, `ccs reload`).
@@ -17,6 +18,7 @@ import shlex
 
 from . import state
 from .errors import CcsError
+from .state import HERE_FILE
 
 SHELLS = ("bash", "zsh", "fish")
 INTEGRATION_VAR = "CCS_SHELL_INTEGRATION"  # set by the `ccs` wrapper for the commands it runs
@@ -68,20 +70,33 @@ def _posix(shell: str, active: str, aliases: dict[str, str]) -> str:
         f"# ccswitch shell integration ({shell}); from `ccs shell-init {shell}`",
         f"for __ccs_f in {split}; do unset -f \"$__ccs_f\" 2>/dev/null; done; unset __ccs_f",
         "claude() {",
-        f"  if [ -n \"${{CCS_PROFILE-}}\" ] || [ -f {q(active)} ]; then",
+        f"  if [ -n \"${{CCS_PROFILE-}}\" ] || __ccs_here || [ -f {q(active)} ]; then",
         "    command ccs run -- claude \"$@\"",
         "  else",
         "    command claude \"$@\"",
         "  fi",
         "}",
+        f"__ccs_here() {{  # a {HERE_FILE} in this directory or one above",
+        "  local __ccs_d=\"$PWD\"",
+        "  while [ -n \"$__ccs_d\" ]; do",
+        f"    [ -f \"$__ccs_d/{HERE_FILE}\" ] && return 0",
+        "    __ccs_d=\"${__ccs_d%/*}\"",
+        "  done",
+        f"  [ -f /{HERE_FILE} ]",
+        "}",
         "ccs() {",
         "  case \"${1-}\" in",
         "    reload) eval \"$(command ccs shell-init " + shell + ")\" ;;",
         "    shell) shift; __ccs_eval use --shell \"$@\" ;;",
-        "    use) if [ \"${2-}\" = --shell ]; then __ccs_eval \"$@\"; else "
+        "    use) if __ccs_has_shell_flag \"$@\"; then __ccs_eval \"$@\"; else "
         f"{INTEGRATION_VAR}={shell} command ccs \"$@\"; fi ;;",
         f"    *) {INTEGRATION_VAR}={shell} command ccs \"$@\" ;;",
         "  esac",
+        "}",
+        "__ccs_has_shell_flag() {  # `ccs use ... --shell ...`, the option anywhere",
+        "  local __ccs_a",
+        "  for __ccs_a in \"$@\"; do [ \"$__ccs_a\" = --shell ] && return 0; done",
+        "  return 1",
         "}",
         "__ccs_eval() {",
         f"  local __ccs_code; __ccs_code=\"$({INTEGRATION_VAR}={shell} command ccs \"$@\" --emit {shell})\" "
@@ -100,11 +115,19 @@ def _fish(active: str, aliases: dict[str, str]) -> str:
         "# ccswitch shell integration (fish); from `ccs shell-init fish`",
         "for __ccs_f in $CCS_ALIASES; functions -e $__ccs_f; end",
         "function claude --wraps claude --description 'claude with the active ccs profile'",
-        f"    if test -n \"$CCS_PROFILE\"; or test -f {q(active)}",
+        f"    if test -n \"$CCS_PROFILE\"; or __ccs_here; or test -f {q(active)}",
         "        command ccs run -- claude $argv",
         "    else",
         "        command claude $argv",
         "    end",
+        "end",
+        f"function __ccs_here --description 'a {HERE_FILE} in this directory or one above'",
+        "    set -l d $PWD",
+        "    while test -n \"$d\"",
+        f"        test -f \"$d/{HERE_FILE}\"; and return 0",
+        "        set d (string replace -r '/[^/]*$' '' -- $d)",
+        "    end",
+        f"    test -f /{HERE_FILE}",
         "end",
         "function ccs --wraps ccs --description 'ccswitch'",
         "    if test \"$argv[1]\" = reload",
@@ -112,7 +135,7 @@ def _fish(active: str, aliases: dict[str, str]) -> str:
         "    else if test \"$argv[1]\" = shell",
         f"        set -l code ({INTEGRATION_VAR}=fish command ccs use --shell $argv[2..-1] --emit fish); "
         "and eval (string join '; ' $code)",
-        "    else if test \"$argv[1]\" = use; and test \"$argv[2]\" = --shell",
+        "    else if test \"$argv[1]\" = use; and contains -- --shell $argv[2..-1]",
         f"        set -l code ({INTEGRATION_VAR}=fish command ccs $argv --emit fish); "
         "and eval (string join '; ' $code)",
         "    else",

@@ -1,4 +1,5 @@
-"""Which profile applies here, and why: the shell's `CCS_PROFILE`, else the persisted default."""
+"""Which profile applies here, and why: the shell's `CCS_PROFILE`, else a `.ccs-profile` file in this
+directory or one above (like `.nvmrc`), else the persisted default."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from . import files
 
 SHELL_VAR = "CCS_PROFILE"
+HERE_FILE = ".ccs-profile"  # holds a profile name only, never a secret: it may be committed
 
 
 def default_file() -> Path:
@@ -31,10 +33,44 @@ def set_default(name: str | None) -> None:
         files.write_atomic(path, name + "\n", mode=0o644)
 
 
-def current() -> tuple[str | None, str]:
+def here(directory: Path) -> tuple[str, Path] | None:
+    """(profile name, the file that names it) from the nearest `.ccs-profile` at or above `directory`."""
+    for folder in (directory, *directory.parents):
+        path = folder / HERE_FILE
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
+            continue
+        names = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        if names:
+            return names[0], path
+    return None
+
+
+def set_here(directory: Path, name: str | None) -> Path:
+    """Write (or with None remove) `directory/.ccs-profile`."""
+    path = directory / HERE_FILE
+    if name is None:
+        with files.refused(path):
+            path.unlink(missing_ok=True)
+    else:
+        files.write_atomic(path, name + "\n", mode=0o644)
+    return path
+
+
+def current(directory: Path | None = None) -> tuple[str | None, str]:
     """(profile name or None, where that choice comes from)."""
     if name := os.environ.get(SHELL_VAR):
         return name, f"this shell (${SHELL_VAR})"
+    if found := here(directory or _working_directory()):
+        return found[0], f"this directory ({found[1]})"
     if name := default():
         return name, f"the default (`ccs use`, {default_file()})"
     return None, "none: `claude` runs untouched"
+
+
+def _working_directory() -> Path:
+    try:
+        return Path.cwd()
+    except FileNotFoundError:  # removed under us: no directory to take a profile from
+        return Path("/nonexistent")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pexpect
+import pytest
 
 from conftest import ccs
 
@@ -44,3 +46,16 @@ def test_shell_init_detects_the_shell_it_runs_in():
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(["bash", "--norc", "-c", "ccs shell-init"], capture_output=True, text=True, env=env)
     assert result.returncode == 0 and "(bash)" in result.stdout.splitlines()[0]
+
+
+@pytest.mark.parametrize("columns", [80, 120, 200])
+def test_presets_never_cut_a_url_whatever_the_terminal_width(columns):
+    from ccswitch.presets import PRESETS
+
+    child = pexpect.spawn(sys.executable, ["-m", "ccswitch", "presets"], env={**os.environ, "COLUMNS": str(columns)},
+                          encoding="utf-8", timeout=30, dimensions=(60, columns))
+    child.expect(pexpect.EOF)
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", child.before)
+    assert "…" not in shown  # nothing cropped
+    for preset in PRESETS.values():
+        assert preset.fields.get("base_url", preset.name) in shown

@@ -220,6 +220,21 @@ def test_active_profile_from_the_shell_variable_then_the_default(configured, cla
     assert claude_stub()["env"]["CCS_RUN"] == "glm"
 
 
+def test_run_without_a_name_takes_the_directory_profile(configured, claude_stub, tmp_path):
+    project = tmp_path / "repo"
+    (project / "sub").mkdir(parents=True)
+    (project / ".ccs-profile").write_text("# chosen for this repository\nanth\n")
+    assert ccs("use", "glm").returncode == 0
+    assert ccs("run", cwd=project / "sub").returncode == 0
+    assert claude_stub()["env"]["CCS_RUN"] == "anth"
+    assert ccs("run", env={"CCS_PROFILE": "glm"}, cwd=project).returncode == 0  # the shell's choice wins
+    assert claude_stub()["env"]["CCS_RUN"] == "glm"
+    (project / ".ccs-profile").write_text("gone\n")
+    missing = ccs("run", cwd=project / "sub")
+    assert missing.returncode == 2
+    assert f"this directory ({project}/.ccs-profile) names profile 'gone', which does not exist" in missing.stderr
+
+
 def test_run_without_double_dash_goes_through_typer(configured, claude_stub):
     assert ccs("run", "glm", "claude", "--print", "x").returncode == 0
     assert claude_stub()["argv"] == ["--verbose", "--print", "x"]

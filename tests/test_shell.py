@@ -74,6 +74,38 @@ def test_use_shell_changes_only_this_shell(setup, sh):
 
 
 @pytest.mark.parametrize("sh", SHELLS)
+def test_use_shell_takes_its_options_in_any_order(setup, sh):
+    assert ccs("use", "glm").returncode == 0
+    result = run_in(sh, "ccs use anth --shell\nclaude\n")
+    assert result.returncode == 0, result.stderr
+    assert setup()["env"]["CCS_RUN"] == "anth"
+    off = run_in(sh, "ccs use anth --shell\nccs use --off --shell\nclaude\n")
+    assert off.returncode == 0, off.stderr
+    assert setup()["env"]["CCS_RUN"] == "glm"
+
+
+@pytest.mark.parametrize("sh", SHELLS)
+def test_a_directory_profile_applies_below_the_shell_scope_and_above_the_default(setup, sh, tmp_path):
+    project = tmp_path / "project"
+    (project / "src" / "deep").mkdir(parents=True)
+    assert ccs("use", "glm").returncode == 0
+    assert ccs("use", "--here", "anth", cwd=project).returncode == 0
+    assert (project / ".ccs-profile").read_text() == "anth\n"
+    deep = run_in(sh, f"cd {project}/src/deep\nclaude\n")
+    assert deep.returncode == 0, deep.stderr
+    assert setup()["env"]["CCS_RUN"] == "anth"
+    assert run_in(sh, f"cd {tmp_path}\nclaude\n").returncode == 0  # outside: the default
+    assert setup()["env"]["CCS_RUN"] == "glm"
+    scoped = run_in(sh, f"cd {project}\nccs use --shell glm\nclaude\nccs current\n")
+    assert setup()["env"]["CCS_RUN"] == "glm" and "this shell" in scoped.stdout
+    assert ccs("use", "--off").returncode == 0
+    assert run_in(sh, f"cd {project}/src\nclaude\n").returncode == 0  # no default, the directory still applies
+    assert setup()["env"]["CCS_RUN"] == "anth"
+    current = run_in(sh, f"cd {project}/src\nccs current\n")
+    assert f"anth  (this directory ({project}/.ccs-profile))" in current.stdout
+
+
+@pytest.mark.parametrize("sh", SHELLS)
 def test_one_command_scope_with_the_variable(setup, sh):
     assert ccs("use", "glm").returncode == 0
     out = Path(os.environ["STUB_OUT"])
