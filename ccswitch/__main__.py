@@ -1,8 +1,9 @@
 """Entry point of `ccs` and `python -m ccswitch`.
 
-Three commands are hot paths: `ccs run` (every claude start), `ccs shell-init` (every new shell)
-and `ccs proxy` (a long-lived server whose memory and start-up count). They skip Typer and Rich;
-their words are simple enough to read here. Anything else, `--help` included, goes to Typer.
+Some commands are hot paths: `ccs run` (every claude start, also as `ccs NAME`), `ccs shell-init`
+(every new shell), `ccs statusline` (claude runs it after every message) and `ccs proxy` (a
+long-lived server whose memory and start-up count). They skip Typer and Rich; their words are
+simple enough to read here. Anything else, `--help` included, goes to Typer.
 """
 
 from __future__ import annotations
@@ -12,21 +13,19 @@ from collections.abc import Callable
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    command = fast_path(args)
-    if command is None:
-        from .cli import app
-
-        app(args=args, prog_name="ccs")
-        return
     from .errors import CcsError
 
+    args = sys.argv[1:] if argv is None else argv
     try:
-        code = command()
+        command = fast_path(args)
+        if command is not None:
+            sys.exit(command() or 0)
     except CcsError as e:
         print(f"ccs: error: {e}", file=sys.stderr)
-        code = e.exit_code
-    sys.exit(code or 0)
+        sys.exit(e.exit_code)
+    from .cli import app
+
+    app(args=args, prog_name="ccs")
 
 
 def fast_path(args: list[str]) -> Callable[[], int | None] | None:
@@ -44,19 +43,55 @@ def fast_path(args: list[str]) -> Callable[[], int | None] | None:
         from .proxy.server import serve_profile
 
         return lambda: serve_profile(*parsed)
+    if name == "statusline" and not rest:
+        from .statusline import print_statusline
+
+        return print_statusline
+    if not args:
+        from .profiles import load
+
+        return first_steps if not load().profiles else None
+    if name not in COMMANDS and not name.startswith("-") and (parsed := split_run_args(args)) is not None:
+        from .profiles import load
+
+        if name in load().profiles:  # `ccs glm --print hi` is `ccs run glm --print hi`
+            from .launch import run_profile
+
+            return lambda: run_profile(*parsed)
     return None
 
 
-def split_run_args(args: list[str]) -> tuple[str | None, list[str]] | None:
-    """(NAME, command) of `run [NAME] [-- CMD ...]`, or None when Typer must parse the words."""
-    if "--" in args:
-        cut = args.index("--")
-        head, command = args[:cut], args[cut + 1:]
-    else:
-        head, command = args, []
-    if len(head) > 1 or any(word.startswith("-") for word in head):
+# The commands of the Typer app (a test keeps this in step): any other first word may be a profile name.
+COMMANDS = ("add", "list", "show", "set", "edit", "rm", "rename", "import", "export", "presets", "key", "use",
+            "shell", "current", "shell-init", "reload", "completions", "doctor", "run", "proxy", "env", "statusline")
+
+
+def first_steps() -> int:
+    print("No profiles yet. Three commands to start:\n"
+          "  ccs presets                  the providers ccs knows\n"
+          "  ccs add NAME --preset P      a profile (asks for the key, keeps it in the keyring)\n"
+          "  ccs run NAME                 claude on that profile\n"
+          "`ccs --help` lists every command.")
+    return 0
+
+
+def split_run_args(args: list[str]) -> tuple[str | None, list[str], bool, bool] | None:
+    """(NAME, words, explicit, verbose) of `run [-v] [NAME] [WORDS...]`, or None for Typer (`--help`).
+
+    Options before NAME are ccs's; what follows NAME is claude's arguments unless it begins with a
+    command, or comes after `--` (then it is the command itself)."""
+    verbose = False
+    words = list(args)
+    while words and words[0] in ("-v", "--verbose"):
+        verbose = True
+        words.pop(0)
+    if words and words[0] in ("-h", "--help"):
         return None
-    return (head[0] if head else None), command
+    name = None
+    if words and not words[0].startswith("-"):
+        name = words.pop(0)
+    explicit = bool(words) and words[0] == "--"
+    return name, words[1:] if explicit else words, explicit, verbose
 
 
 def split_proxy_args(args: list[str]) -> tuple[str, int, bool] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # Typer >= 0.29 vendors Click here
 from typer.core import TyperGroup
 
 from . import __version__, files, launch, profiles, secrets, state
@@ -31,7 +33,23 @@ err_console = make_console(stderr=True)
 
 
 class ErrorBoundary(TyperGroup):
-    """The single place where user errors become one line on stderr and exit code 2."""
+    """The single place where user errors become one line on stderr and exit code 2: ours, and the
+    words Click refuses (Typer would draw a box around them). Ctrl-C at a prompt ends the line first."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except NoArgsIsHelpError as e:
+            print(e.ctx.get_help() or "", end="")
+            code = 0
+        except UsageError as e:
+            hint = f"; see `{e.ctx.command_path} --help`" if e.ctx else ""
+            print(f"ccs: error: {e.format_message().rstrip('.')}{hint}", file=sys.stderr)
+            code = 2
+        except typer.Abort:  # a confirmation answered no
+            print("Aborted.", file=sys.stderr)
+            code = 1
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: typer.Context):
         try:
@@ -39,6 +57,11 @@ class ErrorBoundary(TyperGroup):
         except CcsError as e:
             print(f"ccs: error: {e}", file=sys.stderr)
             raise typer.Exit(e.exit_code) from None
+        except (KeyboardInterrupt, EOFError, typer.Abort) as e:
+            if isinstance(e, typer.Abort) and not isinstance(e.__context__, (KeyboardInterrupt, EOFError)):
+                raise
+            print(file=sys.stderr)  # the shell's prompt starts on a line of its own
+            raise typer.Exit(130) from None
 
 
 app = typer.Typer(
@@ -291,7 +314,11 @@ def edit() -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(original)
     while True:
-        subprocess.run([*editor.split(), str(draft)], check=False)
+        try:
+            subprocess.run([*shlex.split(editor), str(draft)], check=False)
+        except OSError as e:
+            draft.unlink()
+            raise CcsError(f"cannot start the editor {editor!r}: {e.strerror}; set $VISUAL or $EDITOR") from None
         text = draft.read_text(encoding="utf-8")
         try:
             profiles.parse(text, path)
@@ -369,35 +396,41 @@ def import_profiles(
                                                  help="From the `env` block of a Claude Code settings file."),
     from_shell: Optional[Path] = typer.Option(None, "--from-shell", metavar="FILE",
                                               help="From exports and set_model-style functions in a shell file."),
+    from_file: Optional[Path] = typer.Option(None, "--from-file", metavar="FILE",
+                                             help="From a profiles file, such as `ccs export` writes."),
     name: Optional[str] = typer.Option(None, "--name", help="Profile name for --from-settings / --from-shell."),
+    force: bool = typer.Option(False, "--force", help="Replace profiles of the same name instead of skipping them."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Save without asking."),
 ) -> None:
     """Turn an existing setup into profiles, moving every key into the keyring.
 
-    Example: ccs import --from-settings ~/.claude/settings.json --name glm
+    Example: ccs import --from-settings ~/.claude/settings.json --name glm; ccs import --from-file team.toml
     """
     from . import migrate
 
-    if sum(x is not None for x in (from_env, from_settings, from_shell)) != 1:
-        raise CcsError("give exactly one of --from-env NAME, --from-settings PATH, --from-shell FILE")
+    if sum(x is not None for x in (from_env, from_settings, from_shell, from_file)) != 1:
+        raise CcsError("give exactly one of --from-env NAME, --from-settings PATH, --from-shell FILE, --from-file FILE")
     if from_env:
         found = [migrate.from_variables(from_env, dict(os.environ), "the environment")]
     elif from_settings:
         found = [migrate.from_settings(name or "imported", from_settings)]
-    else:
+    elif from_shell:
         found = migrate.from_shell(from_shell, name or "imported")
+    else:
+        found = migrate.from_file(from_file)
     config = profiles.load()
     table = Table(box=None, pad_edge=False)
     for column in ("profile", "from", "fields", "key"):
         table.add_column(column)
     for item in found:
         profiles.resolve(item.name, item.fields)  # refuse before asking
-        table.add_row(item.name + (" [red](exists, skipped)[/]" if item.name in config.profiles else ""),
+        clash = item.name in config.profiles
+        table.add_row(item.name + ((" [red](replaced)[/]" if force else " [red](exists, skipped)[/]") if clash else ""),
                       item.origin, json.dumps(item.fields), secrets.mask(item.key) if item.key else "-")
     console.print(table)
-    new = [item for item in found if item.name not in config.profiles]
+    new = [item for item in found if force or item.name not in config.profiles]
     if not new:
-        raise CcsError("every profile found exists already; rename or remove them first")
+        raise CcsError("every profile found exists already; rename or remove them first, or add --force")
     if not yes:
         if not sys.stdin.isatty():
             raise CcsError("saving needs confirmation: add --yes")
@@ -409,6 +442,51 @@ def import_profiles(
     stores = {secrets.store_key(item.name, item.key, config.secret_store) for item in new if item.key}
     console.print(f"Saved {', '.join(item.name for item in new)}"
                   + (f"; keys stored in {' and '.join(sorted(stores))}, never in the TOML" if stores else ""))
+    saved = profiles.load()
+    for item in new:
+        profile = saved.get(item.name)
+        if item.key or not profile.needs_key or profile.key_env or profile.key_cmd:
+            continue
+        if secrets.status(profile, saved.secret_store)[1]:
+            continue  # a key is stored already (a shared key_name, or a profile imported again)
+        secret = read_secret(item.name, from_stdin=False, interactive=sys.stdin.isatty())
+        if secret:
+            secrets.store_key(profile.keyring_user, secret, saved.secret_store)
+            console.print(f"Stored the key of [bold]{item.name}[/]")
+        else:
+            console.print(f"No key stored for {item.name} yet: `ccs key set {item.name}`", markup=False)
+
+
+@app.command("export")
+def export_profiles(
+    names: Optional[list[str]] = typer.Argument(None, help="Profiles to export (default: all).",
+                                                autocompletion=complete_profile),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """Write profiles as TOML for another machine or a teammate, without any key: stored keys stay
+    behind, `key_env` / `key_cmd` references go along. Read it back with `ccs import --from-file`.
+
+    Example: ccs export glm gpt -o team.toml
+    """
+    import tomlkit
+
+    config = profiles.load()
+    chosen = names or list(config.profiles)
+    for name in chosen:
+        config.get(name)  # an unknown name is an error, with a suggestion
+    source = profiles.profiles_table(tomlkit.parse(config.text or profiles.NEW_FILE_HEADER))
+    doc = tomlkit.parse("# ccswitch profiles, without keys: `ccs import --from-file FILE` reads them\n"
+                        "version = 1\n")
+    exported = profiles.profiles_table(doc)
+    for name in chosen:
+        exported[name] = source[name]
+    text = tomlkit.dumps(doc)
+    profiles.parse(text, output or Path("export"))
+    if output is None:
+        sys.stdout.write(text)
+        return
+    files.write_atomic(output, text, mode=0o644)
+    console.print(f"Wrote {len(chosen)} profile(s) to {output}, without keys", markup=False)
 
 
 @app.command("presets")
@@ -632,15 +710,21 @@ def doctor() -> None:
 
 @app.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 def run(
-    name: Optional[str] = typer.Argument(None, help="Profile (default: the active one).",
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Say which profile, why, and where the proxy logs."),
+    name: Optional[str] = typer.Argument(None, help="Profile (default: the one that applies here).",
                                          autocompletion=complete_profile),
-    command: Optional[list[str]] = typer.Argument(None, help="Command and arguments (default: claude)."),
+    words: Optional[list[str]] = typer.Argument(None, help="claude's arguments, or a command and its arguments."),
 ) -> None:
-    """Run a command (default `claude`) with a profile: ccs run [NAME] [-- CMD ARGS...]
+    """Run claude (or a command) with a profile: ccs run [-v] [NAME] [ARGS...] or [NAME] -- CMD ARGS...
 
-    Example: ccs run glm -- claude --print "review this diff"
+    What follows NAME is claude's arguments unless it begins with a command; after `--` it is the
+    command. `ccs NAME ARGS...` is short for `ccs run NAME ARGS...`.
+
+    Example: ccs run glm --print "review this diff"; ccs run gpt -- python bench.py
     """
-    raise typer.Exit(launch.run_profile(name, command or []))
+    words = words or []
+    explicit = bool(words) and words[0] == "--"
+    raise typer.Exit(launch.run_profile(name, words[1:] if explicit else words, explicit, verbose))
 
 
 @app.command()
@@ -656,6 +740,17 @@ def proxy(
     from .proxy.server import serve_profile
 
     serve_profile(name, port, as_json)
+
+
+@app.command()
+def statusline() -> None:
+    """One line for Claude Code's status bar: the profile, its provider, the model in use.
+
+    Enable it in ~/.claude/settings.json: {"statusLine": {"type": "command", "command": "ccs statusline"}}
+    """
+    from .statusline import print_statusline
+
+    print_statusline()
 
 
 @app.command("env")

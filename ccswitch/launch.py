@@ -57,6 +57,7 @@ class Endpoint:
 
     url: str
     token: str
+    log: str | None = None  # the proxy's log file, when it has one
 
 
 @dataclass
@@ -259,11 +260,20 @@ def _claude_settings(env: dict[str, str], cwd: Path):
             yield path, settings
 
 
-def run_profile(name: str | None, command: list[str]) -> int:
+def command_for(words: list[str], explicit: bool, path: str) -> list[str]:
+    """What `ccs run` starts: claude with `words` as its arguments, unless they begin with a command (a
+    program on PATH, a path, or anything after `--` that is not an option)."""
+    if words and not words[0].startswith("-") and (explicit or os.sep in words[0] or shutil.which(words[0], path=path)):
+        return list(words)
+    return ["claude", *words]
+
+
+def run_profile(name: str | None, words: list[str], explicit: bool = False, verbose: bool = False) -> int:
     """`ccs run`: resolve the profile and its key, start the proxy if the API needs one, launch."""
     from . import profiles, secrets, state
 
     config = profiles.load()
+    why = "named on the command line"
     if name is None:
         name, why = state.current()
         if name is None:
@@ -272,11 +282,17 @@ def run_profile(name: str | None, command: list[str]) -> int:
             raise CcsError(f"{why} names profile '{name}', which does not exist (see `ccs list`)")
     profile = config.get(name)
     secret = secrets.require(profile, config.secret_store) if profile.needs_key else None
-    command = command or ["claude"]
+    command = command_for(words, explicit, os.environ.get("PATH", os.defpath))
     cwd = Path.cwd()
     if not profile.uses_proxy:
+        if verbose:
+            print(f"ccs: profile '{name}' ({why}): {command[0]} talks to "
+                  f"{profile.base_url or 'Anthropic'} directly, no proxy", file=sys.stderr)
         return execute(plan(profile, secret, command, dict(os.environ), cwd))
     from .proxy.server import serve_in_background
 
     with serve_in_background(profile, secret) as endpoint:
+        if verbose:
+            print(f"ccs: profile '{name}' ({why}): the proxy on {endpoint.url} serves {command[0]}, "
+                  f"{profile.base_url} behind it; its log: {endpoint.log}", file=sys.stderr)
         return execute(plan(profile, None, command, dict(os.environ), cwd, endpoint), wait=True)

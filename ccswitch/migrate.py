@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,8 +37,9 @@ class Found:
 def from_variables(name: str, variables: dict[str, str], origin: str) -> Found:
     """Provider variables -> profile fields. A key given as `$VAR` becomes `key_env = "VAR"`."""
     variables = {k: v for k, v in variables.items() if RELEVANT.match(k) and k not in NOT_CARRIED}
-    if not variables:
-        raise CcsError(f"no provider variables (ANTHROPIC_*, CLAUDE_CODE_*) found in {origin}")
+    if not {"ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_MODEL"} & set(variables):
+        raise CcsError(f"nothing to import from {origin}: no ANTHROPIC_BASE_URL, key or model "
+                       "(ANTHROPIC_AUTH_TOKEN, ANTHROPIC_API_KEY, ANTHROPIC_MODEL)")
     fields: dict = {}
     found = Found(name, fields, origin=origin)
     base_url = variables.pop("ANTHROPIC_BASE_URL", "")
@@ -83,6 +85,21 @@ def from_variables(name: str, variables: dict[str, str], origin: str) -> Found:
             if key_name != "preset" and PRESETS[preset].fields.get(key_name) == value:
                 del fields[key_name]
     return found
+
+
+def from_file(path: Path) -> list[Found]:
+    """The profiles of a file `ccs export` wrote (or any profiles TOML), validated, without keys."""
+    from . import profiles
+
+    try:
+        text = path.expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise CcsError(f"cannot read {path}: {e}") from None
+    config = profiles.parse(text, path)
+    raw = tomllib.loads(text).get("profiles", {})
+    if not config.profiles:
+        raise CcsError(f"{path} holds no profiles")
+    return [Found(name, raw[name], origin=str(path)) for name in config.profiles]
 
 
 def from_settings(name: str, path: Path) -> Found:

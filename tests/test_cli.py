@@ -193,4 +193,38 @@ def test_edit_validates_and_never_loses_the_users_text(glm, tmp_path, monkeypatc
 def test_version_and_help():
     assert invoke("--version").output.startswith("ccs ")
     help_text = ccs("run", "--help")
-    assert help_text.returncode == 0 and "Run a command (default `claude`) with a profile" in help_text.stdout
+    assert help_text.returncode == 0 and "Run claude (or a command) with a profile" in help_text.stdout
+
+
+@pytest.mark.parametrize("args", [("add",), ("nosuch",), ("add", "x", "--bogus"), ("set",), ("rm",),
+                                  ("key", "set")])
+def test_usage_errors_are_one_line_and_exit_2(memory_keyring, args):
+    result = ccs(*args)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("ccs: error: ") and "--help" in line
+
+
+def test_a_missing_editor_is_one_line_and_keeps_the_file(glm):
+    path = Path(os.environ["CCS_CONFIG"])
+    before = path.read_text()
+    result = ccs("edit", env={"EDITOR": "nonexistent-editor-xyz", "VISUAL": ""})
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("ccs: error: cannot start the editor 'nonexistent-editor-xyz': No such file or "
+                                     "directory; set $VISUAL or $EDITOR")
+    assert path.read_text() == before
+
+
+def test_ccs_alone_says_how_to_start_when_there_are_no_profiles(memory_keyring):
+    first = ccs()
+    assert first.returncode == 0
+    assert "ccs presets" in first.stdout and "ccs add NAME --preset P" in first.stdout and "ccs run NAME" in first.stdout
+    invoke("add", "glm", "--preset", "zai", "--key-stdin", input=SECRET + "\n")
+    assert "Usage" in ccs().stdout  # with profiles: the help
+
+
+def test_the_fast_path_knows_every_command():
+    from ccswitch.__main__ import COMMANDS
+    from typer.main import get_command
+
+    assert set(COMMANDS) == set(get_command(app).commands)

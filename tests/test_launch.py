@@ -235,9 +235,37 @@ def test_run_without_a_name_takes_the_directory_profile(configured, claude_stub,
     assert f"this directory ({project}/.ccs-profile) names profile 'gone', which does not exist" in missing.stderr
 
 
-def test_run_without_double_dash_goes_through_typer(configured, claude_stub):
+def test_what_follows_the_profile_is_claudes_unless_it_is_a_command(configured, claude_stub, tmp_path):
+    assert ccs("run", "glm", "--print", "hi").returncode == 0  # `command not found: --print` before
+    assert claude_stub()["argv"] == ["--verbose", "--print", "hi"]
     assert ccs("run", "glm", "claude", "--print", "x").returncode == 0
     assert claude_stub()["argv"] == ["--verbose", "--print", "x"]
+    assert ccs("run", "glm", "fix the failing test").returncode == 0  # a prompt, not a program
+    assert claude_stub()["argv"] == ["--verbose", "fix the failing test"]
+    marker = tmp_path / "ran"
+    assert ccs("run", "glm", sys.executable, "-c", f"open({str(marker)!r}, 'w')").returncode == 0  # a command
+    assert marker.exists()
+    assert ccs("run", "glm", "--", "--print", "y").returncode == 0  # after --, an option is still claude's
+    assert claude_stub()["argv"] == ["--verbose", "--print", "y"]
+    assert ccs("run", "glm", "--", "no-such-command-xyz").returncode == 2  # after --, a word is the command
+    assert ccs("use", "glm").returncode == 0
+    assert ccs("run", "--print", "z").returncode == 0  # no profile named: the one that applies, claude's words
+    assert claude_stub()["argv"] == ["--verbose", "--print", "z"]
+
+
+def test_a_profile_name_alone_is_ccs_run(configured, claude_stub):
+    assert ccs("glm", "--print", "hi").returncode == 0
+    seen = claude_stub()
+    assert seen["argv"] == ["--verbose", "--print", "hi"] and seen["env"]["CCS_RUN"] == "glm"
+    unknown = ccs("glmm")
+    assert unknown.returncode == 2 and "No such command 'glmm'" in unknown.stderr
+
+
+def test_run_verbose_says_which_profile_and_why(configured, claude_stub):
+    assert ccs("use", "anth").returncode == 0
+    result = ccs("run", "-v", "--", "claude")
+    assert result.returncode == 0
+    assert "ccs: profile 'anth' (the default" in result.stderr and "https://api.anthropic.com directly" in result.stderr
 
 
 def test_hot_path_imports_nothing_it_does_not_need(configured):
@@ -264,16 +292,32 @@ def test_split_proxy_args(words, parsed):
 
 
 @pytest.mark.parametrize("words, parsed", [
-    (["glm", "--", "claude", "-p", "x"], ("glm", ["claude", "-p", "x"])),
-    (["--", "claude"], (None, ["claude"])),
-    ([], (None, [])),
-    (["glm"], ("glm", [])),
-    (["glm", "--", "--", "x"], ("glm", ["--", "x"])),
+    (["glm", "--", "claude", "-p", "x"], ("glm", ["claude", "-p", "x"], True, False)),
+    (["--", "claude"], (None, ["claude"], True, False)),
+    ([], (None, [], False, False)),
+    (["glm"], ("glm", [], False, False)),
+    (["glm", "--", "--", "x"], ("glm", ["--", "x"], True, False)),
+    (["-v", "glm", "--print"], ("glm", ["--print"], False, True)),
+    (["--print", "hi"], (None, ["--print", "hi"], False, False)),
+    (["glm", "-v"], ("glm", ["-v"], False, False)),  # after the profile: claude's -v
     (["--help"], None),
-    (["glm", "claude"], None),
+    (["-v", "-h"], None),
 ])
 def test_split_run_args(words, parsed):
     assert split_run_args(words) == parsed
+
+
+def test_statusline_names_the_profile_provider_and_model(configured):
+    session = json.dumps({"session_id": "s1", "model": {"id": "glm-4.6", "display_name": "glm-4.6"}})
+    line = ccs("statusline", input=session, env={"CCS_RUN": "glm"})
+    assert (line.returncode, line.stdout) == (0, "glm · zai · glm-4.6\n")
+    plain = subprocess.run([sys.executable, "-m", "ccswitch", "statusline"], input=session, capture_output=True,
+                           text=True, env={k: v for k, v in os.environ.items() if k != "CCS_RUN"})
+    assert plain.stdout == "claude · no ccs profile · glm-4.6\n"
+    assert ccs("statusline", input="not json", env={"CCS_RUN": "glm"}).stdout == "glm · zai · ?\n"
+    timed = subprocess.run([sys.executable, "-X", "importtime", "-m", "ccswitch", "statusline"], input=session,
+                           capture_output=True, text=True, env={**os.environ, "CCS_RUN": "glm"})
+    assert not {"typer", "rich", "click", "httpx2", "uvicorn", "keyring", "tomlkit"} & imported_modules(timed.stderr)
 
 
 def test_profile_env_is_pure_and_complete():

@@ -83,8 +83,42 @@ def test_import_from_env_and_settings(memory_keyring, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert profiles.load().get("or").preset == "openrouter"
     assert memory_keyring.store[("ccswitch", "or")] == "sk-or-v1-abcdef"
-    with pytest.raises(CcsError, match="no provider variables"):
-        migrate.from_variables("x", {"PATH": "/bin"}, "env")
+    for nothing in ({"PATH": "/bin"}, {"DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_ENTRYPOINT": "cli"}):
+        with pytest.raises(CcsError, match="nothing to import from env: no ANTHROPIC_BASE_URL, key or model"):
+            migrate.from_variables("x", nothing, "env")
+
+
+def test_export_then_import_from_file_carries_profiles_but_never_keys(file_keyring, tmp_path):
+    write_config("""
+        version = 1
+        [profiles.glm]   # the work account
+        preset = "zai"
+        models = { haiku = "glm-4.5-air" }
+        [profiles.kimi]
+        preset = "kimi"
+        key_env = "MOONSHOT_API_KEY"
+    """)
+    assert ccs("key", "set", "glm", "--stdin", input="sk-glm-exported-1234").returncode == 0
+    exported = tmp_path / "team.toml"
+    result = ccs("export", "-o", str(exported))
+    assert result.returncode == 0, result.stderr
+    text = exported.read_text()
+    assert "sk-glm-exported-1234" not in text and 'key_env = "MOONSHOT_API_KEY"' in text and "# the work account" in text
+    assert ccs("export", "nope").returncode == 2
+    only = ccs("export", "kimi")
+    assert "[profiles.kimi]" in only.stdout and "[profiles.glm]" not in only.stdout
+
+    write_config('version = 1\n[profiles.kimi]\npreset = "kimi"\nmodel = "mine"\n')  # another machine:
+    file_keyring.unlink()  # its own profiles, its own (empty) keyring
+    imported = ccs("import", "--from-file", str(exported), "--yes")
+    assert imported.returncode == 0, imported.stderr
+    assert "No key stored for glm yet: `ccs key set glm`" in imported.stdout
+    config = profiles.load()
+    assert config.get("glm").models["haiku"] == "glm-4.5-air" and config.get("kimi").model == "mine"  # skipped
+    forced = ccs("import", "--from-file", str(exported), "--yes", "--force")
+    assert forced.returncode == 0 and profiles.load().get("kimi").key_env == "MOONSHOT_API_KEY"
+    again = ccs("import", "--from-file", str(exported), "--yes")
+    assert again.returncode == 2 and "exists already" in again.stderr
 
 
 SETTINGS = {"env": {"ANTHROPIC_BASE_URL": "https://old.example", "ANTHROPIC_MODEL": "old", "KEEP": "me"},

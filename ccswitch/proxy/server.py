@@ -478,7 +478,7 @@ def running(upstream: Upstream, port: int = 0, client: httpx2.AsyncClient | None
         sock.close()
         raise RuntimeError("the proxy failed to start")
     try:
-        yield Endpoint(f"http://{HOST}:{sock.getsockname()[1]}", token)
+        yield Endpoint(f"http://{HOST}:{sock.getsockname()[1]}", token, log_file)
     finally:
         server.should_exit = True
         thread.join(5)
