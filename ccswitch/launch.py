@@ -153,17 +153,35 @@ def execute(launch: Launch, *, wait: bool = False) -> int:
         print(f"ccs: {', '.join(launch.overridden)} sets provider settings; "
               "the profile overrides them with --settings", file=sys.stderr)
     if launch.overlay_holds_secret:
+        import time
+
         from . import files
 
         overlay_file = files.private_dir("run") / f"settings-{os.getpid()}.json"
         files.write_atomic(overlay_file, json.dumps(launch.overlay), mode=0o600)
+        started = time.time()
         try:
             return spawn(_with_settings(argv, str(overlay_file)), launch.env)
         finally:
             overlay_file.unlink(missing_ok=True)
+            if hint := resume_hint(launch, started):
+                print(hint, file=sys.stderr)
     if launch.overlay:
         argv = _with_settings(argv, json.dumps(launch.overlay))
     return spawn(argv, launch.env) if wait else _exec(argv, launch.env)
+
+
+def resume_hint(launch: Launch, since: float) -> str | None:
+    """claude's own exit hint names the --settings file that ccs has just deleted (it held the key);
+    this one works: the newest session claude wrote since `since`, resumed through the same profile."""
+    if {"-p", "--print"} & set(launch.argv):
+        return None  # claude prints its hint for interactive sessions only
+    config_dir = Path(launch.env.get("CLAUDE_CONFIG_DIR") or Path(launch.env.get("HOME") or "~").expanduser() / ".claude")
+    sessions = [(path.stat().st_mtime, path) for path in config_dir.glob("projects/*/*.jsonl")]
+    recent = [entry for entry in sessions if entry[0] >= since]
+    if not recent:
+        return None
+    return f"ccs: resume this session with: ccs run {launch.env[MARKER]} -- claude --resume {max(recent)[1].stem}"
 
 
 def spawn(argv: list[str], env: dict[str, str]) -> int:

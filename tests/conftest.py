@@ -126,6 +126,10 @@ for i, arg in enumerate(sys.argv):
                                 "content": json.load(open(path))}}
 with open(os.environ["STUB_OUT"], "w") as f:
     json.dump(out, f)
+if os.environ.get("STUB_SESSION"):  # a conversation, where claude keeps them
+    config = os.environ.get("CLAUDE_CONFIG_DIR") or os.path.join(os.environ["HOME"], ".claude")
+    os.makedirs(os.path.join(config, "projects", "-project"), exist_ok=True)
+    open(os.path.join(config, "projects", "-project", os.environ["STUB_SESSION"] + ".jsonl"), "w").close()
 if os.environ.get("STUB_SLEEP"):
     import signal, time
     def on_term(signum, frame):

@@ -152,6 +152,24 @@ def test_a_secret_in_the_overlay_lives_in_a_0600_file_removed_afterwards(configu
     assert "sk-glm-secret-0001" not in " ".join(seen["argv"])
 
 
+def test_the_resume_hint_names_a_command_that_works(configured, claude_stub):
+    """claude's exit hint repeats its --settings file, which ccs deletes (it held the key): ccs prints one that works."""
+    settings = Path.home() / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"env": {"ANTHROPIC_AUTH_TOKEN": "stale"}}))
+    old = Path.home() / ".claude" / "projects" / "-old" / "11111111-old.jsonl"
+    old.parent.mkdir(parents=True)
+    old.touch()
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    result = ccs("run", "glm", env={"STUB_SESSION": "403830b8-5f1f-4127-8702-dd2d57b028b6"})
+    assert result.returncode == 0
+    assert "settings_file" in claude_stub()  # the overlay with the key was a file
+    assert ("ccs: resume this session with: ccs run glm -- claude --resume 403830b8-5f1f-4127-8702-dd2d57b028b6"
+            in result.stderr)
+    printed = ccs("run", "glm", "--", "claude", "-p", "hi", env={"STUB_SESSION": "22222222"})
+    assert "resume this session" not in printed.stderr  # claude prints no hint for --print either
+
+
 def test_other_commands_get_no_settings_overlay(configured, claude_stub):
     settings = Path.home() / ".claude" / "settings.json"
     settings.parent.mkdir()
