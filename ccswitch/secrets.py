@@ -8,10 +8,12 @@ pays for importing keyring.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 from . import files
 from .errors import CcsError
@@ -19,6 +21,7 @@ from .profiles import Profile
 
 SERVICE = "ccswitch"
 KEY_CMD_TIMEOUT = 30
+KEY_CMD_NOTICE = 2.0  # seconds of silence before ccs says what it waits for
 
 
 def mask(secret: str | None) -> str:
@@ -126,17 +129,71 @@ def delete_key(user: str, store: str = "auto") -> bool:
 
 
 def _run_key_cmd(profile: Profile) -> str:
-    try:
-        done = subprocess.run(profile.key_cmd, shell=True, capture_output=True, text=True, timeout=KEY_CMD_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise CcsError(f"key_cmd of '{profile.name}' did not finish in {KEY_CMD_TIMEOUT} s") from None
-    if done.returncode != 0:
-        why = (done.stderr.strip().splitlines() or ["no error output"])[-1]
-        raise CcsError(f"key_cmd of '{profile.name}' failed with exit code {done.returncode}: {why}")
-    secret = done.stdout.strip()
+    """The key_cmd's output. It runs in a process group of its own, so that on time-out the whole
+    group goes (a shell and whatever it started), and it may still prompt in the terminal (a password
+    manager's unlock): the terminal is handed to that group while it runs."""
+    process = subprocess.Popen(profile.key_cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, process_group=0)
+    with _terminal_for(process.pid):
+        try:
+            out, err = process.communicate(timeout=KEY_CMD_NOTICE)
+        except subprocess.TimeoutExpired:
+            print(f"ccs: waiting for the key_cmd of '{profile.name}' ({profile.key_cmd}), up to {KEY_CMD_TIMEOUT} s",
+                  file=sys.stderr, flush=True)
+            try:
+                out, err = process.communicate(timeout=max(0.0, KEY_CMD_TIMEOUT - KEY_CMD_NOTICE))
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
+                raise CcsError(f"key_cmd of '{profile.name}' did not finish in {KEY_CMD_TIMEOUT} s "
+                               "(stopped, with everything it started)") from None
+    if process.returncode != 0:
+        why = (err.strip().splitlines() or ["no error output"])[-1]
+        raise CcsError(f"key_cmd of '{profile.name}' failed with exit code {process.returncode}: {why}")
+    secret = out.strip()
     if not secret:
         raise CcsError(f"key_cmd of '{profile.name}' printed nothing")
     return secret
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.communicate(timeout=1)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextlib.contextmanager
+def _terminal_for(group: int) -> Iterator[None]:
+    """Make `group` the terminal's foreground while it runs (as a shell does for a job), if ccs has one."""
+    import signal
+
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR)
+        ours = os.tcgetpgrp(tty) == os.getpgrp()
+    except OSError:  # no controlling terminal: nothing to hand over
+        yield
+        return
+    try:
+        if ours:
+            os.tcsetpgrp(tty, group)
+            os.killpg(group, signal.SIGCONT)  # in case it touched the terminal a moment too early
+        yield
+    finally:
+        if ours:
+            previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # taking it back from the background
+            try:
+                os.tcsetpgrp(tty, os.getpgrp())
+            finally:
+                signal.signal(signal.SIGTTOU, previous)
+        os.close(tty)
 
 
 def _keyring():

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
+import time
 import tomllib
+from pathlib import Path
 
+import pexpect
 import pytest
 
 from ccswitch import files, secrets
@@ -138,3 +142,34 @@ def test_the_test_extra_installs_no_keyring_backend():
     extra, became the backend and kept keys base64-encoded in a file. Tests bring their own backends."""
     extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
     assert not [requirement for requirement in extra if requirement.lower().startswith("keyring")]
+
+
+def test_a_hanging_key_cmd_says_what_it_waits_for_and_is_stopped_with_its_children(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(secrets, "KEY_CMD_NOTICE", 0.2)
+    monkeypatch.setattr(secrets, "KEY_CMD_TIMEOUT", 1.0)
+    pidfile = tmp_path / "child.pid"
+    hanging = resolve("d", {"preset": "deepseek", "key_cmd": f"sleep 60 & echo $! > {pidfile}; wait"})
+    with pytest.raises(CcsError, match="did not finish in 1.0 s"):
+        secrets.get(hanging)
+    assert "waiting for the key_cmd of 'd' (sleep 60 &" in capsys.readouterr().err
+    child = int(pidfile.read_text())
+    for _ in range(50):
+        if not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the key_cmd's child was left running")
+
+
+def test_a_key_cmd_can_still_ask_in_the_terminal(no_keyring, claude_stub):
+    """A password manager that unlocks with a prompt on /dev/tty: its own process group gets the terminal."""
+    write_config('version = 1\n[profiles.d]\npreset = "deepseek"\n'
+                 'key_cmd = "printf \'unlock: \' > /dev/tty; read -r k < /dev/tty; echo \\"sk-$k\\""\n')
+    child = pexpect.spawn(sys.executable, ["-m", "ccswitch", "run", "d", "--", "claude"], env=dict(os.environ),
+                          encoding="utf-8", timeout=30)
+    child.expect("unlock: ")
+    child.sendline("typed-in-the-terminal")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert claude_stub()["env"]["ANTHROPIC_AUTH_TOKEN"] == "sk-typed-in-the-terminal"
