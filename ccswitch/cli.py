@@ -12,6 +12,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # Typer >= 0.29 vendors Click here
 from typer.core import TyperGroup
@@ -628,13 +629,16 @@ def shell_scope(
 
 
 @app.command()
-def current() -> None:
+def current(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Say which profile applies here and why, and whether the shell integration is active."""
     from . import shell
 
     name, why = state.current()
-    console.print(f"{name or '-'}  ({why})", markup=False)
     active = shell.integration_active()
+    if as_json:
+        print(json.dumps({"profile": name, "why": why, "shell_integration": active}))
+        return
+    console.print(f"{name or '-'}  ({why})", markup=False)
     console.print(f"shell integration: {'active (' + active + ')' if active else 'not active in this shell'}",
                   markup=False)
 
@@ -674,38 +678,60 @@ def completions(shell_name: str = typer.Argument(..., metavar="SHELL", help="bas
 
 
 @app.command()
-def doctor() -> None:
-    """Check the setup: profiles file, keys, claude on PATH, shell integration."""
-    import shutil
+def doctor(
+    offline: bool = typer.Option(False, "--offline", help="Do not ask the providers whether they take the keys."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Check the setup: profiles, keys (asking each provider), claude, its settings files, the shell.
 
-    from . import shell
+    Exit code 1 when something will not work; warnings (worth knowing) do not count.
+    """
+    from . import checks, shell
+    from .checks import Finding
 
-    problems = 0
-
-    def report(ok: bool, text: str) -> None:
-        nonlocal problems
-        problems += not ok
-        console.print(f"{'[green]ok[/]' if ok else '[red]!![/]'}  {text}")
-
+    findings: list[Finding] = []
     try:
         config = profiles.load()
-        report(True, f"profiles file {config.path}: {len(config.profiles)} profile(s)")
+        findings.append(Finding("ok", "profiles", f"{config.path}: {len(config.profiles)} profile(s)"))
     except CcsError as e:
-        report(False, str(e))
-        raise typer.Exit(1) from None
-    for profile in config.profiles.values():
-        source, present = secrets.status(profile, config.secret_store)
-        if profile.needs_key:
-            report(present is not False, f"{profile.name}: key from {source}"
-                   + ("" if present is not False else f": missing (`ccs key set {profile.name}`)"))
-    claude = shutil.which("claude")
-    report(claude is not None, f"claude: {claude}" if claude else f"claude: not on PATH ({launch.INSTALL_HINT})")
-    name, why = state.current()
-    report(True, f"active profile: {name or '-'} ({why})")
+        config = None
+        findings.append(Finding("fail", "profiles", str(e)))
+    if config is not None:
+        findings.append(Finding("ok", "keys", f"stored in {secrets.where_keys_go(config.secret_store)}"))
+        to_probe = []
+        for profile in config.profiles.values():
+            if profile.auth == "login":
+                continue
+            source, present, secret = secrets.key_info(profile, config.secret_store)
+            if profile.needs_key and present is False:
+                findings.append(Finding("fail", profile.name, f"no key ({source}): `ccs key set {profile.name}`"))
+                continue
+            if profile.key_cmd and not offline:
+                try:
+                    secret = secrets.get(profile, config.secret_store)
+                except CcsError as e:
+                    findings.append(Finding("fail", profile.name, str(e)))
+                    continue
+            to_probe.append((profile, secret))
+        if not offline:
+            findings += checks.probe_keys(to_probe)
+        name, why = state.current()
+        if name is not None and name not in config.profiles:
+            findings.append(Finding("fail", "active profile", f"{why} names profile '{name}', which does not exist"))
+        else:
+            findings.append(Finding("ok", "active profile", f"{name or '-'} ({why})"))
+    findings.append(checks.claude_version())
+    findings += checks.settings_overrides(dict(os.environ), Path.cwd())
     active = shell.integration_active()
-    report(active is not None, f"shell integration: {'active (' + active + ')' if active else 'not active'}"
-           + ("" if active else ' (add `eval "$(ccs shell-init)"` to your rc file)'))
-    raise typer.Exit(1 if problems else 0)
+    findings.append(Finding("ok", "shell integration", f"active ({active})") if active else
+                    Finding("warn", "shell integration", 'not active: add `eval "$(ccs shell-init)"` to your rc file'))
+    if as_json:
+        print(json.dumps([finding.__dict__ for finding in findings], indent=2))
+    else:
+        marks = {"ok": "[green]ok[/]", "warn": "[yellow]![/] ", "fail": "[red]!![/]"}
+        for finding in findings:
+            console.print(f"{marks[finding.level]}  {finding.check}: {escape(finding.detail)}")
+    raise typer.Exit(1 if any(finding.level == "fail" for finding in findings) else 0)
 
 
 @app.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -132,7 +132,7 @@ def plan(
     argv[1:1] = profile.claude_args
     overlay: dict = {}
     overridden = []
-    for path, settings in _claude_settings(env, cwd):
+    for path, settings in claude_settings_files(env, cwd):
         clashing = [var for var in settings["env"] if var in MANAGED or var in own]
         # an apiKeyHelper (e.g. another profile's, from --claude-settings) would send its key along
         helper = bool(settings.get(HELPER)) and profile.auth != "login"
@@ -262,7 +262,7 @@ def _is_claude(program: str) -> bool:
     return Path(program).name == "claude"
 
 
-def _claude_settings(env: dict[str, str], cwd: Path):
+def claude_settings_files(env: dict[str, str], cwd: Path):
     """(path, settings) of each Claude Code settings file: user, project, local."""
     home = Path(env.get("HOME") or os.path.expanduser("~"))
     config_dir = Path(env["CLAUDE_CONFIG_DIR"]) if env.get("CLAUDE_CONFIG_DIR") else home / ".claude"

@@ -196,6 +196,16 @@ def _terminal_for(group: int) -> Iterator[None]:
         os.close(tty)
 
 
+def where_keys_go(store: str = "auto") -> str:
+    """Where `ccs key set` puts a key, said for people: the keyring backend's name, or the file."""
+    backend = None if store == "file" else _keyring()
+    if backend is not None:
+        return f"the keyring ({type(backend).__module__}.{type(backend).__name__})"
+    if store == "keyring":
+        return "nowhere: secret_store = \"keyring\" but no usable keyring backend was found"
+    return f"the file {_file_path()} (mode 0600; no usable keyring)" if store == "auto" else f"the file {_file_path()}"
+
+
 def _keyring():
     """The keyring backend, or None when there is no usable one (headless Linux, containers)."""
     try:

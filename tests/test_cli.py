@@ -228,3 +228,55 @@ def test_the_fast_path_knows_every_command():
     from typer.main import get_command
 
     assert set(COMMANDS) == set(get_command(app).commands)
+
+
+def test_doctor_finds_what_breaks_a_setup(no_keyring, claude_stub, tmp_path):
+    from fakes import FakeServer, json_reply
+
+    def provider(seen):
+        if seen.headers.get("authorization") == "Bearer sk-good-key-0001" or seen.headers.get("x-api-key"):
+            return json_reply({"data": []})
+        return json_reply({"error": {"message": "invalid key"}}, 401)
+
+    fake = FakeServer(provider)
+    try:
+        write = Path(os.environ["CCS_CONFIG"])
+        write.parent.mkdir(parents=True, exist_ok=True)
+        write.write_text(f"""version = 1
+[profiles.good]
+base_url = "{fake.url}/v1"
+api = "openai"
+[profiles.bad]
+base_url = "{fake.url}"
+[profiles.nokey]
+preset = "deepseek"
+""")
+        for name, key in (("good", "sk-good-key-0001"), ("bad", "sk-bad-key-0002")):
+            assert ccs("key", "set", name, "--stdin", input=key).returncode == 0
+        settings = Path.home() / ".claude" / "settings.json"
+        settings.parent.mkdir()
+        settings.write_text(json.dumps({"env": {"ANTHROPIC_BASE_URL": "https://old.example", "KEEP": "x"},
+                                        "apiKeyHelper": "echo sk-other"}))
+        state_file = Path(os.environ["CCS_HOME"]) / "state" / "active"
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text("removed-profile\n")
+        result = ccs("doctor", "--json")
+    finally:
+        fake.close()
+    assert result.returncode == 1
+    findings = {f["check"].split(":")[0]: f for f in json.loads(result.stdout)}
+    assert findings["good"]["level"] == "ok" and findings["good"]["detail"] == "the key works"
+    assert findings["bad"]["level"] == "fail" and "rejected the key (401)" in findings["bad"]["detail"]
+    assert findings["nokey"]["level"] == "fail" and "ccs key set nokey" in findings["nokey"]["detail"]
+    assert findings["active profile"]["level"] == "fail" and "removed-profile" in findings["active profile"]["detail"]
+    assert "ANTHROPIC_BASE_URL, apiKeyHelper (echo sk-other)" in findings[str(settings)]["detail"]
+    assert "file" in findings["keys"]["detail"] and findings["claude"]["level"] == "ok"
+    offline = ccs("doctor", "--offline", "--json")
+    assert {f["check"] for f in json.loads(offline.stdout)}.isdisjoint({f"good: {fake.url}/v1/models"})
+    human = ccs("doctor", "--offline")
+    assert "!!  nokey: no key" in human.stdout and "!   shell integration: not active" in human.stdout
+
+
+def test_current_as_json(glm):
+    assert json.loads(ccs("current", "--json").stdout) == {"profile": None, "why": "none: `claude` runs untouched",
+                                                          "shell_integration": None}

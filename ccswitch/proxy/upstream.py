@@ -60,8 +60,7 @@ class Upstream:
 
     @property
     def on_loopback(self) -> bool:
-        host = urlsplit(self.base_url).hostname or ""
-        return host in ("localhost", "::1") or host.startswith("127.")
+        return on_this_machine(self.base_url)
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"} if self.key else {}
@@ -77,6 +76,12 @@ class Upstream:
 
     def listed_models(self) -> list[str]:
         return list(dict.fromkeys(m for m in (self.model, *self.models.values()) if m))
+
+
+def on_this_machine(url: str) -> bool:
+    """A server on this machine (a local model server), which no outside HTTP proxy can reach."""
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def json_bytes(value) -> bytes:

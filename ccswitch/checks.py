@@ -1,0 +1,92 @@
+"""`ccs doctor`'s questions to the world outside the profiles file: does each provider take its key,
+which Claude Code settings would override a profile, which claude is installed.
+
+Each check is one `Finding`: ok, warn (worth knowing, nothing is broken) or fail (this will not work).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import launch
+from .profiles import Profile
+
+PROBE_TIMEOUT = 8.0  # seconds for a provider to answer the key check
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # "ok", "warn" or "fail"
+    check: str
+    detail: str
+
+
+def probe_keys(profiles: list[tuple[Profile, str | None]]) -> list[Finding]:
+    """Ask each provider's models endpoint with the profile's key, all at once: accepted, rejected, unreachable."""
+    return asyncio.run(_probe_all(profiles)) if profiles else []
+
+
+async def _probe_all(profiles: list[tuple[Profile, str | None]]) -> list[Finding]:
+    import httpx2
+
+    from .proxy.upstream import on_this_machine
+
+    async def probe(profile: Profile, secret: str | None) -> Finding:
+        url, headers = _models_request(profile, secret)
+        check = f"{profile.name}: {url}"
+        try:
+            async with httpx2.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=not on_this_machine(url)) as client:
+                response = await client.get(url, headers=headers)
+        except httpx2.HTTPError as e:
+            level = "warn" if on_this_machine(url) else "fail"  # a local server may simply not be running now
+            return Finding(level, check, f"unreachable ({type(e).__name__}: {e})")
+        status = response.status_code
+        if status in (401, 403):
+            return Finding("fail", check, f"the provider rejected the key ({status}): `ccs key set {profile.name}`")
+        if status == 200:
+            return Finding("ok", check, "the key works" if secret else "the server answers")
+        return Finding("warn", check, f"answered {status}; the key could not be checked this way")
+
+    return list(await asyncio.gather(*(probe(profile, secret) for profile, secret in profiles)))
+
+
+def _models_request(profile: Profile, secret: str | None) -> tuple[str, dict[str, str]]:
+    """The provider's model list, with the key sent the way the profile sends it."""
+    if profile.uses_proxy:
+        return f"{profile.base_url.rstrip('/')}/models", ({"authorization": f"Bearer {secret}"} if secret else {})
+    headers = {"anthropic-version": "2023-06-01"}
+    if secret and profile.auth == "api-key":
+        headers["x-api-key"] = secret
+    elif secret:
+        headers["authorization"] = f"Bearer {secret}"
+    return f"{(profile.base_url or 'https://api.anthropic.com').rstrip('/')}/v1/models", headers
+
+
+def settings_overrides(environ: dict[str, str], cwd: Path) -> list[Finding]:
+    """Claude Code settings files whose `env` or `apiKeyHelper` beat the environment: plain `claude`
+    (without `ccs run` or the shell integration) goes where they say, not where a profile says."""
+    found = []
+    for path, settings in launch.claude_settings_files(environ, cwd):
+        managed = sorted(var for var in settings["env"] if var in launch.MANAGED)
+        if settings.get(launch.HELPER):
+            managed.append(f"{launch.HELPER} ({settings[launch.HELPER]})")
+        if managed:
+            found.append(Finding("warn", str(path), f"sets {', '.join(managed)}: plain `claude` goes there; "
+                                                    "`ccs run` and the shell integration override it"))
+    return found
+
+
+def claude_version() -> Finding:
+    claude = shutil.which("claude")
+    if claude is None:
+        return Finding("fail", "claude", f"not on PATH ({launch.INSTALL_HINT})")
+    try:
+        done = subprocess.run([claude, "--version"], capture_output=True, text=True, timeout=15)
+        version = done.stdout.strip().splitlines()[0] if done.stdout.strip() else f"exit code {done.returncode}"
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return Finding("fail", "claude", f"{claude} does not start: {e}")
+    return Finding("ok", "claude", f"{claude}: {version}")
