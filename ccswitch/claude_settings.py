@@ -3,7 +3,7 @@ people who start Claude Code from an IDE where no `ccs run` is in between.
 
 Only the `env` keys ccs manages and `apiKeyHelper` are touched; hooks, permissions, plugins and
 everything else stay as they are. The key is never written: `apiKeyHelper` runs `ccs key print
-NAME`. What was there before is recorded once, so `ccs use --off --claude-settings` puts back
+NAME` (as `/path/to/python -m ccswitch key print NAME`). What was there before is recorded once, so `ccs use --off --claude-settings` puts back
 exactly that.
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 from pathlib import Path
 
 from . import files, launch
@@ -18,6 +20,11 @@ from .errors import CcsError
 from .profiles import Profile
 
 HELPER = launch.HELPER
+
+
+def key_print_command(name: str) -> str:
+    """`ccs key print NAME` with this very interpreter's path: an IDE rarely has ccs's venv on its PATH."""
+    return shlex.join([sys.executable, "-m", "ccswitch", "key", "print", name])
 
 
 def settings_path() -> Path:
@@ -50,7 +57,7 @@ def apply(profile: Profile) -> Path:
         env.update(wanted)
         settings["env"] = env
         if profile.needs_key:
-            settings[HELPER] = f"ccs key print {profile.name}"
+            settings[HELPER] = key_print_command(profile.name)
         else:
             settings.pop(HELPER, None)
         _write(path, settings)

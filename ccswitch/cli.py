@@ -166,6 +166,15 @@ def add(
         console.print(f"No key stored yet: run `ccs key set {name}`")
 
 
+def confirm_or_yes(yes: bool, question: str, why: str) -> None:
+    """Ask in a terminal (no means stop); a script has to say --yes."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise CcsError(f"{why}: add --yes")
+    typer.confirm(question, abort=True)
+
+
 def read_secret(name: str, *, from_stdin: bool, interactive: bool) -> str | None:
     """A key from stdin or a hidden prompt; never from the command line."""
     if from_stdin:
@@ -194,12 +203,12 @@ def list_profiles(as_json: bool = typer.Option(False, "--json", help="Machine-re
         console.print(f"No profiles in {config.path} yet. Add one: `ccs add glm --preset zai`")
         return
     table = Table(box=None, pad_edge=False)
-    for column in ("", "name", "provider", "api", "model", "key", "aliases"):
+    for column in ("", "name", "provider", "api", "model", "key", "aliases", "description"):
         table.add_column(column)
     for row in rows:
         mark = {True: "[green]yes[/]", False: "[red]missing[/]", None: ""}[row["key_present"]]
         table.add_row("*" if row["active"] else "", row["name"], row["provider"], row["api"], row["model"] or "-",
-                      f"{row['key_source']} {mark}".strip(), ", ".join(row["aliases"]))
+                      f"{row['key_source']} {mark}".strip(), ", ".join(row["aliases"]), escape(row["description"]))
     console.print(table)
 
 
@@ -243,6 +252,7 @@ def set_values(
     name: str = ProfileArg,
     assignments: Optional[list[str]] = typer.Argument(None, help="key=value pairs; dotted keys such as models.opus=M."),
     unset: Optional[list[str]] = typer.Option(None, "--unset", help="Remove a key (repeatable)."),
+    force: bool = typer.Option(False, "--force", help="Allow an alias that hides a command of the same name."),
 ) -> None:
     """Change profile fields; the file's comments and layout are kept.
 
@@ -253,6 +263,7 @@ def set_values(
     import tomlkit
 
     aliases = profiles.load().by_alias()
+    not_set = []
     with profiles.editing() as doc:
         table = existing_table(doc, name)
         for assignment in assignments or []:
@@ -275,9 +286,25 @@ def set_values(
             if tail:
                 require_table(head)
             container = table[head] if tail and head in table else table
-            container.pop(tail or key, None)
-    console.print(f"Updated profile [bold]{name}[/]")
+            if container.pop(tail or key, None) is None:
+                not_set.append(key)
+        if not force:
+            refuse_shadowing_aliases(table.get("aliases", []), aliases)
+    unchanged = f" ({', '.join(not_set)}: not set)" if not_set else ""
+    if not assignments and len(not_set) == len(unset):
+        console.print(f"Nothing changed in profile [bold]{name}[/]{escape(unchanged)}")
+        return
+    console.print(f"Updated profile [bold]{name}[/]{escape(unchanged)}")
     hint_alias_change(aliases)
+
+
+def refuse_shadowing_aliases(new: list, before: dict[str, Profile]) -> None:
+    """An alias is a shell function: named like a command (`cc`, `ls`), it hides that command."""
+    import shutil
+
+    for alias in new:
+        if alias not in before and (found := shutil.which(str(alias))):
+            raise CcsError(f"alias '{alias}' would hide {found} in your shells; choose another name, or add --force")
 
 
 def require_table(field: str) -> None:
@@ -349,10 +376,7 @@ def remove(
     """Remove a profile and its stored key."""
     config = profiles.load()
     profile = config.get(name)
-    if not yes:
-        if not sys.stdin.isatty():
-            raise CcsError(f"removing '{name}' needs confirmation: add --yes")
-        typer.confirm(f"Remove profile '{name}' and its stored key?", abort=True)
+    confirm_or_yes(yes, f"Remove profile '{name}' and its stored key?", f"removing '{name}' needs confirmation")
     with profiles.editing() as doc:
         existing_table(doc, name)  # still there: another ccs may have removed it meanwhile
         del profiles.profiles_table(doc)[name]
@@ -432,10 +456,7 @@ def import_profiles(
     new = [item for item in found if force or item.name not in config.profiles]
     if not new:
         raise CcsError("every profile found exists already; rename or remove them first, or add --force")
-    if not yes:
-        if not sys.stdin.isatty():
-            raise CcsError("saving needs confirmation: add --yes")
-        typer.confirm(f"Save {len(new)} profile(s)?", abort=True)
+    confirm_or_yes(yes, f"Save {len(new)} profile(s)?", "saving needs confirmation")
     with profiles.editing() as doc:
         for item in new:
             profiles.profiles_table(doc)[item.name] = profiles.new_profile_table(item.fields)
@@ -549,10 +570,11 @@ def key_print(name: str = ProfileArg) -> None:
 
 
 @key_app.command("rm")
-def key_rm(name: str = ProfileArg) -> None:
+def key_rm(name: str = ProfileArg, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
     """Delete a profile's stored key."""
     config = profiles.load()
     profile = config.get(name)
+    confirm_or_yes(yes, f"Delete the stored key of '{name}'?", f"deleting the key of '{name}' needs confirmation")
     if not secrets.delete_key(profile.keyring_user, config.secret_store):
         raise CcsError(f"no stored key for '{name}'")
     console.print(f"Deleted the key of [bold]{name}[/]")
@@ -793,12 +815,12 @@ def env_command(
                        f"`ccs run {name}` or `ccs proxy {name}`")
     secret = secrets.require(profile, config.secret_store) if profile.needs_key else None
     values = launch.profile_env(profile, secret)
-    if not reveal:
-        values = {k: secrets.mask(v) if k in launch.SECRET_VARS and v else v for k, v in values.items()}
+    masked = set() if reveal else {k for k in launch.SECRET_VARS if values.get(k) and values[k] == secret}
+    values = {k: secrets.mask(v) if k in masked else v for k, v in values.items()}
     from . import shell as shell_code
 
     unset = [var for var in launch.removed_vars(profile) if var not in values]
     notes = []
     if profile.key_env:
         notes.append(f"{profile.key_env} is unset: the key reaches claude once, as the profile's token")
-    print(shell_code.env_code(values, unset, shell, notes), end="")
+    print(shell_code.env_code(values, unset, shell, notes, masked), end="")

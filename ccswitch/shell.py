@@ -174,17 +174,23 @@ def completion_script(shell: str) -> str:
     return get_completion_script(prog_name="ccs", complete_var="_CCS_COMPLETE", shell=shell).strip() + "\n"
 
 
-def env_code(values: dict[str, str], unset: list[str], shell: str, notes: list[str] = ()) -> str:
-    """`ccs env`: set and unset variables, as code for a shell (or JSON), after `notes` as comments."""
+def env_code(values: dict[str, str], unset: list[str], shell: str, notes: list[str] = (),
+             masked: set[str] = frozenset()) -> str:
+    """`ccs env`: set and unset variables, as code for a shell (or JSON), after `notes` as comments.
+    A `masked` variable (a key shown as `sk-…abcd`) is a comment too: as code it would set a wrong key."""
     if shell == "json":
-        return json.dumps({"set": values, "unset": unset}, indent=2) + "\n"
+        return json.dumps({"set": values, "unset": unset, "masked": sorted(masked)}, indent=2) + "\n"
     if shell in ("bash", "zsh", "sh"):
-        lines = [f"unset {var}" for var in unset] + [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+        unset_line, set_line = "unset {}".format, lambda k, v: f"export {k}={shlex.quote(v)}"
     elif shell == "fish":
-        lines = [f"set -e {var}" for var in unset] + [f"set -gx {k} {_fish_quote(v)}" for k, v in values.items()]
+        unset_line, set_line = "set -e {}".format, lambda k, v: f"set -gx {k} {_fish_quote(v)}"
     elif shell == "powershell":
-        lines = [f"Remove-Item Env:{var} -ErrorAction SilentlyContinue" for var in unset] + [
-            f"$Env:{k} = '" + v.replace("'", "''") + "'" for k, v in values.items()]
+        unset_line = "Remove-Item Env:{} -ErrorAction SilentlyContinue".format
+        set_line = lambda k, v: f"$Env:{k} = '" + v.replace("'", "''") + "'"  # noqa: E731
     else:
         raise CcsError(f"unknown shell '{shell}': use bash, zsh, fish, powershell or json")
-    return "\n".join([f"# {note}" for note in notes] + lines) + "\n"
+    lines = [f"# {note}" for note in notes] + [unset_line(var) for var in unset]
+    for var, value in values.items():
+        lines.append(f"# {set_line(var, value)}  (masked: --reveal prints the key)" if var in masked
+                     else set_line(var, value))
+    return "\n".join(lines) + "\n"

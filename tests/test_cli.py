@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -134,14 +135,14 @@ def test_use_off_and_current(glm, monkeypatch):
 def test_key_set_rm(glm):
     assert invoke("key", "set", "glm", "--stdin", input="sk-new-key-0000\n").exit_code == 0
     assert glm.store[("ccswitch", "glm")] == "sk-new-key-0000"
-    assert invoke("key", "rm", "glm").exit_code == 0
-    assert invoke("key", "rm", "glm").exit_code == 2
+    assert invoke("key", "rm", "glm", "--yes").exit_code == 0
+    assert invoke("key", "rm", "glm", "--yes").exit_code == 2
     empty = invoke("key", "set", "glm", "--stdin", input="")
     assert empty.exit_code == 2
 
 
 @pytest.mark.parametrize("shell, expected", [
-    ("bash", "export ANTHROPIC_AUTH_TOKEN='sk-…7788'"),
+    ("bash", "# export ANTHROPIC_AUTH_TOKEN='sk-…7788'  (masked: --reveal prints the key)"),
     ("zsh", "unset ANTHROPIC_SMALL_FAST_MODEL"),
     ("fish", "set -gx ANTHROPIC_BASE_URL 'https://api.z.ai/api/anthropic'"),
     ("powershell", "$Env:ANTHROPIC_API_KEY = ''"),
@@ -149,6 +150,29 @@ def test_key_set_rm(glm):
 def test_env_masks_unless_revealed(glm, shell, expected):
     result = invoke("env", "glm", "--shell", shell)
     assert result.exit_code == 0 and expected in result.output and SECRET not in result.output
+
+
+def test_env_without_reveal_is_code_that_sets_no_wrong_key(glm):
+    code = invoke("env", "glm").output
+    result = subprocess.run(["bash", "-c", code + 'echo "token=${ANTHROPIC_AUTH_TOKEN-unset}"'],
+                            capture_output=True, text=True, env={**os.environ, "ANTHROPIC_AUTH_TOKEN": "mine"})
+    assert result.stdout.strip().endswith("token=mine") and json.loads(
+        invoke("env", "glm", "--shell", "json").output)["masked"] == ["ANTHROPIC_AUTH_TOKEN"]
+
+
+def test_set_says_when_nothing_changed_and_refuses_an_alias_that_hides_a_command(glm):
+    unchanged = invoke("set", "glm", "--unset", "description")
+    assert unchanged.exit_code == 0 and "Nothing changed in profile glm (description: not set)" in unchanged.output
+    hiding = invoke("set", "glm", 'aliases=["ls"]')
+    assert hiding.exit_code == 2 and "alias 'ls' would hide" in hiding.output and "--force" in hiding.output
+    assert profiles.load().get("glm").aliases == []
+    assert invoke("set", "glm", 'aliases=["ls"]', "--force").exit_code == 0
+    assert invoke("set", "glm", 'aliases=["ls", "cc-glm-unique"]').exit_code == 0  # ls was there already
+
+
+def test_key_rm_asks_first(glm):
+    assert ccs("key", "rm", "glm").returncode == 2  # no terminal to ask in: --yes
+    assert invoke("key", "rm", "glm", "--yes").exit_code == 0
 
 
 def test_env_reveal_json_and_proxy_profiles(glm):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -141,7 +144,10 @@ def test_claude_settings_round_trip_keeps_every_other_key(file_keyring):
         k: SETTINGS[k] for k in ("hooks", "permissions", "statusLine", "enabledPlugins")}
     assert written["env"]["ANTHROPIC_BASE_URL"] == "https://api.z.ai/api/anthropic"
     assert written["env"]["KEEP"] == "me" and "ANTHROPIC_AUTH_TOKEN" not in written["env"]
-    assert written["apiKeyHelper"] == "ccs key print glm"
+    assert written["apiKeyHelper"] == shlex.join([sys.executable, "-m", "ccswitch", "key", "print", "glm"])
+    from_an_ide = subprocess.run(written["apiKeyHelper"], shell=True, capture_output=True, text=True,
+                                 env={**os.environ, "PATH": "/usr/bin:/bin"})  # no venv on this PATH
+    assert from_an_ide.stdout.strip() == "sk-glm-settings-77"
     assert "sk-glm-settings-77" not in path.read_text()
     printed = ccs("key", "print", "glm")
     assert printed.stdout.strip() == "sk-glm-settings-77"

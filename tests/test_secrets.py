@@ -125,7 +125,7 @@ def test_a_keyring_backend_picked_through_the_environment_across_processes(file_
     assert "sk-alt-secret-9876" in file_keyring.read_text()
     shown = ccs("show", "glm", "--json")
     assert json.loads(shown.stdout)["key"] == {"source": "keyring", "present": True, "masked": "sk-…9876"}
-    assert ccs("key", "rm", "glm").returncode == 0
+    assert ccs("key", "rm", "glm", "--yes").returncode == 0
     assert json.loads(ccs("show", "glm", "--json").stdout)["key"]["present"] is False
 
 
