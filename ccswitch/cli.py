@@ -110,7 +110,7 @@ def root(
 
 @app.command()
 def add(
-    name: str = typer.Argument(..., help="Name of the new profile."),
+    name: Optional[str] = typer.Argument(None, help="Name of the new profile (asked in a terminal when missing)."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Provider preset (see `ccs presets`).",
                                          autocompletion=complete_preset),
     base_url: Optional[str] = typer.Option(None, help="Provider base URL."),
@@ -120,28 +120,44 @@ def add(
     opus: Optional[str] = typer.Option(None, help="Model for the opus tier."),
     sonnet: Optional[str] = typer.Option(None, help="Model for the sonnet tier."),
     haiku: Optional[str] = typer.Option(None, help="Model for the haiku tier (background tasks)."),
+    context_window: Optional[int] = typer.Option(None, help="The model's context window in tokens "
+                                                             "(claude assumes 1M for a model it does not know)."),
     description: Optional[str] = typer.Option(None, help="A note shown in `ccs list`."),
     key_env: Optional[str] = typer.Option(None, help="Read the key from this variable at launch."),
     key_cmd: Optional[str] = typer.Option(None, help="Run this command at launch and use its output as the key."),
     key_stdin: bool = typer.Option(False, help="Read the key from standard input."),
     force: bool = typer.Option(False, "--force", help="Replace an existing profile of that name."),
 ) -> None:
-    """Add a profile; asks for anything missing (the key hidden) when run in a terminal.
+    """Add a profile; in a terminal it asks for what is missing (the preset, the name, the key hidden;
+    for a provider without a preset its models and context window).
 
-    Example: ccs add glm --preset zai
+    Example: ccs add glm --preset zai; ccs add local --base-url http://localhost:8000/v1 --api openai
     """
     interactive = sys.stdin.isatty()
+    from rich.prompt import IntPrompt, Prompt
+
     if preset is None and base_url is None:
         if not interactive:
             raise CcsError("give --preset P or --base-url URL (see `ccs presets`)")
-        from rich.prompt import Prompt
-
         presets_table(err_console)
         preset = Prompt.ask("Preset", choices=list(PRESETS), show_choices=False, console=err_console)
-    values = {"preset": preset, "description": description, "api": api, "base_url": base_url, "auth": auth,
-              "model": model, "key_env": key_env, "key_cmd": key_cmd}
-    values = {k: v for k, v in values.items() if v is not None}
+    if name is None:
+        if not interactive:
+            raise CcsError("give the new profile's NAME: `ccs add NAME --preset P`")
+        name = Prompt.ask("Profile name", default=preset or "custom", console=err_console)
     tiers = {k: v for k, v in {"opus": opus, "sonnet": sonnet, "haiku": haiku}.items() if v}
+    if preset is None and interactive:  # no preset to say which models and window: ask, skippable
+        model = model or Prompt.ask("Main model (empty: the provider's default)", default="", show_default=False,
+                                    console=err_console) or None
+        for tier in ("opus", "sonnet", "haiku"):
+            if model and tier not in tiers:
+                tiers[tier] = Prompt.ask(f"Model for the {tier} tier", default=model, console=err_console)
+        if model and context_window is None:
+            context_window = IntPrompt.ask(f"Context window of {model} in tokens (0: skip; claude assumes 1M)",
+                                           default=0, console=err_console) or None
+    values = {"preset": preset, "description": description, "api": api, "base_url": base_url, "auth": auth,
+              "model": model, "key_env": key_env, "key_cmd": key_cmd, "context_window": context_window}
+    values = {k: v for k, v in values.items() if v is not None}
     if tiers:
         values["models"] = tiers
     profile = profiles.resolve(name, values)
@@ -164,6 +180,9 @@ def add(
         console.print(f"Stored its key in the {where if where == 'keyring' else 'file ' + where}")
     elif profile.needs_key and not (key_env or key_cmd):
         console.print(f"No key stored yet: run `ccs key set {name}`")
+    if profile.model and not profile.context_window:
+        console.print(f"No context window for {profile.model}: claude will assume 1M tokens and compact late; "
+                      f"`ccs set {name} context_window=N`", markup=False)
 
 
 def confirm_or_yes(yes: bool, question: str, why: str) -> None:

@@ -220,13 +220,24 @@ def test_version_and_help():
     assert help_text.returncode == 0 and "Run claude (or a command) with a profile" in help_text.stdout
 
 
-@pytest.mark.parametrize("args", [("add",), ("nosuch",), ("add", "x", "--bogus"), ("set",), ("rm",),
+@pytest.mark.parametrize("args", [("nosuch",), ("add", "x", "--bogus"), ("set",), ("rm",),
                                   ("key", "set")])
 def test_usage_errors_are_one_line_and_exit_2(memory_keyring, args):
     result = ccs(*args)
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith("ccs: error: ") and "--help" in line
+
+
+def test_add_without_a_terminal_says_what_it_needs(memory_keyring):
+    assert ccs("add").stderr == "ccs: error: give --preset P or --base-url URL (see `ccs presets`)\n"
+    assert ccs("add", "--preset", "zai").stderr == "ccs: error: give the new profile's NAME: `ccs add NAME --preset P`\n"
+    custom = ccs("add", "vl", "--base-url", "http://localhost:8000/v1", "--api", "openai", "--auth", "none",
+                 "--model", "qwen3-coder", "--context-window", "131072")
+    assert custom.returncode == 0 and profiles.load().get("vl").context_window == 131072
+    bare = ccs("add", "vl2", "--base-url", "http://localhost:8000/v1", "--api", "openai", "--auth", "none",
+               "--model", "qwen3-coder")
+    assert "No context window for qwen3-coder: claude will assume 1M tokens" in bare.stdout
 
 
 def test_a_missing_editor_is_one_line_and_keeps_the_file(glm):

@@ -59,3 +59,50 @@ def test_presets_never_cut_a_url_whatever_the_terminal_width(columns):
     assert "…" not in shown  # nothing cropped
     for preset in PRESETS.values():
         assert preset.fields.get("base_url", preset.name) in shown
+
+
+def test_interactive_add_with_no_arguments_offers_presets_then_a_name(no_keyring):
+    child = pexpect.spawn(sys.executable, ["-m", "ccswitch", "add"], env=dict(os.environ), encoding="utf-8",
+                          timeout=30, dimensions=(60, 200))
+    child.expect("Preset")
+    child.sendline("deepseek")
+    child.expect("Profile name .*deepseek")
+    child.sendline("")  # the preset's name
+    child.expect("Key for deepseek")
+    child.sendline("sk-typed-0000")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert json.loads(ccs("show", "deepseek", "--json").stdout)["preset"] == "deepseek"
+
+
+def test_interactive_add_of_a_custom_provider_asks_for_models_and_window(no_keyring):
+    child = pexpect.spawn(sys.executable, ["-m", "ccswitch", "add", "mine", "--base-url", "http://localhost:9/v1",
+                                           "--api", "openai", "--auth", "none"], env=dict(os.environ),
+                          encoding="utf-8", timeout=30, dimensions=(60, 200))
+    child.expect("Main model")
+    child.sendline("qwen3-coder")
+    for tier in ("opus", "sonnet"):
+        child.expect(f"Model for the {tier} tier")
+        child.sendline("")  # the main model
+    child.expect("Model for the haiku tier")
+    child.sendline("qwen3-small")
+    child.expect("Context window of qwen3-coder")
+    child.sendline("131072")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    shown = json.loads(ccs("show", "mine", "--json").stdout)
+    assert shown["models"] == {"opus": "qwen3-coder", "sonnet": "qwen3-coder", "haiku": "qwen3-small"}
+    assert shown["context_window"] == 131072
+
+
+def test_ctrl_c_at_a_prompt_ends_the_line_for_the_shell(no_keyring):
+    child = pexpect.spawn(sys.executable, ["-m", "ccswitch", "add", "glm"], env=dict(os.environ), encoding="utf-8",
+                          timeout=30, dimensions=(60, 200))
+    child.expect("Preset")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    assert child.before.endswith("\r\n")  # the shell's prompt starts on a line of its own
