@@ -94,13 +94,15 @@ def split_run_args(args: list[str]) -> tuple[str | None, list[str], bool, bool] 
     return name, words[1:] if explicit else words, explicit, verbose
 
 
-def split_proxy_args(args: list[str]) -> tuple[str, int, bool] | None:
-    """(NAME, port, json) of `proxy NAME [--port N] [--json]`, or None when Typer must parse the words."""
-    name, port, as_json = None, "0", False
+def split_proxy_args(args: list[str]) -> tuple[str, int, bool, bool] | None:
+    """(NAME, port, json, quiet) of `proxy NAME [--port N] [--json] [--quiet]`, or None for Typer."""
+    name, port, as_json, quiet = None, "0", False, False
     words = iter(args)
     for word in words:
         if word == "--json":
             as_json = True
+        elif word in ("--quiet", "-q"):
+            quiet = True
         elif word == "--port":
             port = next(words, "")
         elif word.startswith("--port="):
@@ -111,7 +113,7 @@ def split_proxy_args(args: list[str]) -> tuple[str, int, bool] | None:
             return None
     if name is None or not port.isdigit():
         return None
-    return name, int(port), as_json
+    return name, int(port), as_json, quiet
 
 
 if __name__ == "__main__":

@@ -799,14 +799,16 @@ def proxy(
     name: str = ProfileArg,
     port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0: a free one)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON line {base_url, token}."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per request on stderr, only errors."),
 ) -> None:
     """Serve a profile's translation proxy in the foreground for other clients (an IDE, the SDK).
+    It prints a line per request (model, status, tokens, time) on stderr unless --quiet.
 
     Example: ccs proxy gpt --port 8082
     """
     from .proxy.server import serve_profile
 
-    serve_profile(name, port, as_json)
+    serve_profile(name, port, as_json, quiet)
 
 
 @app.command()

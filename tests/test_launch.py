@@ -295,9 +295,9 @@ def test_hot_path_imports_nothing_it_does_not_need(configured):
 
 
 @pytest.mark.parametrize("words, parsed", [
-    (["gpt"], ("gpt", 0, False)),
-    (["gpt", "--port", "8082", "--json"], ("gpt", 8082, True)),
-    (["--json", "gpt", "--port=9"], ("gpt", 9, True)),
+    (["gpt"], ("gpt", 0, False, False)),
+    (["gpt", "--port", "8082", "--json"], ("gpt", 8082, True, False)),
+    (["--json", "gpt", "--port=9", "-q"], ("gpt", 9, True, True)),
     (["gpt", "--port"], None),
     (["gpt", "--help"], None),
     ([], None),

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import anthropic
 import pytest
@@ -93,6 +94,29 @@ def test_ccs_proxy_serves_in_the_foreground_and_exits_cleanly(provider):
     proxy.send_signal(signal.SIGTERM)
     assert proxy.wait(10) == 0
     assert UPSTREAM_KEY not in proxy.stdout.read() + proxy.stderr.read()
+
+
+def test_ccs_proxy_prints_a_line_per_request_unless_quiet(provider):
+    proxy, info = start_proxy()
+    client = anthropic.Anthropic(base_url=info["base_url"], api_key=info["token"], max_retries=0)
+    client.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    proxy.send_signal(signal.SIGTERM)
+    assert proxy.wait(10) == 0
+    lines = [line for line in proxy.stderr.read().splitlines() if "->" in line]
+    assert len(lines) == 1 and "claude-haiku-4-5 -> gpt-mini whole 200 in 3 (+0 cached) out 2" in lines[0]
+    quiet = subprocess.Popen([sys.executable, "-m", "ccswitch", "proxy", "gpt", "--json", "--quiet"], env=os.environ,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    info = json.loads(quiet.stdout.readline())
+    anthropic.Anthropic(base_url=info["base_url"], api_key=info["token"], max_retries=0).messages.create(
+        model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    quiet.send_signal(signal.SIGTERM)
+    assert quiet.wait(10) == 0 and "->" not in quiet.stderr.read()
+
+
+def test_ccs_run_writes_the_request_lines_to_the_proxy_log(provider):
+    assert ccs("run", "gpt", "--", sys.executable, "-c", CHILD).returncode == 0
+    log = (Path(os.environ["CCS_HOME"]) / "state" / "proxy.log").read_text()
+    assert "claude-haiku-4-5 -> gpt-mini whole 200" in log
 
 
 def test_ccs_proxy_is_a_lean_process(provider):

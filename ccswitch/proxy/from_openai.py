@@ -236,7 +236,8 @@ class StreamTranslator:
         self.by_index: dict[int, _Call] = {}
         self.current: _Call | None = None  # the call whose block is open
         self.finish_reason: str | None = None
-        self.usage: dict | None = None
+        self.usage: dict | None = None  # as the provider reported it
+        self.final_usage: dict | None = None  # as claude got it, once finished
         self.finished = False
 
     def feed(self, chunk: dict) -> bytes:
@@ -289,10 +290,11 @@ class StreamTranslator:
                 self._open_call(call, out)
                 self._close_block(out)
         self.finished = True
+        self.final_usage = usage_of(self.usage) if self.usage else estimated_usage(self.estimate_input(), self.generated)
         out.append(event("message_delta", {
             "type": "message_delta",
             "delta": {"stop_reason": stop_reason_of(self.finish_reason, bool(self.calls)), "stop_sequence": None},
-            "usage": usage_of(self.usage) if self.usage else estimated_usage(self.estimate_input(), self.generated)}))
+            "usage": self.final_usage}))
         out.append(event("message_stop", {"type": "message_stop"}))
         return b"".join(out)
 

@@ -16,6 +16,7 @@ import re
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx2
@@ -35,6 +36,7 @@ HOST_HEADER = re.compile(r"(?P<name>\[[0-9a-fA-F:.]*\]|[^:\[\]]*)(?::\d+)?")
 PING_AFTER = 10.0  # seconds without a byte to the client before a `ping` event
 MAX_REQUEST_MB = 64  # the default limit on a request body; `max_request_mb` in a profile
 MAX_ANSWER = 64 * 1024 * 1024  # a whole (non-streamed) answer from the provider
+CLIENT_LEFT = 499  # the status a request that the client left before its answer ends with, in the log
 DRAIN_GRACE = 2.0  # seconds the end of a finished stream's body may take, so its connection can be reused
 LOG_BYTES = 1_000_000  # the proxy log under `ccs run` is rotated at this size, one old file kept
 # Parameters we add that a provider may not take; a 400 naming one is retried without it.
@@ -143,6 +145,7 @@ class ProxyApp:
         model = req.get("model") or body["model"]
         refusals = self.refusals.setdefault(body["model"], Refusals(body["model"]))
         body = refusals.applied(body)
+        outcome = Outcome(model, body["model"], bool(body.get("stream")))
         # Answer the client only once the provider has: its status decides ours.
         client_left = asyncio.ensure_future(wait_for_disconnect(receive))
         try:
@@ -158,18 +161,23 @@ class ProxyApp:
             if reader is None:
                 return
             try:
-                await self._answer(reader, req, body, model, names, send, client_left)
+                await self._answer(reader, req, body, outcome, names, send, client_left)
             finally:
                 await reader.close()
+        except ProxyError as e:
+            outcome.status = e.status
+            raise
         finally:
             client_left.cancel()
+            log.info("%s", outcome)
 
-    async def _answer(self, reader: BodyReader, req: dict, body: dict, model: str, names, send,
+    async def _answer(self, reader: BodyReader, req: dict, body: dict, outcome: Outcome, names, send,
                       client_left: asyncio.Future) -> None:
+        model = outcome.requested
         if body.get("stream") and reader.response.status_code < 400 \
                 and "json" not in reader.response.headers.get("content-type", ""):
             translator = StreamTranslator(model, names, lambda: estimate_tokens(req))
-            return await self._stream(reader, translator, send, client_left)
+            return await self._stream(reader, translator, send, client_left, outcome)
         raw = await self._whole(reader)
         if raw is None:
             return
@@ -183,6 +191,7 @@ class ProxyApp:
                                   "is it an OpenAI Chat Completions endpoint?", retry=False) from None
         # asked for in one piece, or from a provider that ignores "stream": true
         message = translate_response(answer, model, names, lambda: estimate_tokens(req))
+        outcome.status, outcome.usage = 200, message["usage"]
         if body.get("stream"):
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
             await send({"type": "http.response.body", "body": message_as_events(message)})
@@ -225,7 +234,7 @@ class ProxyApp:
         return reader
 
     async def _stream(self, reader: BodyReader, translator: StreamTranslator, send,
-                      client_left: asyncio.Future) -> None:
+                      client_left: asyncio.Future, outcome: Outcome) -> None:
         """Upstream SSE -> Anthropic SSE, one write to the client per wake-up; a ping when the provider is quiet."""
         parser = SSEParser()
         started = False
@@ -242,14 +251,18 @@ class ProxyApp:
             except ProxyError as e:
                 if not started:
                     raise  # nothing sent yet: still a proper HTTP error
+                outcome.status = e.status
                 await self._write(send, translator.error_event(self._reported(e)), more=False)
                 return
             if not started and (out or translator.finished):
                 await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
                 started = True
+                outcome.status = 200
             if out and not await self._write(send, out, more=not translator.finished):
+                outcome.status = 499
                 return
             if translator.finished:
+                outcome.usage = translator.final_usage
                 await reader.close(grace=DRAIN_GRACE)  # read to its end, the connection serves the next request
                 return
 
@@ -288,6 +301,25 @@ class ProxyApp:
                                   "an OpenAI Chat Completions endpoint?", retry=False)
         out.append(translator.finish())
         return b"".join(out)
+
+
+class Outcome:
+    """How one request ended, one line in the proxy log: what was asked, what answered, how, how long."""
+
+    def __init__(self, requested: str, upstream_model: str, stream: bool):
+        self.requested = requested
+        self.upstream_model = upstream_model
+        self.stream = stream
+        self.status = CLIENT_LEFT  # until an answer is sent
+        self.usage: dict | None = None
+        self.started = time.monotonic()
+
+    def __str__(self) -> str:
+        usage = self.usage or {}
+        tokens = (f" in {usage.get('input_tokens', 0)} (+{usage.get('cache_read_input_tokens', 0)} cached) "
+                  f"out {usage.get('output_tokens', 0)}" if self.usage else "")
+        return (f"{self.requested} -> {self.upstream_model} {'stream' if self.stream else 'whole'} "
+                f"{self.status}{tokens} {(time.monotonic() - self.started) * 1000:.0f} ms")
 
 
 class Refusals:
@@ -446,9 +478,9 @@ def bind(port: int = 0) -> socket.socket:
     return sock
 
 
-def make_server(app: ProxyApp, *, log_file: str | None = None):
-    """uvicorn for our app; its log and ours go to `log_file` (under `ccs run`, never over claude's
-    screen), else to stderr."""
+def make_server(app: ProxyApp, *, log_file: str | None = None, quiet: bool = False):
+    """uvicorn for our app; its log and ours (a line per request unless `quiet`) go to `log_file`
+    (under `ccs run`, never over claude's screen), else to stderr."""
     import uvicorn
 
     handler = ({"class": "logging.handlers.RotatingFileHandler", "filename": log_file, "maxBytes": LOG_BYTES,
@@ -457,7 +489,8 @@ def make_server(app: ProxyApp, *, log_file: str | None = None):
                   "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(message)s"}},
                   "handlers": {"out": {**handler, "formatter": "plain"}},
                   "loggers": {"uvicorn": {"handlers": ["out"], "level": "WARNING", "propagate": False},
-                              "ccswitch": {"handlers": ["out"], "level": "INFO", "propagate": False}}}
+                              "ccswitch": {"handlers": ["out"], "level": "WARNING" if quiet else "INFO",
+                                           "propagate": False}}}
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2,
                             server_header=False, date_header=False, log_config=log_config)
     return uvicorn.Server(config)
@@ -465,11 +498,11 @@ def make_server(app: ProxyApp, *, log_file: str | None = None):
 
 @contextlib.contextmanager
 def running(upstream: Upstream, port: int = 0, client: httpx2.AsyncClient | None = None,
-            log_file: str | None = None, max_request_mb: int = MAX_REQUEST_MB) -> Iterator[Endpoint]:
+            log_file: str | None = None, max_request_mb: int = MAX_REQUEST_MB, quiet: bool = False) -> Iterator[Endpoint]:
     """Serve in a thread for as long as the `with` block; yields where clients connect, with their token."""
     token = "ccs-" + secrets.token_urlsafe(32)
     sock = bind(port)
-    server = make_server(ProxyApp(upstream, token, client, max_request_mb), log_file=log_file)
+    server = make_server(ProxyApp(upstream, token, client, max_request_mb), log_file=log_file, quiet=quiet)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="ccs-proxy", daemon=True)
     thread.start()
     while not server.started and thread.is_alive():
@@ -494,7 +527,7 @@ def serve_in_background(profile, secret: str | None):
                    max_request_mb=profile.max_request_mb or MAX_REQUEST_MB)
 
 
-def serve_forever(profile, secret: str | None, port: int, announce) -> None:
+def serve_forever(profile, secret: str | None, port: int, announce, quiet: bool = False) -> None:
     """`ccs proxy`: serve until SIGINT/SIGTERM, then shut down cleanly. `announce(url, token)` runs once bound."""
     import signal
 
@@ -503,12 +536,12 @@ def serve_forever(profile, secret: str | None, port: int, announce) -> None:
     stopping = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
     with running(Upstream.from_profile(profile, secret, os.environ), port,
-                 max_request_mb=profile.max_request_mb or MAX_REQUEST_MB) as endpoint:
+                 max_request_mb=profile.max_request_mb or MAX_REQUEST_MB, quiet=quiet) as endpoint:
         announce(endpoint.url, endpoint.token)
         signal.sigwait(stopping)
 
 
-def serve_profile(name: str, port: int = 0, as_json: bool = False) -> None:
+def serve_profile(name: str, port: int = 0, as_json: bool = False, quiet: bool = False) -> None:
     """`ccs proxy NAME`: a profile's proxy in the foreground for other clients; prints where and the token."""
     from .. import profiles, secrets
     from ..errors import CcsError
@@ -526,4 +559,4 @@ def serve_profile(name: str, port: int = 0, as_json: bool = False) -> None:
             print(f"ccs proxy for '{name}' on {url}\n  ANTHROPIC_BASE_URL={url}\n  ANTHROPIC_AUTH_TOKEN={token}\n"
                   "Ctrl-C stops it.", flush=True)
 
-    serve_forever(profile, secret, port, announce)
+    serve_forever(profile, secret, port, announce, quiet)
