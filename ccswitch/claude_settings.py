@@ -3,8 +3,8 @@ people who start Claude Code from an IDE where no `ccs run` is in between.
 
 Only the `env` keys ccs manages and `apiKeyHelper` are touched; hooks, permissions, plugins and
 everything else stay as they are. The key is never written: `apiKeyHelper` runs `ccs key print
-NAME` (as `/path/to/python -m ccswitch key print NAME`). What was there before is recorded once, so `ccs use --off --claude-settings` puts back
-exactly that.
+NAME` (as `/path/to/python -m ccswitch key print NAME`). What was there before is recorded once,
+so `ccs use --off --claude-settings` puts back exactly that.
 """
 
 from __future__ import annotations

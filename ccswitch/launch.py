@@ -176,7 +176,8 @@ def resume_hint(launch: Launch, since: float) -> str | None:
     this one works: the newest session claude wrote since `since`, resumed through the same profile."""
     if {"-p", "--print"} & set(launch.argv):
         return None  # claude prints its hint for interactive sessions only
-    config_dir = Path(launch.env.get("CLAUDE_CONFIG_DIR") or Path(launch.env.get("HOME") or "~").expanduser() / ".claude")
+    home = Path(launch.env.get("HOME") or "~").expanduser()
+    config_dir = Path(launch.env.get("CLAUDE_CONFIG_DIR") or home / ".claude")
     sessions = [(path.stat().st_mtime, path) for path in config_dir.glob("projects/*/*.jsonl")]
     recent = [entry for entry in sessions if entry[0] >= since]
     if not recent:

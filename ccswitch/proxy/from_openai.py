@@ -290,7 +290,8 @@ class StreamTranslator:
                 self._open_call(call, out)
                 self._close_block(out)
         self.finished = True
-        self.final_usage = usage_of(self.usage) if self.usage else estimated_usage(self.estimate_input(), self.generated)
+        self.final_usage = (usage_of(self.usage) if self.usage else
+                            estimated_usage(self.estimate_input(), self.generated))
         out.append(event("message_delta", {
             "type": "message_delta",
             "delta": {"stop_reason": stop_reason_of(self.finish_reason, bool(self.calls)), "stop_sequence": None},

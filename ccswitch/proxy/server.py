@@ -498,7 +498,8 @@ def make_server(app: ProxyApp, *, log_file: str | None = None, quiet: bool = Fal
 
 @contextlib.contextmanager
 def running(upstream: Upstream, port: int = 0, client: httpx2.AsyncClient | None = None,
-            log_file: str | None = None, max_request_mb: int = MAX_REQUEST_MB, quiet: bool = False) -> Iterator[Endpoint]:
+            log_file: str | None = None, max_request_mb: int = MAX_REQUEST_MB,
+            quiet: bool = False) -> Iterator[Endpoint]:
     """Serve in a thread for as long as the `with` block; yields where clients connect, with their token."""
     token = "ccs-" + secrets.token_urlsafe(32)
     sock = bind(port)
