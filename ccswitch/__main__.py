@@ -8,6 +8,7 @@ simple enough to read here. Anything else, `--help` included, goes to Typer.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -16,6 +17,12 @@ def main(argv: list[str] | None = None) -> None:
     from .errors import CcsError
 
     args = sys.argv[1:] if argv is None else argv
+    if "_CCS_COMPLETE" in os.environ:  # a TAB in the user's shell
+        from .shell import quick_completion
+
+        if (answer := quick_completion(os.environ)) is not None:
+            print(answer[0])
+            sys.exit(answer[1])
     try:
         command = fast_path(args)
         if command is not None:

@@ -165,6 +165,51 @@ def integration_active() -> str | None:
     return os.environ.get(INTEGRATION_VAR) or None
 
 
+# Commands whose first argument is a profile name (and `key set|rm|print NAME`).
+PROFILE_FIRST = ("run", "use", "show", "set", "rm", "rename", "env", "proxy", "export", "shell")
+
+
+def quick_completion(environ) -> tuple[str, int] | None:
+    """(output, exit code) for a TAB after a command that takes a profile, answered from the profiles
+    file without Typer (most of a TAB's 0.3-0.7 s); None when Typer must answer. Same protocol and
+    formats as Typer's completion (`_CCS_COMPLETE=complete_bash|complete_zsh|complete_fish`)."""
+    mode = environ.get("_CCS_COMPLETE")
+    if mode == "complete_bash":
+        words = _split(environ.get("COMP_WORDS", ""))
+        current = int(environ.get("COMP_CWORD") or 0)
+        args, incomplete = words[1:current], words[current] if current < len(words) else ""
+    elif mode in ("complete_zsh", "complete_fish"):
+        line = environ.get("_TYPER_COMPLETE_ARGS", "")
+        args = _split(line)[1:]
+        incomplete = args.pop() if args and not line.endswith(" ") else ""
+    else:
+        return None
+    takes_profile = (len(args) == 1 and args[0] in PROFILE_FIRST) or (
+        len(args) == 2 and args[0] == "key" and args[1] in ("set", "rm", "print"))
+    if not takes_profile or incomplete.startswith("-"):
+        return None
+    from . import profiles
+
+    try:
+        names = [name for name in profiles.load().profiles if name.startswith(incomplete)]
+    except CcsError:
+        names = []
+    if mode == "complete_bash":
+        return "\n".join(names), 0
+    if mode == "complete_zsh":
+        return ("_arguments '*: :((" + "\n".join(f'"{name}"' for name in names) + "))'" if names else "_files"), 0
+    if environ.get("_TYPER_COMPLETE_FISH_ACTION") == "is-args":
+        return "", 0 if names else 1
+    return "\n".join(names), 0
+
+
+def _split(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError:  # an unfinished quote while typing
+        return line.split()
+
+
 def completion_script(shell: str) -> str:
     """The completion script for `ccs` itself; it asks `ccs` for profile and preset names as you type."""
     from typer.completion import get_completion_script

@@ -203,3 +203,24 @@ def test_completion_offers_profile_and_preset_names(setup):
         fish = subprocess.run(["fish", "--no-config", "-c", f"source {REPO / 'completions' / 'ccs.fish'}; "
                                "complete -C 'ccs run '"], capture_output=True, text=True, env=os.environ)
         assert {"glm", "anth", "cheap"} <= {line.split("\t")[0] for line in fish.stdout.splitlines()}
+
+
+@pytest.mark.parametrize("case", [
+    {"_CCS_COMPLETE": "complete_bash", "COMP_WORDS": "ccs run ", "COMP_CWORD": "2"},
+    {"_CCS_COMPLETE": "complete_bash", "COMP_WORDS": "ccs key set ch", "COMP_CWORD": "3"},
+    {"_CCS_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "ccs use "},
+    {"_CCS_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "ccs show zz"},
+    {"_CCS_COMPLETE": "complete_fish", "_TYPER_COMPLETE_ARGS": "ccs rm a", "_TYPER_COMPLETE_FISH_ACTION": "get-args"},
+    {"_CCS_COMPLETE": "complete_fish", "_TYPER_COMPLETE_ARGS": "ccs rm a", "_TYPER_COMPLETE_FISH_ACTION": "is-args"},
+    {"_CCS_COMPLETE": "complete_fish", "_TYPER_COMPLETE_ARGS": "ccs rm q", "_TYPER_COMPLETE_FISH_ACTION": "is-args"},
+], ids=["bash-run", "bash-key-set", "zsh-use", "zsh-none", "fish-get", "fish-is", "fish-is-none"])
+def test_profile_names_complete_without_typer_exactly_as_typer_would(setup, case):
+    """A TAB after a command that takes a profile is answered from the profiles file (no Typer)."""
+    quick = subprocess.run([sys.executable, "-X", "importtime", "-m", "ccswitch"], capture_output=True, text=True,
+                           env={**os.environ, **case})
+    assert "typer" not in imported_modules(quick.stderr)
+    from ccswitch.cli import app
+    from typer.testing import CliRunner
+
+    typer_answer = CliRunner().invoke(app, [], env=case, prog_name="ccs")
+    assert (quick.returncode, quick.stdout.strip()) == (typer_answer.exit_code, typer_answer.output.strip())
