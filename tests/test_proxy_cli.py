@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import anthropic
+import httpx2
 import pytest
 
 from conftest import assert_sigterm_reaches_claude, ccs, imported_modules, write_config
@@ -138,3 +139,18 @@ def test_signals_reach_claude_while_the_proxy_threads_run(provider, claude_stub)
     """The proxy's threads share the process: a SIGTERM landing on one must still be forwarded."""
     assert_sigterm_reaches_claude("gpt")
     assert claude_stub()["env"]["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:")
+
+
+def test_a_proxy_whose_stderr_nobody_reads_keeps_serving(provider):
+    """An IDE may start `ccs proxy` and never read its stderr: once that pipe is full (64 KB, some 600
+    request lines), a log written from the event loop would stall every request."""
+    proxy, info = start_proxy()  # stderr is a pipe that this test never reads
+    try:
+        with httpx2.Client(timeout=10) as client:
+            for _ in range(1500):
+                answer = client.post(info["base_url"] + "/v1/messages", headers={"x-api-key": info["token"]},
+                                     json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
+                assert answer.status_code == 200
+    finally:
+        proxy.send_signal(signal.SIGTERM)
+        proxy.wait(10)

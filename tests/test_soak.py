@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -72,14 +73,18 @@ def soak_proxy(no_keyring):
     proxy = subprocess.Popen([sys.executable, "-m", "ccswitch", "proxy", "soak", "--json"], env=os.environ,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     info = json.loads(proxy.stdout.readline())
-    yield fake, proxy, info
+    log: list[str] = []  # its line per request, read as it comes (a full pipe would stall the proxy)
+    reader = threading.Thread(target=lambda: log.extend(proxy.stderr), daemon=True)
+    reader.start()
+    yield fake, proxy, info, log
     proxy.send_signal(signal.SIGTERM)
     assert proxy.wait(20) == 0
+    reader.join(5)
     fake.close()
 
 
 def test_a_working_day_through_one_proxy(soak_proxy, capsys):
-    fake, proxy, info = soak_proxy
+    fake, proxy, info, log = soak_proxy
     url, headers = info["base_url"] + "/v1/messages", {"x-api-key": info["token"]}
     figures: dict[str, dict] = {}
     opened: dict[str, int] = {}
@@ -150,3 +155,5 @@ def test_a_working_day_through_one_proxy(soak_proxy, capsys):
     assert opened["mixed"] <= 2 * CONCURRENCY
     assert fake.open_connections <= 64
     assert len(fake.requests) == forwarded
+    requests_logged = [line for line in log if " -> " in line]
+    assert len(requests_logged) == forwarded and all(" 200 in " in line for line in requests_logged)

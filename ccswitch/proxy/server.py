@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -478,22 +479,51 @@ def bind(port: int = 0) -> socket.socket:
     return sock
 
 
-def make_server(app: ProxyApp, *, log_file: str | None = None, quiet: bool = False):
-    """uvicorn for our app; its log and ours (a line per request unless `quiet`) go to `log_file`
-    (under `ccs run`, never over claude's screen), else to stderr."""
+def make_server(app: ProxyApp, log: logging.Handler):
+    """uvicorn for our app, logging through `log` (see `log_handler`)."""
     import uvicorn
 
-    handler = ({"class": "logging.handlers.RotatingFileHandler", "filename": log_file, "maxBytes": LOG_BYTES,
-                "backupCount": 1} if log_file else {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"})
-    log_config = {"version": 1, "disable_existing_loggers": False,
-                  "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(message)s"}},
-                  "handlers": {"out": {**handler, "formatter": "plain"}},
-                  "loggers": {"uvicorn": {"handlers": ["out"], "level": "WARNING", "propagate": False},
-                              "ccswitch": {"handlers": ["out"], "level": "WARNING" if quiet else "INFO",
-                                           "propagate": False}}}
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2,
-                            server_header=False, date_header=False, log_config=log_config)
+                            server_header=False, date_header=False, log_config=None)
+    logging.getLogger("uvicorn").handlers = [log]
+    logging.getLogger("uvicorn").propagate = False
     return uvicorn.Server(config)
+
+
+def log_handler(log_file: str | None, quiet: bool) -> logging.Handler:
+    """Where uvicorn's log and ours go (a line per request unless `quiet`): `log_file` under `ccs run`
+    (never over claude's screen), rotated; else stderr, never blocking (see StderrLog)."""
+    import logging.handlers
+
+    handler = (logging.handlers.RotatingFileHandler(log_file, maxBytes=LOG_BYTES, backupCount=1) if log_file
+               else StderrLog())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    ours = logging.getLogger("ccswitch")
+    ours.handlers = [handler]
+    ours.propagate = False
+    ours.setLevel(logging.WARNING if quiet else logging.INFO)
+    return handler
+
+
+class StderrLog(logging.Handler):
+    """Log lines straight to stderr's file descriptor, each piece only when it can be taken at once.
+    An IDE that starts `ccs proxy` may never read its stderr: once that pipe is full, a plain write
+    would stall the event loop, and every request with it. Such lines are dropped instead."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        import select
+
+        text = self.format(record) + "\n"
+        try:
+            fd = sys.stderr.fileno()
+        except (AttributeError, ValueError, OSError):  # replaced by something with no descriptor (a test's)
+            sys.stderr.write(text)
+            return
+        data = text.encode(errors="replace")
+        for start in range(0, len(data), select.PIPE_BUF):  # a pipe takes up to PIPE_BUF bytes whole
+            if not select.select([], [fd], [], 0)[1]:
+                return
+            os.write(fd, data[start:start + select.PIPE_BUF])
 
 
 @contextlib.contextmanager
@@ -503,20 +533,21 @@ def running(upstream: Upstream, port: int = 0, client: httpx2.AsyncClient | None
     """Serve in a thread for as long as the `with` block; yields where clients connect, with their token."""
     token = "ccs-" + secrets.token_urlsafe(32)
     sock = bind(port)
-    server = make_server(ProxyApp(upstream, token, client, max_request_mb), log_file=log_file, quiet=quiet)
+    log = log_handler(log_file, quiet)
+    server = make_server(ProxyApp(upstream, token, client, max_request_mb), log)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="ccs-proxy", daemon=True)
     thread.start()
     while not server.started and thread.is_alive():
         thread.join(0.002)
-    if not server.started:
-        sock.close()
-        raise RuntimeError("the proxy failed to start")
     try:
+        if not server.started:
+            raise RuntimeError("the proxy failed to start")
         yield Endpoint(f"http://{HOST}:{sock.getsockname()[1]}", token, log_file)
     finally:
         server.should_exit = True
         thread.join(5)
         sock.close()
+        log.close()
 
 
 def serve_in_background(profile, secret: str | None):
