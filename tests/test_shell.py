@@ -60,27 +60,18 @@ def test_default_profile_applies_to_plain_claude_and_exit_codes_pass(setup, sh):
     assert seen["env"]["CCS_RUN"] == "glm" and seen["env"]["ANTHROPIC_AUTH_TOKEN"] == SECRET
 
 
+@pytest.mark.parametrize("on, off", [("--shell anth", "--shell --off"), ("anth --shell", "--off --shell")],
+                         ids=["option-first", "option-last"])
 @pytest.mark.parametrize("sh", SHELLS)
-def test_use_shell_changes_only_this_shell(setup, sh):
+def test_use_shell_changes_only_this_shell(setup, sh, on, off):
     assert ccs("use", "glm").returncode == 0
-    result = run_in(sh, "ccs use --shell anth\nclaude\n")
+    result = run_in(sh, f"ccs use {on}\nclaude\n")
     assert result.returncode == 0, result.stderr
     assert setup()["env"]["CCS_RUN"] == "anth"
     assert run_in(sh, "claude\n").returncode == 0  # another shell: still the default
     assert setup()["env"]["CCS_RUN"] == "glm"
-    off = run_in(sh, "ccs shell anth\nccs use --shell --off\nclaude\n")
-    assert off.returncode == 0, off.stderr
-    assert setup()["env"]["CCS_RUN"] == "glm"
-
-
-@pytest.mark.parametrize("sh", SHELLS)
-def test_use_shell_takes_its_options_in_any_order(setup, sh):
-    assert ccs("use", "glm").returncode == 0
-    result = run_in(sh, "ccs use anth --shell\nclaude\n")
-    assert result.returncode == 0, result.stderr
-    assert setup()["env"]["CCS_RUN"] == "anth"
-    off = run_in(sh, "ccs use anth --shell\nccs use --off --shell\nclaude\n")
-    assert off.returncode == 0, off.stderr
+    undone = run_in(sh, f"ccs shell anth\nccs use {off}\nclaude\n")
+    assert undone.returncode == 0, undone.stderr
     assert setup()["env"]["CCS_RUN"] == "glm"
 
 
