@@ -22,6 +22,7 @@ from .errors import CcsError
 from .presets import PRESETS
 from .profiles import Profile
 
+
 def make_console(stderr: bool = False) -> Console:
     """Rich's console, never breaking a line itself (a path or URL stays whole to copy), and with no
     80-column limit on a pipe or a file, where it would otherwise crop tables."""

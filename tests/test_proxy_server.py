@@ -14,7 +14,7 @@ from ccswitch.proxy import server
 from ccswitch.proxy.anthropic import estimate_tokens
 from ccswitch.proxy.upstream import Upstream
 from conftest import FIXTURES
-from fakes import FakeServer, Reply, json_reply, sse
+from fakes import Reply, json_reply, sse
 from proxy_harness import SIMPLE, Harness, chunk, completion
 from streams import assert_grammar, parse_anthropic_sse
 
