@@ -96,8 +96,6 @@ def test_unknown_profile_suggests_a_close_name():
         config.get("gml")
 
 
-
-
 def test_edit_keeps_comments_layout_and_other_profiles():
     path = write_config(COMMENTED)
     with profiles.editing(path) as doc:

@@ -29,8 +29,6 @@ TOOL_STREAM = sse([chunk({"role": "assistant", "reasoning_content": "I should li
                    chunk(finish="tool_calls"), {"choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": 9}}])
 
 
-
-
 def test_sdk_non_streaming_round_trip():
     with Harness(lambda seen: json_reply(completion("Hello from upstream"))) as h:
         message = h.sdk.messages.create(**SIMPLE)
