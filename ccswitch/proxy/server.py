@@ -493,10 +493,12 @@ def make_server(app: ProxyApp, log: logging.Handler):
 def log_handler(log_file: str | None, quiet: bool) -> logging.Handler:
     """Where uvicorn's log and ours go (a line per request unless `quiet`): `log_file` under `ccs run`
     (never over claude's screen), rotated; else stderr, never blocking (see StderrLog)."""
-    import logging.handlers
+    if log_file:
+        import logging.handlers
 
-    handler = (logging.handlers.RotatingFileHandler(log_file, maxBytes=LOG_BYTES, backupCount=1) if log_file
-               else StderrLog())
+        handler: logging.Handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=LOG_BYTES, backupCount=1)
+    else:
+        handler = StderrLog()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     ours = logging.getLogger("ccswitch")
     ours.handlers = [handler]
