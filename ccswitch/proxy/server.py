@@ -494,9 +494,9 @@ def log_handler(log_file: str | None, quiet: bool) -> logging.Handler:
     """Where uvicorn's log and ours go (a line per request unless `quiet`): `log_file` under `ccs run`
     (never over claude's screen), rotated; else stderr, never blocking (see StderrLog)."""
     if log_file:
-        import logging.handlers
+        from logging.handlers import RotatingFileHandler
 
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=LOG_BYTES, backupCount=1)
+        handler: logging.Handler = RotatingFileHandler(log_file, maxBytes=LOG_BYTES, backupCount=1)
     else:
         handler = StderrLog()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
