@@ -38,7 +38,7 @@ class ErrorBoundary(TyperGroup):
     """The single place where user errors become one line on stderr and exit code 2: ours, and the
     words Click refuses (Typer would draw a box around them). Ctrl-C at a prompt ends the line first."""
 
-    def main(self, *args, standalone_mode: bool = True, **kwargs):
+    def main(self, *args, standalone_mode: bool = True, **kwargs):  # noqa: ARG002 (always ours, whatever asked)
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
         except NoArgsIsHelpError as e:
