@@ -28,8 +28,7 @@ def key_print_command(name: str) -> str:
 
 
 def settings_path() -> Path:
-    config_dir = os.environ.get("CLAUDE_CONFIG_DIR")
-    return (Path(config_dir) if config_dir else Path.home() / ".claude") / "settings.json"
+    return launch.claude_config_dir(os.environ) / "settings.json"
 
 
 def backup_path() -> Path:

@@ -176,9 +176,7 @@ def resume_hint(launch: Launch, since: float) -> str | None:
     this one works: the newest session claude wrote since `since`, resumed through the same profile."""
     if {"-p", "--print"} & set(launch.argv):
         return None  # claude prints its hint for interactive sessions only
-    home = Path(launch.env.get("HOME") or "~").expanduser()
-    config_dir = Path(launch.env.get("CLAUDE_CONFIG_DIR") or home / ".claude")
-    sessions = [(path.stat().st_mtime, path) for path in config_dir.glob("projects/*/*.jsonl")]
+    sessions = [(path.stat().st_mtime, path) for path in claude_config_dir(launch.env).glob("projects/*/*.jsonl")]
     recent = [entry for entry in sessions if entry[0] >= since]
     if not recent:
         return None
@@ -263,11 +261,16 @@ def _is_claude(program: str) -> bool:
     return Path(program).name == "claude"
 
 
+def claude_config_dir(env) -> Path:
+    """Where claude keeps its settings and sessions, for the environment it runs in."""
+    if env.get("CLAUDE_CONFIG_DIR"):
+        return Path(env["CLAUDE_CONFIG_DIR"])
+    return Path(env.get("HOME") or os.path.expanduser("~")) / ".claude"
+
+
 def claude_settings_files(env: dict[str, str], cwd: Path):
     """(path, settings) of each Claude Code settings file: user, project, local."""
-    home = Path(env.get("HOME") or os.path.expanduser("~"))
-    config_dir = Path(env["CLAUDE_CONFIG_DIR"]) if env.get("CLAUDE_CONFIG_DIR") else home / ".claude"
-    for path in (config_dir / "settings.json", cwd / ".claude" / "settings.json",
+    for path in (claude_config_dir(env) / "settings.json", cwd / ".claude" / "settings.json",
                  cwd / ".claude" / "settings.local.json"):
         try:
             settings = json.loads(path.read_text(encoding="utf-8"))

@@ -163,9 +163,13 @@ class BodyReader:
             finally:
                 self._waiting = None
         chunks, self._chunks, self._buffered = self._chunks, [], 0
+        self._make_room()
+        return chunks
+
+    def _make_room(self) -> None:
+        """Let a reading task that paused on a full buffer go on."""
         if self._room is not None and not self._room.done():
             self._room.set_result(None)
-        return chunks
 
     async def read_all(self, limit: int) -> bytes | None:
         """The whole body (None if interrupted first); an error past `limit` bytes or when the body broke off."""
@@ -190,8 +194,7 @@ class BodyReader:
             await asyncio.wait({self._task}, timeout=grace)
         if not self.ended:
             await self.response.aclose()  # the task's read fails, it records the error and ends
-        if self._room is not None and not self._room.done():
-            self._room.set_result(None)
+        self._make_room()
         await asyncio.wait({self._task}, timeout=CLOSE_WAIT)
         if not self._task.done():  # a transport that would not let go: the last resort, and never seen so far
             self._task.cancel()
