@@ -260,7 +260,7 @@ class ProxyApp:
                 started = True
                 outcome.status = 200
             if out and not await self._write(send, out, more=not translator.finished):
-                outcome.status = 499
+                outcome.status = CLIENT_LEFT
                 return
             if translator.finished:
                 outcome.usage = translator.final_usage
@@ -557,8 +557,13 @@ def serve_in_background(profile, secret: str | None):
     from .. import files
 
     files.state_dir().mkdir(parents=True, exist_ok=True)
-    return running(Upstream.from_profile(profile, secret, os.environ), log_file=str(files.state_dir() / "proxy.log"),
-                   max_request_mb=profile.max_request_mb or MAX_REQUEST_MB)
+    return running_for(profile, secret, log_file=str(files.state_dir() / "proxy.log"))
+
+
+def running_for(profile, secret: str | None, **options):
+    """`running` with what the profile says: its provider, timeout and request limit."""
+    return running(Upstream.from_profile(profile, secret, os.environ),
+                   max_request_mb=profile.max_request_mb or MAX_REQUEST_MB, **options)
 
 
 def serve_forever(profile, secret: str | None, port: int, announce, quiet: bool = False) -> None:
@@ -569,8 +574,7 @@ def serve_forever(profile, secret: str | None, port: int, announce, quiet: bool 
     # sigwait takes them: none can land on the server thread or slip in before the wait.
     stopping = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
-    with running(Upstream.from_profile(profile, secret, os.environ), port,
-                 max_request_mb=profile.max_request_mb or MAX_REQUEST_MB, quiet=quiet) as endpoint:
+    with running_for(profile, secret, port=port, quiet=quiet) as endpoint:
         announce(endpoint.url, endpoint.token)
         signal.sigwait(stopping)
 
