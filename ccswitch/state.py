@@ -62,15 +62,15 @@ def current(directory: Path | None = None) -> tuple[str | None, str]:
     """(profile name or None, where that choice comes from)."""
     if name := os.environ.get(SHELL_VAR):
         return name, f"this shell (${SHELL_VAR})"
-    if found := here(directory or _working_directory()):
+    if (directory := directory or _working_directory()) and (found := here(directory)):
         return found[0], f"this directory ({found[1]})"
     if name := default():
         return name, f"the default (`ccs use`, {default_file()})"
     return None, "none: `claude` runs untouched"
 
 
-def _working_directory() -> Path:
+def _working_directory() -> Path | None:
     try:
         return Path.cwd()
     except FileNotFoundError:  # removed under us: no directory to take a profile from
-        return Path("/nonexistent")
+        return None
