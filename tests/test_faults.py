@@ -217,6 +217,11 @@ def test_a_client_that_leaves_mid_stream_closes_the_upstream_request():
                            headers={"x-api-key": h.endpoint.token}) as response:
             next(response.iter_raw())
         assert_closed_upstream_soon(h, gave_up=time.monotonic())
+        deadline = time.monotonic() + 5
+        while len(lines := [r.getMessage() for r in h.log.records if " -> " in r.getMessage()]) < 2:
+            assert time.monotonic() < deadline, lines  # each request's line comes once it has ended
+            time.sleep(0.02)
+        assert " stream 499 " in lines[0] and " stream 200 " in lines[1]  # the log says who left
 
 
 def assert_closed_upstream_soon(h: Harness, gave_up: float) -> None:

@@ -242,6 +242,7 @@ class ProxyApp:
         while True:
             chunks = await reader.take(PING_AFTER if started else None)
             if client_left.done():
+                outcome.status = CLIENT_LEFT
                 return
             if not chunks and not reader.ended:
                 if not await self._write(send, PING, more=True):
