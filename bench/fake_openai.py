@@ -1,35 +1,45 @@
 """A fast fake OpenAI Chat Completions server for benchmarks (raw asyncio, keep-alive, no framework).
 
-Prints its port, then serves until killed: a canned completion, or a 200-chunk stream when the
-request says "stream": true. Loopback only.
+    python bench/fake_openai.py [--chunks N] [--burst]
+
+Prints its port, then serves until killed: a canned completion, or an N-chunk stream (200 by
+default) when the request says "stream": true. A stream goes the way providers send one: each SSE
+event its own write, with the event loop free between events (other streams go on meanwhile);
+`--burst` writes the whole stream at once instead, for comparison. Loopback only.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
-import sys
 
-CHUNKS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 COMPLETION = json.dumps({"id": "chatcmpl-b", "object": "chat.completion", "model": "gpt-bench", "choices": [
     {"index": 0, "message": {"role": "assistant", "content": "Hello from the benchmark."}, "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 5000, "completion_tokens": 7}}).encode()
+STREAM_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 
 
-def _chunk(data: dict) -> bytes:
-    line = b"data: " + json.dumps(data).encode() + b"\n\n"
+def _chunk(data: dict | str) -> bytes:
+    line = b"data: " + (data if isinstance(data, str) else json.dumps(data)).encode() + b"\n\n"
     return b"%x\r\n%s\r\n" % (len(line), line)
 
 
-STREAM = [_chunk({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})]
-STREAM += [_chunk({"choices": [{"index": 0, "delta": {"content": f"word{i} "}, "finish_reason": None}]})
-           for i in range(CHUNKS)]
-STREAM += [_chunk({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                   "usage": {"prompt_tokens": 5000, "completion_tokens": CHUNKS}}), b""]
-STREAM[-1] = b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n"
+def stream_events(chunks: int) -> list[bytes]:
+    """The body of a streamed answer, an HTTP chunk per SSE event, the end of the body in the last one."""
+    base = {"id": "chatcmpl-b", "object": "chat.completion.chunk", "model": "gpt-bench"}
+    events = [_chunk({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                           "finish_reason": None}]})]
+    events += [_chunk({**base, "choices": [{"index": 0, "delta": {"content": f"word{i} "}, "finish_reason": None}]})
+               for i in range(chunks)]
+    events.append(_chunk({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                          "usage": {"prompt_tokens": 5000, "completion_tokens": chunks}}))
+    events.append(_chunk("[DONE]") + b"0\r\n\r\n")
+    return events
 
 
-async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, events: list[bytes],
+                 burst: bool) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -38,20 +48,29 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
             body = await reader.readexactly(length)
-            if b'"stream": true' in body or b'"stream":true' in body:
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
-                for piece in STREAM:
-                    writer.write(piece)
-            else:
+            if b'"stream":true' not in body and b'"stream": true' not in body:
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
                              % (len(COMPLETION), COMPLETION))
+            elif burst:
+                writer.write(STREAM_HEAD + b"".join(events))
+            else:
+                writer.write(STREAM_HEAD)
+                for piece in events:
+                    await asyncio.sleep(0)
+                    writer.write(piece)  # sent at once: asyncio writes straight to a socket with nothing queued
+                    await writer.drain()
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         writer.close()
 
 
 async def main() -> None:
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=512)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chunks", type=int, default=200)
+    parser.add_argument("--burst", action="store_true")
+    args = parser.parse_args()
+    events = stream_events(args.chunks)
+    server = await asyncio.start_server(lambda r, w: handle(r, w, events, args.burst), "127.0.0.1", 0, backlog=512)
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()

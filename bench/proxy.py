@@ -1,14 +1,23 @@
-"""The embedded proxy against a direct baseline, measured in the same run.
+"""The proxy against a direct baseline, measured in the same run, the way providers stream.
 
-    python bench/proxy.py            # starts a fake provider and `ccs run bench -- python bench/proxy.py --client`
+    python bench/proxy.py [--burst] [--run] [--seconds S]
 
-The client runs as the child of a real `ccs run`, so it measures the proxy inside the `ccs`
-process exactly as claude meets it. The proxy's process is pinned to core 0; the client and
-the fake provider share core 1. Every loop is bounded in count and time.
+A fake provider (`fake_openai.py`) sends each SSE event as its own write (`--burst`: a whole stream
+in one write, for comparison). `ccs proxy` runs as its own process pinned to core 0; the load
+driver and the fake share core 1. With `--run` the proxy is the one inside `ccs run` instead, the
+driver being the child that `ccs run` starts, as claude would be.
+
+For whole and streamed requests at 1, 8 and 64 concurrent clients it prints requests per second
+direct and through the proxy, p50 latency and what the proxy adds to it, and the proxy process's
+CPU seconds per 1,000 requests; then its RSS. Before that: how long `ccs proxy` takes from start
+to its first answered request, and its idle RSS. The driver is a minimal keep-alive HTTP/1.1
+client on raw asyncio streams, so that its own cost stays small beside the proxy's. Every loop is
+bounded in count and time; all traffic stays on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -18,20 +27,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-
-import httpx2
+from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
-SEQUENTIAL = 200
-STREAMS = 100
-CONCURRENCY = 64
-LOAD_SECONDS = 5.0
-LOAD_MAX = 3000
+CLIENTS = (1, 8, 64)
+SEQUENTIAL = {"whole": 300, "stream": 120}  # rounds (one direct, one proxied request each) at 1 client
+PHASE_MAX = 5000  # requests in one timed phase at most
+STARTS = 7  # cold starts of `ccs proxy` timed
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def anthropic_request(stream: bool) -> dict:
-    """About 20 KB, shaped like Claude Code's: 3 system blocks, 15 tools, a tool round trip."""
+    """About 21 KB, shaped like Claude Code's: 3 system blocks, 15 tools, a tool round trip."""
     tools = [{"name": f"Tool{i}", "description": "Does a thing with files. " * 12,
               "input_schema": {"type": "object", "$schema": "http://json-schema.org/draft-07/schema#",
                                "properties": {f"arg{j}": {"type": "string", "description": "An argument. " * 3}
@@ -51,6 +60,7 @@ def anthropic_request(stream: bool) -> dict:
 
 
 def openai_request(stream: bool) -> dict:
+    """What the proxy sends upstream for `anthropic_request`: the direct baseline sends the same."""
     from ccswitch.proxy.to_openai import translate_request
     from ccswitch.proxy.upstream import Upstream
 
@@ -58,69 +68,215 @@ def openai_request(stream: bool) -> dict:
     return body
 
 
-def client_main(upstream_url: str) -> None:
+@dataclass
+class Target:
+    """Where requests go, and each request's exact bytes."""
+
+    url: str
+    requests: dict[str, bytes]  # by kind: "whole", "stream"
+
+    @classmethod
+    def make(cls, url: str, path: str, auth: str, body_of) -> Target:
+        host = urlsplit(url).netloc
+        requests = {}
+        for kind in ("whole", "stream"):
+            body = json.dumps(body_of(kind == "stream"), separators=(",", ":")).encode()
+            requests[kind] = (f"POST {urlsplit(url).path.rstrip('/')}{path} HTTP/1.1\r\nhost: {host}\r\n{auth}\r\n"
+                              f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n").encode() + body
+        return cls(url, requests)
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: send a request, read its whole response (length or chunked)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader, self.writer = reader, writer
+        self.buffer = bytearray()
+
+    @classmethod
+    async def open(cls, url: str) -> Connection:
+        parts = urlsplit(url)
+        return cls(*await asyncio.open_connection(parts.hostname, parts.port))
+
+    async def exchange(self, request: bytes) -> tuple[int, float, float]:
+        """Status, seconds to the response's head, seconds to its end."""
+        start = time.perf_counter()
+        self.writer.write(request)
+        end = await self._find(b"\r\n\r\n", 0)
+        head = bytes(self.buffer[:end]).lower()
+        del self.buffer[:end + 4]
+        first = time.perf_counter()
+        if b"transfer-encoding: chunked" in head:
+            await self._chunked()
+        else:
+            length = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
+            await self._need(length)
+            del self.buffer[:length]
+        return int(head[9:12]), first - start, time.perf_counter() - start
+
+    async def _chunked(self) -> None:
+        while True:
+            end = await self._find(b"\r\n", 0)
+            size = int(bytes(self.buffer[:end]).split(b";")[0], 16)
+            await self._need(end + 2 + size + 2)
+            del self.buffer[:end + 2 + size + 2]
+            if size == 0:
+                return
+
+    async def _find(self, what: bytes, start: int) -> int:
+        while (at := self.buffer.find(what, start)) < 0:
+            await self._fill()
+        return at
+
+    async def _need(self, size: int) -> None:
+        while len(self.buffer) < size:
+            await self._fill()
+
+    async def _fill(self) -> None:
+        data = await self.reader.read(262144)
+        if not data:
+            raise ConnectionError("the server closed the connection")
+        self.buffer += data
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@dataclass
+class Phase:
+    done: int
+    seconds: float
+    latencies: list[float]
+    firsts: list[float]
+    cpu: float  # CPU seconds of the proxy process over the phase
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.latencies) * 1000
+
+
+async def timed_phase(target: Target, kind: str, clients: int, seconds: float, proxy_pid: int) -> Phase:
+    connections = [await Connection.open(target.url) for _ in range(clients)]
+    request = target.requests[kind]
+    latencies: list[float] = []
+    firsts: list[float] = []
+
+    async def worker(connection: Connection) -> None:
+        while time.monotonic() < deadline and len(latencies) < PHASE_MAX:
+            status, first, total = await connection.exchange(request)
+            assert status == 200, status
+            latencies.append(total)
+            firsts.append(first)
+
+    for connection in connections:  # warm: connections to the provider, caches
+        await connection.exchange(request)
+    cpu = cpu_seconds(proxy_pid)
+    start = time.monotonic()
+    deadline = start + seconds
+    await asyncio.gather(*(worker(c) for c in connections))
+    elapsed = time.monotonic() - start
+    for connection in connections:
+        connection.close()
+    return Phase(len(latencies), elapsed, latencies, firsts, cpu_seconds(proxy_pid) - cpu)
+
+
+async def sequential(direct: Target, proxy: Target, kind: str, rounds: int, seconds: float,
+                     proxy_pid: int) -> tuple[Phase, Phase]:
+    """One client: a direct and a proxied request alternately, so noise hurts both alike."""
+    pair = {"direct": await Connection.open(direct.url), "proxy": await Connection.open(proxy.url)}
+    samples: dict[str, list[tuple[float, float]]] = {"direct": [], "proxy": []}
+    targets = {"direct": direct, "proxy": proxy}
+    for name in pair:
+        await pair[name].exchange(targets[name].requests[kind])
+    cpu = 0.0
+    start = time.monotonic()
+    while len(samples["proxy"]) < rounds and time.monotonic() < start + seconds:
+        for name, connection in pair.items():
+            before = cpu_seconds(proxy_pid) if name == "proxy" else 0.0
+            status, first, total = await connection.exchange(targets[name].requests[kind])
+            assert status == 200, status
+            samples[name].append((first, total))
+            if name == "proxy":
+                cpu += cpu_seconds(proxy_pid) - before
+    elapsed = time.monotonic() - start
+    for connection in pair.values():
+        connection.close()
+    direct_phase, proxy_phase = (
+        Phase(len(s), sum(t for _, t in s), [t for _, t in s], [f for f, _ in s], 0.0)
+        for s in (samples["direct"], samples["proxy"]))
+    proxy_phase.cpu = cpu
+    assert elapsed > 0
+    return direct_phase, proxy_phase
+
+
+def report(direct: Target, proxy: Target, proxy_pid: int, seconds: float) -> None:
+    print(f"{'':7s}{'clients':>8s} {'direct/s':>9s} {'proxy/s':>9s} {'ratio':>6s} {'direct p50':>11s} "
+          f"{'proxy p50':>10s} {'added p50':>10s} {'proxy CPU s/1k':>15s}")
+    for clients in CLIENTS:
+        for kind in ("whole", "stream"):
+            if clients == 1:
+                d, p = asyncio.run(sequential(direct, proxy, kind, SEQUENTIAL[kind], seconds * 3, proxy_pid))
+            else:
+                d = asyncio.run(timed_phase(direct, kind, clients, seconds, proxy_pid))
+                p = asyncio.run(timed_phase(proxy, kind, clients, seconds, proxy_pid))
+            print(f"{kind:7s}{clients:8d} {d.rate:9.1f} {p.rate:9.1f} {p.rate / d.rate:6.2f} {d.p50_ms:8.2f} ms "
+                  f"{p.p50_ms:7.2f} ms {p.p50_ms - d.p50_ms:7.2f} ms {p.cpu / p.done * 1000:15.2f}", flush=True)
+    rss, peak = memory_mb(proxy_pid)
+    print(f"proxy RSS after the load: {rss:.1f} MB (peak {peak:.1f} MB)")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """RSS now and its peak, of a process."""
+    status = {line.split(":")[0]: line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+              if line.startswith(("VmRSS", "VmHWM"))}
+    return int(status["VmRSS"]) / 1024, int(status["VmHWM"]) / 1024
+
+
+def targets(upstream: str, proxy_url: str, token: str) -> tuple[Target, Target]:
+    return (Target.make(upstream, "/v1/chat/completions", "authorization: Bearer x", openai_request),
+            Target.make(proxy_url, "/v1/messages", f"x-api-key: {token}", anthropic_request))
+
+
+def answer_one(url: str, request: bytes) -> None:
+    async def once() -> None:
+        connection = await Connection.open(url)
+        status, _, _ = await connection.exchange(request)
+        assert status == 200, status
+        connection.close()
+
+    asyncio.run(once())
+
+
+def client_main(upstream: str, seconds: float) -> None:
+    """The driver as the child of `ccs run` (the proxy is its parent process)."""
     os.sched_setaffinity(0, {1})
-    proxy_url = os.environ["ANTHROPIC_BASE_URL"]
-    token = os.environ["ANTHROPIC_AUTH_TOKEN"]
-    idle_rss = rss_mb(os.getppid())
-    via_proxy = (f"{proxy_url}/v1/messages", {"x-api-key": token}, anthropic_request)
-    direct = (f"{upstream_url}/v1/chat/completions", {"authorization": "Bearer x"}, openai_request)
-    print(f"request: {len(json.dumps(anthropic_request(False)))} bytes (Anthropic), "
-          f"{len(json.dumps(openai_request(False)))} bytes upstream")
-    print(f"idle RSS of the ccs process with the proxy running: {idle_rss:.1f} MB")
-    with httpx2.Client(timeout=30) as client:
-        for label, stream, rounds in (("non-stream", False, SEQUENTIAL), ("200-chunk stream", True, STREAMS)):
-            samples = {"direct": [], "proxy": []}
-            deadline = time.monotonic() + 60
-            for _ in range(rounds):
-                for name, (url, headers, make) in (("direct", direct), ("proxy", via_proxy)):
-                    body = make(stream)
-                    start = time.perf_counter()
-                    response = client.post(url, json=body, headers=headers)
-                    response.read()
-                    samples[name].append(time.perf_counter() - start)
-                    assert response.status_code == 200, response.text
-                if time.monotonic() > deadline:
-                    break
-            base, prox = (statistics.median(samples[k]) * 1000 for k in ("direct", "proxy"))
-            p90 = statistics.quantiles(samples["proxy"], n=10)[-1] * 1000
-            print(f"{label:17s} direct p50 {base:6.2f} ms | via proxy p50 {prox:6.2f} ms (p90 {p90:6.2f}) | "
-                  f"added {prox - base:6.2f} ms | ratio {prox / base:4.2f}x  [{len(samples['proxy'])} rounds]")
-    for name, target in (("direct", direct), ("proxy", via_proxy)):
-        done, seconds = asyncio.run(load(*target))
-        print(f"{CONCURRENCY} concurrent 200-chunk streams, {name:6s}: {done / seconds:7.1f} streams/s "
-              f"({done} in {seconds:.1f} s)")
-
-
-async def load(url: str, headers: dict, make) -> tuple[int, float]:
-    body = json.dumps(make(True)).encode()
-    headers = {**headers, "content-type": "application/json"}
-    done = 0
-    deadline = time.monotonic() + LOAD_SECONDS
-    async with httpx2.AsyncClient(timeout=30, limits=httpx2.Limits(max_connections=CONCURRENCY)) as client:
-        async def worker():
-            nonlocal done
-            while time.monotonic() < deadline and done < LOAD_MAX:
-                response = await client.post(url, content=body, headers=headers)
-                assert response.status_code == 200
-                done += 1
-
-        start = time.monotonic()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        return done, time.monotonic() - start
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    direct, proxy = targets(upstream, os.environ["ANTHROPIC_BASE_URL"], os.environ["ANTHROPIC_AUTH_TOKEN"])
+    print(f"idle RSS of the ccs process with the proxy running: {memory_mb(os.getppid())[0]:.1f} MB")
+    report(direct, proxy, os.getppid(), seconds)
 
 
 def main() -> None:
-    fake = subprocess.Popen([sys.executable, str(HERE / "fake_openai.py")], stdout=subprocess.PIPE, text=True)
-    os.sched_setaffinity(fake.pid, {1})
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--burst", action="store_true", help="the fake writes each stream at once")
+    parser.add_argument("--run", action="store_true", help="measure the proxy inside `ccs run`")
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each timed phase")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {1})
+    fake = subprocess.Popen([sys.executable, str(HERE / "fake_openai.py"), *(["--burst"] if args.burst else [])],
+                            stdout=subprocess.PIPE, text=True)
     upstream = f"http://127.0.0.1:{fake.stdout.readline().strip()}"
+    print(f"fake provider: 200-chunk streams, {'one write each' if args.burst else 'each SSE event its own write'}")
+    print(f"request: {len(json.dumps(anthropic_request(False)))} bytes (Anthropic), "
+          f"{len(json.dumps(openai_request(False)))} bytes upstream")
     try:
         with tempfile.TemporaryDirectory() as home:
             env = {**os.environ, "CCS_HOME": home, "CCS_CONFIG": f"{home}/profiles.toml"}
@@ -129,36 +285,49 @@ def main() -> None:
             # the installed package, started as users start it (from the source tree, Python would
             # recompile it at every start where PYTHONDONTWRITEBYTECODE is set)
             ccs = [shutil.which("ccs", path=str(Path(sys.executable).parent)) or "ccs"]
-            ready = []
-            for _ in range(10):
-                start = time.time()
-                out = subprocess.run(["taskset", "-c", "0", *ccs, "run", "bench", "--", sys.executable, "-S", "-c",
-                                      "import time; print(time.time())"], env=env, capture_output=True, text=True,
-                                     cwd=home)
-                ready.append(float(out.stdout) - start)
-            print(f"proxy ready after `ccs run` starts (child running): median {statistics.median(ready) * 1000:.0f} ms"
-                  f" (includes starting the child interpreter)")
-            standalone_ready, standalone_rss = [], []
-            for _ in range(5):
-                start = time.perf_counter()
-                proxy = subprocess.Popen([*ccs, "proxy", "bench", "--json"], env=env, stdout=subprocess.PIPE, text=True,
-                                         cwd=home)
-                proxy.stdout.readline()
-                standalone_ready.append(time.perf_counter() - start)
-                time.sleep(0.3)
-                standalone_rss.append(rss_mb(proxy.pid))
+            on_core0 = ["taskset", "-c", "0", *ccs]
+            if args.run:
+                subprocess.run([*on_core0, "run", "bench", "--", sys.executable, __file__, "--client", upstream,
+                                str(args.seconds)], env=env, check=True, cwd=home)
+                return
+            measure_starts(on_core0, env, home, upstream)
+            proxy = subprocess.Popen([*on_core0, "proxy", "bench", "--json"], env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True, cwd=home)
+            try:
+                endpoint = json.loads(proxy.stdout.readline())
+                report(*targets(upstream, endpoint["base_url"], endpoint["token"]), proxy.pid, args.seconds)
+            finally:
                 proxy.terminate()
                 proxy.wait(10)
-            print(f"`ccs proxy` standalone: ready (token printed) median {statistics.median(standalone_ready) * 1000:.0f} ms,"
-                  f" idle RSS {statistics.median(standalone_rss):.1f} MB")
-            subprocess.run(["taskset", "-c", "0", *ccs, "run", "bench", "--", sys.executable, __file__, "--client",
-                            upstream], env=env, check=True, cwd=home)
     finally:
         fake.kill()
 
 
+def measure_starts(on_core0: list[str], env: dict, home: str, upstream: str) -> None:
+    """`ccs proxy` from start to its first answered request, and its RSS once idle."""
+    ready, printed, idle = [], [], []
+    for _ in range(STARTS):
+        start = time.perf_counter()
+        proxy = subprocess.Popen([*on_core0, "proxy", "bench", "--json"], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True, cwd=home)
+        try:
+            endpoint = json.loads(proxy.stdout.readline())
+            printed.append(time.perf_counter() - start)
+            _, target = targets(upstream, endpoint["base_url"], endpoint["token"])
+            answer_one(target.url, target.requests["whole"])
+            ready.append(time.perf_counter() - start)
+            time.sleep(0.3)
+            idle.append(memory_mb(proxy.pid)[0])
+        finally:
+            proxy.terminate()
+            proxy.wait(10)
+    print(f"`ccs proxy`: start to first answered request p50 {statistics.median(ready) * 1000:.0f} ms "
+          f"(token printed: {statistics.median(printed) * 1000:.0f} ms), idle RSS {statistics.median(idle):.1f} MB "
+          f"[{STARTS} starts]", flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--client"]:
-        client_main(sys.argv[2])
+        client_main(sys.argv[2], float(sys.argv[3]))
     else:
         main()
