@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 
 from ccswitch import profiles
 from ccswitch.errors import CcsError
+from ccswitch.proxy import jsonio
 from ccswitch.proxy.anthropic import InvalidRequest, check_request, estimate_tokens
 from ccswitch.proxy.to_openai import translate_request
-from ccswitch.proxy.upstream import Upstream, json_bytes
+from ccswitch.proxy.upstream import Upstream
 from conftest import FIXTURES
 from fakes import Reply, json_reply, sse
 from proxy_harness import SIMPLE, Harness, chunk, completion
@@ -79,7 +80,7 @@ def translated_or_refused(req) -> dict | None:
         body, _ = translate_request(req, UP)
     except InvalidRequest:
         return None
-    json_bytes(body)  # and what goes upstream can be sent
+    jsonio.dumps(body)  # and what goes upstream can be sent
     return body
 
 
@@ -196,7 +197,7 @@ def test_a_post_without_content_length_or_chunking_is_an_empty_body(proxy):
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.one_of(mutated_requests(), st.dictionaries(_KEYS, ANY_JSON, max_size=8)))
 def test_property_odd_requests_over_real_sockets_are_answered_never_a_5xx(proxy, req):
-    response = post_raw(proxy, json_bytes(req))
+    response = post_raw(proxy, jsonio.dumps(req))
     if response.status_code == 200:
         assert translated_or_refused(req) is not None
     else:

@@ -14,9 +14,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import jsonio
 from .errors import ProxyError, from_stream_error
 from .to_openai import ToolNames, with_signature
-from .upstream import json_bytes
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
                 "content_filter": "refusal"}
@@ -172,7 +172,7 @@ def _translate_response(resp: dict, model: str, names: ToolNames, estimate_input
 
 
 def event(kind: str, data: dict) -> bytes:
-    return b"event: " + kind.encode() + b"\ndata: " + json_bytes(data) + b"\n\n"
+    return b"event: " + kind.encode() + b"\ndata: " + jsonio.dumps(data) + b"\n\n"
 
 
 def message_as_events(message: dict) -> bytes:
