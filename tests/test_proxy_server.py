@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import zlib
 
 import anthropic
 import httpx2
@@ -445,3 +446,32 @@ def test_streams_hand_their_upstream_connection_back_for_the_next_request():
                 assert response.status_code == 200 and parse_anthropic_sse(response.content)[-1][0] == "message_stop"
         assert h.upstream_server.connections <= 2
         assert h.upstream_server.open_connections <= 2
+
+
+def gzipped(pieces: list[bytes]) -> list[bytes]:
+    """A body compressed as a server compresses a stream: each piece flushed, so it can be decoded on arrival."""
+    compressor = zlib.compressobj(wbits=31)  # the gzip format
+    out = [compressor.compress(piece) + compressor.flush(zlib.Z_SYNC_FLUSH) for piece in pieces]
+    return [*out, compressor.flush()]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_answers_are_asked_for_uncompressed_and_decoded_when_compressed_anyway(stream):
+    """The proxy reads raw bytes for speed: a provider that compresses despite `identity` must still be read."""
+    if stream:
+        reply = Reply(200, {"Content-Type": "text/event-stream", "Content-Encoding": "gzip"},
+                      gzipped(sse([chunk({"content": "Hel"}), chunk({"content": "lo"}, finish="stop")])))
+    else:
+        reply = Reply(200, {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+                      gzipped([json.dumps(completion("Hello")).encode()]))
+    with Harness(lambda seen: reply) as h:
+        response = h.post(body={**SIMPLE, "stream": stream})
+        assert response.status_code == 200, response.text
+        if stream:
+            events = parse_anthropic_sse(response.content)
+            assert_grammar(events)
+            assert "".join(e["delta"].get("text", "") for k, e in events if k == "content_block_delta") == "Hello"
+        else:
+            assert response.json()["content"][0]["text"] == "Hello"
+        assert h.requests[0].headers["accept-encoding"] == "identity"
+        assert h.bugs == []

@@ -24,12 +24,12 @@ import httpx2
 
 from ..launch import Endpoint
 from ..secrets import mask
-from . import errors
+from . import errors, jsonio
 from .anthropic import InvalidRequest, check_request, estimate_tokens
 from .errors import ProxyError
 from .from_openai import PING, StreamTranslator, message_as_events, translate_response
 from .to_openai import translate_request
-from .upstream import TRANSPORT_ERRORS, BodyReader, SSEParser, Upstream, json_bytes, new_client
+from .upstream import TRANSPORT_ERRORS, BodyReader, SSEParser, Upstream, new_client
 
 HOST = "127.0.0.1"
 ALLOWED_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
@@ -185,7 +185,7 @@ class ProxyApp:
         if reader.response.status_code >= 400:
             raise self._upstream_error(reader.response, raw, body)
         try:
-            answer = json.loads(raw)
+            answer = jsonio.loads(raw)
         except ValueError:
             kind = reader.response.headers.get("content-type", "no content type")
             raise ProxyError(502, f"the answer from {self.upstream.chat_url} is not JSON ({kind}: {raw[:80]!r}); "
@@ -215,7 +215,7 @@ class ProxyApp:
     async def _send_upstream(self, body: dict, client_left: asyncio.Future) -> BodyReader | None:
         """A reader of the provider's answer (its headers are in), or None when the client left first."""
         try:
-            content = json_bytes(body)
+            content = jsonio.dumps(body)
         except RecursionError:
             raise ProxyError(400, "the request is nested too deeply to send") from None
         request = self.client.build_request("POST", self.upstream.chat_url, content=content,
@@ -238,55 +238,45 @@ class ProxyApp:
                       client_left: asyncio.Future, outcome: Outcome) -> None:
         """Upstream SSE -> Anthropic SSE, one write to the client per wake-up; a ping when the provider is quiet."""
         parser = SSEParser()
-        started = False
-        while True:
-            chunks = await reader.take(PING_AFTER if started else None)
-            if client_left.done():
-                outcome.status = CLIENT_LEFT
-                return
-            if not chunks and not reader.ended:
-                if not await self._write(send, PING, more=True):
-                    return
-                continue
-            try:
-                out = self._translate(chunks, reader, parser, translator)
-            except ProxyError as e:
-                if not started:
-                    raise  # nothing sent yet: still a proper HTTP error
-                outcome.status = e.status
-                await self._write(send, translator.error_event(self._reported(e)), more=False)
-                return
-            if not started and (out or translator.finished):
-                await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-                started = True
-                outcome.status = 200
-            if out and not await self._write(send, out, more=not translator.finished):
-                outcome.status = CLIENT_LEFT
-                return
-            if translator.finished:
-                outcome.usage = translator.final_usage
-                await reader.close(grace=DRAIN_GRACE)  # read to its end, the connection serves the next request
-                return
-
-    async def _write(self, send, body: bytes, *, more: bool) -> bool:
-        """Send a piece of the stream; False when the client made no room for it in `timeout` seconds (it
-        stopped reading: the caller gives up, which closes both connections)."""
+        clock = StreamClock(reader, self.upstream.timeout)
         try:
-            async with asyncio.timeout(self.upstream.timeout):
-                await send({"type": "http.response.body", "body": body, "more_body": more})
-        except TimeoutError:
-            log.warning("ccs proxy: the client read nothing for %s s; closing its stream", self.upstream.timeout)
-            return False
-        return True
+            while True:
+                chunks = await reader.take()
+                if client_left.done():
+                    outcome.status = CLIENT_LEFT
+                    return
+                if not chunks and not reader.ended:  # woken by the clock
+                    if not await clock.write(send, PING, more=True):
+                        return
+                    continue
+                try:
+                    out = self._translate(chunks, reader, parser, translator)
+                except ProxyError as e:
+                    if not clock.pinging:
+                        raise  # nothing sent yet: still a proper HTTP error
+                    outcome.status = e.status
+                    await clock.write(send, translator.error_event(self._reported(e)), more=False)
+                    return
+                if not clock.pinging and (out or translator.finished):
+                    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+                    clock.pinging = True
+                    outcome.status = 200
+                if out and not await clock.write(send, out, more=not translator.finished):
+                    outcome.status = CLIENT_LEFT
+                    return
+                if translator.finished:
+                    outcome.usage = translator.final_usage
+                    await reader.close(grace=DRAIN_GRACE)  # read to its end, the connection serves the next request
+                    return
+        finally:
+            clock.stop()
 
     def _translate(self, chunks: list[bytes], reader: BodyReader, parser: SSEParser,
                    translator: StreamTranslator) -> bytes:
         """Raw reads -> Anthropic SSE bytes; the message is finished at `[DONE]` or at the end of the body."""
-        out = []
-        for chunk in chunks:
-            out.extend(translator.feed(payload) for payload in parser.feed(chunk))
-            if parser.done:
-                return self._finish(out, translator)
+        out = [translator.feed(payload) for payload in parser.feed(b"".join(chunks))]  # one parse per wake-up
+        if parser.done:
+            return self._finish(out, translator)
         if not reader.ended:
             return b"".join(out)
         if reader.error is not None:
@@ -303,6 +293,58 @@ class ProxyApp:
                                   "an OpenAI Chat Completions endpoint?", retry=False)
         out.append(translator.finish())
         return b"".join(out)
+
+
+class StreamClock:
+    """The times of one stream, on one timer that fires about once per PING_AFTER, rather than a
+    timeout around every read and write (each costs as much as translating the event): a `ping` once
+    the client has had nothing for PING_AFTER seconds, and giving up on a client that takes nothing
+    of a write for `limit` seconds (it stopped reading: the stream's task is cancelled, which `write`
+    turns into False, and the caller's return closes both connections)."""
+
+    def __init__(self, reader: BodyReader, limit: float):
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.reader = reader
+        self.limit = limit
+        self.pinging = False  # once the response has begun
+        self.writing = False
+        self.since = self.loop.time()  # when the write under way began, else when the last one ended
+        self.stalled = False
+        self.timer = self.loop.call_at(self.since + PING_AFTER, self._check)
+
+    def _check(self) -> None:
+        now = self.loop.time()
+        if self.writing:
+            if now >= self.since + self.limit:
+                self.stalled = True
+                self.task.cancel()
+                return
+            due = min(self.since + self.limit, now + PING_AFTER)  # a ping may be due soon after the write
+        else:
+            due = self.since + PING_AFTER
+            if now >= due:
+                if self.pinging:
+                    self.reader.wake()  # `take` returns nothing: the loop sends a ping
+                due = now + PING_AFTER
+        self.timer = self.loop.call_at(due, self._check)
+
+    async def write(self, send, body: bytes, *, more: bool) -> bool:
+        """Send a piece of the stream; False when the client took none of it for `limit` seconds."""
+        self.writing, self.since = True, self.loop.time()
+        try:
+            await send({"type": "http.response.body", "body": body, "more_body": more})
+        except asyncio.CancelledError:
+            if self.stalled and self.task.uncancel() == 0:
+                log.warning("ccs proxy: the client read nothing for %s s; closing its stream", self.limit)
+                return False
+            raise
+        finally:
+            self.writing, self.since = False, self.loop.time()
+        return True
+
+    def stop(self) -> None:
+        self.timer.cancel()
 
 
 class Outcome:
@@ -420,7 +462,7 @@ async def read_json(receive, headers: dict, limit: int) -> dict:
         if not message.get("more_body"):
             break
     try:
-        data = json.loads(b"".join(chunks), parse_constant=_not_a_number, parse_float=_finite)
+        data = jsonio.loads(b"".join(chunks), parse_constant=_not_a_number, parse_float=_finite)
     except RecursionError:
         raise ProxyError(400, "the request body is nested too deeply") from None
     except ValueError as e:
@@ -442,7 +484,7 @@ def _finite(text: str) -> float:
 
 
 async def respond_json(send, status: int, data: dict, headers: dict | None = None, head: bool = False) -> None:
-    body = json.dumps(data).encode()
+    body = jsonio.dumps(data)
     extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status,
                 "headers": [*JSON_HEADERS, (b"content-length", str(len(body)).encode()), *extra]})

@@ -4,13 +4,15 @@ its answers (the body reader and the SSE parser)."""
 from __future__ import annotations
 
 import asyncio
-import json
+import ssl
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import urlsplit
 
 import httpx2
 
 from ..profiles import proxy_timeout
+from . import jsonio
 from .errors import ProxyError
 
 TIERS = ("opus", "sonnet", "haiku")
@@ -42,21 +44,25 @@ class Upstream:
     def chat_url(self) -> str:
         return f"{self.base_url}/chat/completions"
 
+    @cached_property
+    def host(self) -> str:
+        """The provider's host name, asked for per tool and per message: parsed once."""
+        return urlsplit(self.base_url).hostname or ""
+
     @property
     def keeps_reasoning(self) -> bool:
         """DeepSeek rejects a tool-calling history whose reasoning was dropped; others do not want it back."""
-        return "deepseek" in (urlsplit(self.base_url).hostname or "")
+        return "deepseek" in self.host
 
     @property
     def is_gemini(self) -> bool:
         """Gemini (AI Studio or Vertex) takes only an OpenAPI subset of JSON Schema and wants thought signatures."""
-        return (urlsplit(self.base_url).hostname or "").endswith(("generativelanguage.googleapis.com",
-                                                                 "aiplatform.googleapis.com"))
+        return self.host.endswith(("generativelanguage.googleapis.com", "aiplatform.googleapis.com"))
 
     @property
     def takes_user(self) -> bool:
         """Strict OpenAI-compatible servers (Gemini's, some local ones) reject the optional `user` field."""
-        return (urlsplit(self.base_url).hostname or "") in ("api.openai.com", "openrouter.ai")
+        return self.host in ("api.openai.com", "openrouter.ai")
 
     @property
     def on_loopback(self) -> bool:
@@ -84,25 +90,23 @@ def on_this_machine(url: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-def json_bytes(value) -> bytes:
-    """Compact UTF-8 JSON, for the provider and for claude. A lone UTF-16 surrogate (JSON allows
-    "\\ud83d" alone, and a text cut inside an emoji holds one) has no UTF-8 form: it goes as U+FFFD
-    rather than failing the whole request or stream."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    try:
-        return text.encode()
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
-
-
 def new_client(upstream: Upstream) -> httpx2.AsyncClient:
     """One pooled client per proxy: connections to the provider are reused across requests.
 
     HTTP(S)_PROXY from the environment is honoured for hosted providers, but never for one on
-    this machine (a local model server), which no outside proxy can reach."""
+    this machine (a local model server), which no outside proxy can reach.
+
+    Answers are asked for uncompressed: a compressed stream would wait in the decoder, and the body
+    reader passes bytes on as they arrive (a provider that compresses anyway is decoded).
+
+    A plain-HTTP server on this machine never needs TLS: its client skips loading the system's
+    certificates (50-80 ms of start-up), with a context that would refuse any TLS peer."""
     timeout = httpx2.Timeout(connect=10.0, read=upstream.timeout, write=60.0, pool=30.0)
+    plain_local = upstream.on_loopback and upstream.base_url.lower().startswith("http://")
     return httpx2.AsyncClient(timeout=timeout, limits=httpx2.Limits(max_connections=256, max_keepalive_connections=64),
-                             follow_redirects=False, trust_env=not upstream.on_loopback)
+                             follow_redirects=False, trust_env=not upstream.on_loopback,
+                             verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if plain_local else True,
+                             headers={"accept-encoding": "identity"})
 
 
 class BodyReader:
@@ -129,7 +133,8 @@ class BodyReader:
 
     async def _read(self) -> None:
         try:
-            async for chunk in self.response.aiter_raw():
+            encoded = self.response.headers.get("content-encoding", "identity").lower() != "identity"
+            async for chunk in (self.response.aiter_bytes() if encoded else self.response.aiter_raw()):
                 self._chunks.append(chunk)
                 self._buffered += len(chunk)
                 self._wake()
@@ -151,15 +156,16 @@ class BodyReader:
         self._interrupted = True
         self._wake()
 
-    async def take(self, timeout: float | None = None) -> list[bytes]:
-        """What arrived since the last call, waiting up to `timeout` seconds for something; [] if nothing came."""
+    def wake(self) -> None:
+        """Make a waiting `take` return now, with whatever there is (perhaps nothing: time for a ping)."""
+        self._wake()
+
+    async def take(self) -> list[bytes]:
+        """What arrived since the last call, waiting until something did (or `wake`, `interrupt`, the end)."""
         if not self._chunks and not self.ended and not self._interrupted:
             self._waiting = asyncio.get_running_loop().create_future()
             try:
-                async with asyncio.timeout(timeout):
-                    await self._waiting
-            except TimeoutError:
-                pass
+                await self._waiting
             finally:
                 self._waiting = None
         chunks, self._chunks, self._buffered = self._chunks, [], 0
@@ -213,37 +219,28 @@ class SSEParser:
         self.done = False
 
     def feed(self, chunk: bytes) -> list[dict]:
-        self.buffer += chunk
+        *lines, self.buffer = (self.buffer + chunk).split(b"\n")
         payloads: list[dict] = []
-        *lines, self.buffer = self.buffer.split(b"\n")
-        for line in lines:
-            self._line(line.rstrip(b"\r"), payloads)
+        for line in lines:  # one loop, no call per line: this runs for every token of every stream
+            if line.startswith(b"data:"):
+                value = line[5:].rstrip(b"\r")
+                self.data.append(value[1:] if value[:1] == b" " else value)
+            elif self.data and not line.rstrip(b"\r"):
+                self._event(payloads)
+            # comments (":"), event:, id:, retry: carry nothing we need
         return payloads
 
     def close(self) -> list[dict]:
         """The last event, when the stream ended without a blank line."""
-        payloads: list[dict] = []
-        if self.buffer:
-            self._line(self.buffer.rstrip(b"\r"), payloads)
-            self.buffer = b""
-        self._line(b"", payloads)
-        return payloads
+        return self.feed(b"\n\n")
 
-    def _line(self, line: bytes, payloads: list[dict]) -> None:
-        if not line:
-            if self.data:
-                raw = b"\n".join(self.data)
-                self.data = []
-                if raw.strip() == b"[DONE]":
-                    self.done = True
-                elif raw.strip() and not self.done:
-                    try:
-                        payloads.append(json.loads(raw))
-                    except ValueError:
-                        raise ProxyError(502, f"the provider sent malformed stream data: {raw[:200]!r}",
-                                         retry=False) from None
-            return
-        if line.startswith(b"data:"):
-            value = line[5:]
-            self.data.append(value[1:] if value.startswith(b" ") else value)
-        # comments (":"), event:, id:, retry: carry nothing we need
+    def _event(self, payloads: list[dict]) -> None:
+        raw = b"\n".join(self.data).strip()
+        self.data = []
+        if raw == b"[DONE]":
+            self.done = True
+        elif raw and not self.done:
+            try:
+                payloads.append(jsonio.loads(raw))
+            except ValueError:
+                raise ProxyError(502, f"the provider sent malformed stream data: {raw[:200]!r}", retry=False) from None
