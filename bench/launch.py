@@ -1,7 +1,9 @@
-"""How much `ccs` adds to starting a command: `ccs run NATIVE -- true` and `ccs list` against `true`.
+"""How much `ccs` adds to starting a command: `ccs run NATIVE -- true` and `ccs list` against `true`,
+and `ccs run` against its floor: the same Python, started the same way, that parses the same
+profiles file and execs `true` (what any Python launcher must do, and nothing else).
 
 Runs are interleaved (baseline, ccs, baseline, ...) so a noisy machine hurts both sides alike.
-Prints medians and the added milliseconds. Usage: python bench/launch.py [ROUNDS]
+Prints medians, the added milliseconds and the ratios. Usage: python bench/launch.py [ROUNDS]
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ def main() -> None:
             'version = 1\n[profiles.glm]\npreset = "zai"\n[profiles.kimi]\npreset = "kimi"\nkey_env = "K"\n')
         subprocess.run([*ccs_argv, "key", "set", "glm", "--stdin"], input=b"sk-bench-key", env=env, check=True,
                        stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        cases = {"ccs run glm -- true": [*ccs_argv, "run", "glm", "--", true], "ccs list": [*ccs_argv, "list"]}
+        config = Path(home, "config", "ccswitch", "profiles.toml")
+        floor = [sys.executable, "-c", f"import os, tomllib; tomllib.load(open({str(config)!r}, 'rb')); "
+                                       f"os.execv({true!r}, [{true!r}])"]
+        cases = {"floor (python, TOML, exec)": floor, "ccs run glm -- true": [*ccs_argv, "run", "glm", "--", true],
+                 "ccs list": [*ccs_argv, "list"]}
         samples: dict[str, list[float]] = {"true": [], **{name: [] for name in cases}}
         for argv in cases.values():  # warm the page cache and bytecode
             timed(argv, env)
@@ -51,9 +57,11 @@ def main() -> None:
                 break
     base = statistics.median(samples["true"]) * 1000
     print(f"rounds: {len(samples['true']) // len(cases)}; baseline `true`: median {base:.1f} ms")
+    floor_ms = statistics.median(samples["floor (python, TOML, exec)"]) * 1000
     for name in cases:
         median = statistics.median(samples[name]) * 1000
-        print(f"{name:22s} median {median:6.1f} ms  added {median - base:6.1f} ms  ratio {median / base:5.1f}x")
+        print(f"{name:27s} median {median:6.1f} ms  added {median - base:6.1f} ms  ratio {median / base:5.1f}x"
+              f"  to the floor {median / floor_ms:4.2f}x")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,6 +60,8 @@ def refused(path: Path) -> Iterator[None]:
 
 def write_atomic(path: Path, text: str, *, mode: int = 0o600) -> None:
     """Write via a temp file in the same directory and `os.replace`, so readers see old or new, never half."""
+    import tempfile  # here, not at the top: a launch writes nothing
+
     with refused(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)

@@ -12,8 +12,8 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import CcsError
 from .profiles import Profile, claude_timeout
@@ -51,8 +51,7 @@ NO_KEY = "no-key"  # claude insists on some credential even when the provider ta
 INSTALL_HINT = "install it with `npm install -g @anthropic-ai/claude-code`"
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """Where claude should send requests instead of the profile's base URL (the embedded proxy)."""
 
     url: str
@@ -60,12 +59,15 @@ class Endpoint:
     log: str | None = None  # the proxy's log file, when it has one
 
 
-@dataclass
 class Launch:
-    argv: list[str]
-    env: dict[str, str]
-    overlay: dict = field(default_factory=dict)  # settings forced through --settings: {"env": ..., "apiKeyHelper": ""}
-    overridden: list[str] = field(default_factory=list)  # settings files that needed the overlay
+    """What to start and how: argv, environment, and the settings forced through --settings."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], overlay: dict | None = None,
+                 overridden: list[str] | None = None):
+        self.argv = argv
+        self.env = env
+        self.overlay = overlay or {}  # {"env": ..., "apiKeyHelper": ""}
+        self.overridden = overridden or []  # settings files that needed the overlay
 
     @property
     def overlay_holds_secret(self) -> bool:

@@ -8,15 +8,14 @@ A preset holds profile fields only (see `profiles.FIELDS`), so merging is a dict
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Preset:
+class Preset(NamedTuple):  # a NamedTuple, not a dataclass: `ccs run` must not pay for importing dataclasses
     name: str
     title: str
     docs: str
-    fields: dict = field(default_factory=dict)
+    fields: dict
 
 
 # Providers whose docs recommend a long timeout and no side traffic for Claude Code.

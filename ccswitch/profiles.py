@@ -11,8 +11,9 @@ import math
 import re
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from . import files
@@ -62,8 +63,13 @@ class ConfigError(CcsError):
     """The profiles file is not valid; the message names the file, line and profile."""
 
 
-@dataclass(frozen=True)
-class Profile:
+NO_ITEMS = MappingProxyType({})  # the read-only default of a table field
+
+
+class Profile(NamedTuple):
+    """One validated profile. A NamedTuple rather than a dataclass: `dataclasses` imports `inspect`,
+    a good part of what `ccs run` of a native profile costs beyond Python's own start."""
+
     name: str
     api: str = "anthropic"
     auth: str = "bearer"
@@ -74,11 +80,11 @@ class Profile:
     key_env: str | None = None
     key_cmd: str | None = None
     model: str | None = None
-    models: dict[str, str] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)
-    claude_args: list[str] = field(default_factory=list)
+    models: dict[str, str] = NO_ITEMS
+    env: dict[str, str] = NO_ITEMS
+    claude_args: list[str] = ()
     config_dir: str | None = None
-    aliases: list[str] = field(default_factory=list)
+    aliases: list[str] = ()
     context_window: int | None = None
     max_output_tokens: int | None = None
     reasoning_effort: str | None = None
@@ -104,12 +110,14 @@ class Profile:
         return self.preset or (urlsplit(self.base_url).hostname or "" if self.base_url else "anthropic")
 
 
-@dataclass
 class Config:
-    path: Path
-    text: str = ""
-    secret_store: str = "auto"
-    profiles: dict[str, Profile] = field(default_factory=dict)
+    """The profiles file: where it is, its text, and its profiles by name."""
+
+    def __init__(self, path: Path, text: str = "", secret_store: str = "auto"):
+        self.path = path
+        self.text = text
+        self.secret_store = secret_store
+        self.profiles: dict[str, Profile] = {}
 
     def get(self, name: str) -> Profile:
         try:
@@ -251,6 +259,8 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         raise fail("timeout", "timeout must be a positive number of seconds")
     if (effort := merged.get("reasoning_effort")) is not None and effort not in EFFORTS:
         raise fail("reasoning_effort", f"reasoning_effort must be one of {', '.join(EFFORTS)}")
+    for key, empty in (("models", dict), ("env", dict), ("claude_args", list), ("aliases", list)):
+        merged.setdefault(key, empty())
     return Profile(name=name, **merged)
 
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from . import files
 from .errors import CcsError
 from .profiles import Profile
+
+if TYPE_CHECKING:
+    import subprocess
 
 SERVICE = "ccswitch"
 KEY_CMD_TIMEOUT = 30
@@ -132,6 +135,8 @@ def _run_key_cmd(profile: Profile) -> str:
     """The key_cmd's output. It runs in a process group of its own, so that on time-out the whole
     group goes (a shell and whatever it started), and it may still prompt in the terminal (a password
     manager's unlock): the terminal is handed to that group while it runs."""
+    import subprocess  # here, not at the top: most launches run no key_cmd
+
     process = subprocess.Popen(profile.key_cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, process_group=0)
     with _terminal_for(process.pid):
@@ -157,6 +162,7 @@ def _run_key_cmd(profile: Profile) -> str:
 
 def _kill_group(process: subprocess.Popen) -> None:
     import signal
+    import subprocess
 
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:

@@ -296,7 +296,7 @@ class ProxyApp:
 
 
 class StreamClock:
-    """The times of one stream, on one timer that fires about once per PING_AFTER, rather than a
+    """The times of one stream, on one timer that ticks a few times per PING_AFTER, rather than a
     timeout around every read and write (each costs as much as translating the event): a `ping` once
     the client has had nothing for PING_AFTER seconds, and giving up on a client that takes nothing
     of a write for `limit` seconds (it stopped reading: the stream's task is cancelled, which `write`
@@ -307,27 +307,27 @@ class StreamClock:
         self.task = asyncio.current_task()
         self.reader = reader
         self.limit = limit
+        self.tick = min(PING_AFTER, limit) / 4
         self.pinging = False  # once the response has begun
         self.writing = False
         self.since = self.loop.time()  # when the write under way began, else when the last one ended
         self.stalled = False
-        self.timer = self.loop.call_at(self.since + PING_AFTER, self._check)
+        self.timer = self.loop.call_later(self.tick, self._check)
 
     def _check(self) -> None:
         now = self.loop.time()
-        if self.writing:
-            if now >= self.since + self.limit:
-                self.stalled = True
-                self.task.cancel()
-                return
-            due = min(self.since + self.limit, now + PING_AFTER)  # a ping may be due soon after the write
-        else:
+        next_check = now + self.tick
+        if self.writing and now - self.since >= self.limit:
+            self.stalled = True
+            self.task.cancel()
+            return
+        if not self.writing:
             due = self.since + PING_AFTER
-            if now >= due:
-                if self.pinging:
-                    self.reader.wake()  # `take` returns nothing: the loop sends a ping
-                due = now + PING_AFTER
-        self.timer = self.loop.call_at(due, self._check)
+            if now < due:
+                next_check = min(next_check, due)  # a ping on time, not up to a tick late
+            elif self.pinging:
+                self.reader.wake()  # `take` returns nothing: the loop sends a ping
+        self.timer = self.loop.call_at(next_check, self._check)
 
     async def write(self, send, body: bytes, *, more: bool) -> bool:
         """Send a piece of the stream; False when the client took none of it for `limit` seconds."""

@@ -127,6 +127,7 @@ class BodyReader:
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._interrupted = False
+        self._closing = False
         self._waiting: asyncio.Future | None = None  # the writer, waiting for bytes
         self._room: asyncio.Future | None = None  # the reading task, waiting for the writer to take some
         self._task = asyncio.ensure_future(self._read())
@@ -135,6 +136,8 @@ class BodyReader:
         try:
             encoded = self.response.headers.get("content-encoding", "identity").lower() != "identity"
             async for chunk in (self.response.aiter_bytes() if encoded else self.response.aiter_raw()):
+                if self._closing:  # what httpcore still had buffered, after `close`: nobody will take it
+                    break
                 self._chunks.append(chunk)
                 self._buffered += len(chunk)
                 self._wake()
@@ -198,6 +201,7 @@ class BodyReader:
         the pool for the next request), else close the response under the reading task; then wait for it."""
         if grace and not self.ended:
             await asyncio.wait({self._task}, timeout=grace)
+        self._closing = True
         if not self.ended:
             await self.response.aclose()  # the task's read fails, it records the error and ends
         self._make_room()
