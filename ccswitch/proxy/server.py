@@ -252,14 +252,14 @@ class ProxyApp:
                 try:
                     out = self._translate(chunks, reader, parser, translator)
                 except ProxyError as e:
-                    if not clock.pinging:
+                    if not clock.started:
                         raise  # nothing sent yet: still a proper HTTP error
                     outcome.status = e.status
                     await clock.write(send, translator.error_event(self._reported(e)), more=False)
                     return
-                if not clock.pinging and (out or translator.finished):
+                if not clock.started and (out or translator.finished):
                     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-                    clock.pinging = True
+                    clock.started = True
                     outcome.status = 200
                 if out and not await clock.write(send, out, more=not translator.finished):
                     outcome.status = CLIENT_LEFT
@@ -308,7 +308,7 @@ class StreamClock:
         self.reader = reader
         self.limit = limit
         self.tick = min(PING_AFTER, limit) / 4
-        self.pinging = False  # once the response has begun
+        self.started = False  # the response has begun (pings only then)
         self.writing = False
         self.since = self.loop.time()  # when the write under way began, else when the last one ended
         self.stalled = False
@@ -325,7 +325,7 @@ class StreamClock:
             due = self.since + PING_AFTER
             if now < due:
                 next_check = min(next_check, due)  # a ping on time, not up to a tick late
-            elif self.pinging:
+            elif self.started:
                 self.reader.wake()  # `take` returns nothing: the loop sends a ping
         self.timer = self.loop.call_at(next_check, self._check)
 
