@@ -330,7 +330,7 @@ def measure_starts(on_core0: list[str], env: dict, home: str, upstream: str) -> 
         out = subprocess.run([*on_core0, "run", "bench", "--", sys.executable, "-S", "-c",
                               "import time; print(time.time())"], env=env, capture_output=True, text=True, cwd=home)
         running.append(float(out.stdout) - start)
-    print(f"`ccs run` of this profile: start to the child running (the proxy serving) p50 "
+    print(f"`ccs run` of this profile: start to the child running (the proxy may still be starting) p50 "
           f"{statistics.median(running) * 1000:.0f} ms, the child's own start included", flush=True)
 
 

@@ -313,7 +313,7 @@ def run_profile(name: str | None, words: list[str], explicit: bool = False, verb
             print(f"ccs: profile '{name}' ({why}): {command[0]} talks to "
                   f"{profile.base_url or 'Anthropic'} directly, no proxy", file=sys.stderr)
         return execute(plan(profile, secret, command, dict(os.environ), cwd))
-    from .proxy.server import serve_in_background
+    from .proxy.listen import serve_in_background
 
     with serve_in_background(profile, secret) as endpoint:
         if verbose:

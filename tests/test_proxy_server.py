@@ -444,8 +444,10 @@ def test_streams_hand_their_upstream_connection_back_for_the_next_request():
                 response = client.post(h.endpoint.url + "/v1/messages", json={**SIMPLE, "stream": True},
                                        headers={"x-api-key": h.endpoint.token})
                 assert response.status_code == 200 and parse_anthropic_sse(response.content)[-1][0] == "message_stop"
-        assert h.upstream_server.connections <= 2
-        assert h.upstream_server.open_connections <= 2
+        # A few, not one: claude's next request can arrive in the 2 ms before the last body ended (the
+        # leak this guards against opened a connection per stream, and kept most of them)
+        assert h.upstream_server.connections <= 5
+        assert h.upstream_server.open_connections <= 5
 
 
 def gzipped(pieces: list[bytes]) -> list[bytes]:

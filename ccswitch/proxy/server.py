@@ -1,6 +1,6 @@
 """The proxy's ASGI app and its lifecycle: loopback only, a per-session token, uvicorn in a thread.
 
-`serve_in_background` is what `ccs run` uses; `serve_forever` is `ccs proxy`.
+`serve_forever` is `ccs proxy`; `ccs run` starts `running_for` through `listen.serve_in_background`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 import math
 import os
 import re
-import secrets
 import socket
 import sys
 import threading
@@ -28,10 +27,10 @@ from . import errors, jsonio
 from .anthropic import InvalidRequest, check_request, estimate_tokens
 from .errors import ProxyError
 from .from_openai import PING, StreamTranslator, message_as_events, translate_response
+from .listen import HOST, bind, new_token
 from .to_openai import translate_request
 from .upstream import TRANSPORT_ERRORS, BodyReader, SSEParser, Upstream, new_client
 
-HOST = "127.0.0.1"
 ALLOWED_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 HOST_HEADER = re.compile(r"(?P<name>\[[0-9a-fA-F:.]*\]|[^:\[\]]*)(?::\d+)?")
 PING_AFTER = 10.0  # seconds without a byte to the client before a `ping` event
@@ -505,23 +504,6 @@ def models_page(upstream: Upstream) -> dict:
 # ---------------------------------------------------------------- lifecycle
 
 
-def bind(port: int = 0) -> socket.socket:
-    """A listening socket on loopback; port 0 lets the OS pick a free one."""
-    # proto must say TCP: asyncio only disables Nagle (TCP_NODELAY) on accepted sockets that do, and
-    # without it every response's second write waits ~40 ms for a delayed ACK
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((HOST, port))
-    except OSError as e:
-        sock.close()
-        from ..errors import CcsError
-
-        raise CcsError(f"cannot listen on {HOST}:{port}: {e.strerror}") from None
-    sock.listen(512)
-    return sock
-
-
 def make_server(app: ProxyApp, log: logging.Handler):
     """uvicorn for our app, logging through `log` (see `log_handler`)."""
     import uvicorn
@@ -574,10 +556,11 @@ class StderrLog(logging.Handler):
 @contextlib.contextmanager
 def running(upstream: Upstream, port: int = 0, client: httpx2.AsyncClient | None = None,
             log_file: str | None = None, max_request_mb: int = MAX_REQUEST_MB,
-            quiet: bool = False) -> Iterator[Endpoint]:
-    """Serve in a thread for as long as the `with` block; yields where clients connect, with their token."""
-    token = "ccs-" + secrets.token_urlsafe(32)
-    sock = bind(port)
+            quiet: bool = False, sock: socket.socket | None = None, token: str | None = None) -> Iterator[Endpoint]:
+    """Serve in a thread for as long as the `with` block; yields where clients connect, with their token.
+    `sock` and `token`: a socket already listening (see `listen`), else one is bound on `port`."""
+    token = token or new_token()
+    sock = sock or bind(port)
     log = log_handler(log_file, quiet)
     server = make_server(ProxyApp(upstream, token, client, max_request_mb), log)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="ccs-proxy", daemon=True)
@@ -593,14 +576,6 @@ def running(upstream: Upstream, port: int = 0, client: httpx2.AsyncClient | None
         thread.join(5)
         sock.close()
         log.close()
-
-
-def serve_in_background(profile, secret: str | None):
-    """`ccs run`: the proxy lives exactly as long as claude; its log goes to a file, not the terminal."""
-    from .. import files
-
-    files.state_dir().mkdir(parents=True, exist_ok=True)
-    return running_for(profile, secret, log_file=str(files.state_dir() / "proxy.log"))
 
 
 def running_for(profile, secret: str | None, **options):
