@@ -301,8 +301,10 @@ def test_rule7_sampling_stop_and_stream_options():
     assert (body["temperature"], body["top_p"], body["stop"]) == (0.2, 0.9, ["END"])
     assert "top_k" not in body
     assert body["stream_options"] == {"include_usage": True}
-    local = Upstream(name="l", base_url="http://localhost:8000/v1", model="m")
-    assert translate(req, local)["top_k"] == 5
+    for url in ("http://localhost:8000/v1", "http://[::1]:8000/v1", "http://127.0.0.2:8080/v1", "https://openrouter.ai/api/v1"):
+        assert translate(req, Upstream(name="l", base_url=url, model="m"))["top_k"] == 5, url
+    for url in ("https://localhost.example.com/v1", "https://api.example.com/localhost/v1", "https://api.openai.com/v1"):
+        assert "top_k" not in translate(req, Upstream(name="l", base_url=url, model="m")), url  # by host, not substring
 
 
 def test_model_mapping_by_tier_word_and_real_names_pass():

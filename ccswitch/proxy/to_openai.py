@@ -21,7 +21,6 @@ BILLING_HEADER = "x-anthropic-billing-header"
 MAX_TOOL_NAME = 64
 NO_RESULT = "Error: the tool call returned no result"
 NO_OUTPUT = "(no output)"
-_TOP_K_HOSTS = ("localhost", "127.0.0.1", "openrouter.ai")
 _COMPLETION_TOKENS_MODELS = re.compile(r"^(?:.*/)?(o\d|gpt-5)")
 
 
@@ -106,7 +105,7 @@ def translate_request(req: dict, upstream: Upstream) -> tuple[dict, ToolNames]:
     for key in ("temperature", "top_p"):
         if req.get(key) is not None:
             body[key] = req[key]
-    if req.get("top_k") is not None and any(host in upstream.base_url for host in _TOP_K_HOSTS):
+    if req.get("top_k") is not None and upstream.takes_top_k:
         body["top_k"] = req["top_k"]
     if req.get("stop_sequences"):
         body["stop"] = req["stop_sequences"]

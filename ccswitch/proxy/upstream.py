@@ -65,6 +65,11 @@ class Upstream:
         return self.host in ("api.openai.com", "openrouter.ai")
 
     @property
+    def takes_top_k(self) -> bool:
+        """Local model servers and OpenRouter take `top_k`; OpenAI and most hosted APIs reject it."""
+        return self.on_loopback or self.host == "openrouter.ai"
+
+    @property
     def on_loopback(self) -> bool:
         return on_this_machine(self.base_url)
 
