@@ -38,6 +38,11 @@ def new_token() -> str:
     return "ccs-" + secrets.token_urlsafe(32)
 
 
+def url_of(sock: socket.socket) -> str:
+    """Where clients reach a socket from `bind`."""
+    return f"http://{HOST}:{sock.getsockname()[1]}"
+
+
 @contextlib.contextmanager
 def serve_in_background(profile, secret: str | None) -> Iterator[Endpoint]:
     """`ccs run`: the proxy lives exactly as long as claude; its log goes to a file, not the terminal.
@@ -62,7 +67,7 @@ def serve_in_background(profile, secret: str | None) -> Iterator[Endpoint]:
     thread = threading.Thread(target=serve, name="ccs-proxy-start", daemon=True)
     thread.start()
     try:
-        yield Endpoint(f"http://{HOST}:{sock.getsockname()[1]}", token, log_file)
+        yield Endpoint(url_of(sock), token, log_file)
     finally:
         done.set()
         thread.join(10)

@@ -27,7 +27,7 @@ from . import errors, jsonio
 from .anthropic import InvalidRequest, check_request, estimate_tokens
 from .errors import ProxyError
 from .from_openai import PING, StreamTranslator, message_as_events, translate_response
-from .listen import HOST, bind, new_token
+from .listen import bind, new_token, url_of
 from .to_openai import translate_request
 from .upstream import TRANSPORT_ERRORS, BodyReader, SSEParser, Upstream, new_client
 
@@ -570,7 +570,7 @@ def running(upstream: Upstream, port: int = 0, client: httpx2.AsyncClient | None
     try:
         if not server.started:
             raise RuntimeError("the proxy failed to start")
-        yield Endpoint(f"http://{HOST}:{sock.getsockname()[1]}", token, log_file)
+        yield Endpoint(url_of(sock), token, log_file)
     finally:
         server.should_exit = True
         thread.join(5)
