@@ -56,8 +56,11 @@ async def _probe_all(profiles: list[tuple[Profile, str | None]]) -> list[Finding
 
 def _models_request(profile: Profile, secret: str | None) -> tuple[str, dict[str, str]]:
     """The provider's model list, with the key sent the way the profile sends it."""
-    if profile.uses_proxy:
-        return f"{profile.base_url.rstrip('/')}/models", ({"authorization": f"Bearer {secret}"} if secret else {})
+    if profile.uses_proxy:  # as the proxy sends it
+        from .proxy.upstream import Upstream
+
+        upstream = Upstream.from_profile(profile, secret, {})
+        return f"{upstream.base_url}/models", upstream.headers()
     headers = {"anthropic-version": "2023-06-01"}
     if secret and profile.auth == "api-key":
         headers["x-api-key"] = secret
