@@ -98,21 +98,20 @@ class Connection:
         parts = urlsplit(url)
         return cls(*await asyncio.open_connection(parts.hostname, parts.port))
 
-    async def exchange(self, request: bytes) -> tuple[int, float, float]:
-        """Status, seconds to the response's head, seconds to its end."""
+    async def exchange(self, request: bytes) -> tuple[int, float]:
+        """Status, and seconds to the end of the response."""
         start = time.perf_counter()
         self.writer.write(request)
         end = await self._find(b"\r\n\r\n", 0)
         head = bytes(self.buffer[:end]).lower()
         del self.buffer[:end + 4]
-        first = time.perf_counter()
         if b"transfer-encoding: chunked" in head:
             await self._chunked()
         else:
             length = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
             await self._need(length)
             del self.buffer[:length]
-        return int(head[9:12]), first - start, time.perf_counter() - start
+        return int(head[9:12]), time.perf_counter() - start
 
     async def _chunked(self) -> None:
         while True:
@@ -144,11 +143,13 @@ class Connection:
 
 @dataclass
 class Phase:
-    done: int
     seconds: float
     latencies: list[float]
-    firsts: list[float]
     cpu: float  # CPU seconds of the proxy process over the phase
+
+    @property
+    def done(self) -> int:
+        return len(self.latencies)
 
     @property
     def rate(self) -> float:
@@ -163,14 +164,12 @@ async def timed_phase(target: Target, kind: str, clients: int, seconds: float, p
     connections = [await Connection.open(target.url) for _ in range(clients)]
     request = target.requests[kind]
     latencies: list[float] = []
-    firsts: list[float] = []
 
     async def worker(connection: Connection) -> None:
         while time.monotonic() < deadline and len(latencies) < PHASE_MAX:
-            status, first, total = await connection.exchange(request)
+            status, total = await connection.exchange(request)
             assert status == 200, status
             latencies.append(total)
-            firsts.append(first)
 
     for connection in connections:  # warm: connections to the provider, caches
         await connection.exchange(request)
@@ -181,14 +180,14 @@ async def timed_phase(target: Target, kind: str, clients: int, seconds: float, p
     elapsed = time.monotonic() - start
     for connection in connections:
         connection.close()
-    return Phase(len(latencies), elapsed, latencies, firsts, cpu_seconds(proxy_pid) - cpu)
+    return Phase(elapsed, latencies, cpu_seconds(proxy_pid) - cpu)
 
 
 async def sequential(direct: Target, proxy: Target, kind: str, rounds: int, seconds: float,
                      proxy_pid: int) -> tuple[Phase, Phase]:
     """One client: a direct and a proxied request alternately, so noise hurts both alike."""
     pair = {"direct": await Connection.open(direct.url), "proxy": await Connection.open(proxy.url)}
-    samples: dict[str, list[tuple[float, float]]] = {"direct": [], "proxy": []}
+    samples: dict[str, list[float]] = {"direct": [], "proxy": []}
     targets = {"direct": direct, "proxy": proxy}
     for name in pair:
         await pair[name].exchange(targets[name].requests[kind])
@@ -197,20 +196,15 @@ async def sequential(direct: Target, proxy: Target, kind: str, rounds: int, seco
     while len(samples["proxy"]) < rounds and time.monotonic() < start + seconds:
         for name, connection in pair.items():
             before = cpu_seconds(proxy_pid) if name == "proxy" else 0.0
-            status, first, total = await connection.exchange(targets[name].requests[kind])
+            status, total = await connection.exchange(targets[name].requests[kind])
             assert status == 200, status
-            samples[name].append((first, total))
+            samples[name].append(total)
             if name == "proxy":
                 cpu += cpu_seconds(proxy_pid) - before
-    elapsed = time.monotonic() - start
     for connection in pair.values():
         connection.close()
-    direct_phase, proxy_phase = (
-        Phase(len(s), sum(t for _, t in s), [t for _, t in s], [f for f, _ in s], 0.0)
-        for s in (samples["direct"], samples["proxy"]))
-    proxy_phase.cpu = cpu
-    assert elapsed > 0
-    return direct_phase, proxy_phase
+    return (Phase(sum(samples["direct"]), samples["direct"], 0.0),
+            Phase(sum(samples["proxy"]), samples["proxy"], cpu))
 
 
 def report(direct: Target, proxy: Target, proxy_pid: int, seconds: float) -> None:
@@ -249,7 +243,7 @@ def targets(upstream: str, proxy_url: str, token: str) -> tuple[Target, Target]:
 def answer_one(url: str, request: bytes) -> None:
     async def once() -> None:
         connection = await Connection.open(url)
-        status, _, _ = await connection.exchange(request)
+        status, _ = await connection.exchange(request)
         assert status == 200, status
         connection.close()
 
