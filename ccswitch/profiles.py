@@ -23,7 +23,7 @@ from .presets import PRESETS
 VERSION = 1
 APIS = ("anthropic", "openai")
 AUTHS = ("bearer", "api-key", "login", "none")
-TIERS = ("opus", "sonnet", "haiku", "subagent")
+TIERS = ("opus", "sonnet", "haiku", "fable", "subagent")
 EFFORTS = ("off", "minimal", "low", "medium", "high")  # "off": never send reasoning_effort
 SECRET_STORES = ("auto", "keyring", "file")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -50,6 +50,8 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "reasoning_effort": str,
     "timeout": (int, float),
     "max_request_mb": int,
+    "fallback": list,
+    "cooldown": (int, float),
 }
 
 NEW_FILE_HEADER = """\
@@ -90,14 +92,27 @@ class Profile(NamedTuple):
     reasoning_effort: str | None = None
     timeout: float | None = None  # seconds the proxy waits for the provider's next byte (and claude a little longer)
     max_request_mb: int | None = None  # the proxy's limit on a request body
+    fallback: list[str] = ()  # routes ("profile,model") tried in turn when a request's own fails before answering
+    cooldown: float | None = None  # seconds a failing route is skipped
+
+    @property
+    def routes(self) -> bool:
+        """A router: some model goes to another profile (`"glm,glm-4.6"`), or there is a fallback. It is
+        served through the proxy, which sends each request where its model says."""
+        return bool(self.fallback) or any(is_route(m) for m in (self.model, *self.models.values()) if m)
+
+    @property
+    def own_provider(self) -> bool:
+        """False for a router that only routes elsewhere: no base_url or preset of its own, so no key."""
+        return not self.routes or bool(self.base_url or self.preset or self.api != "anthropic")
 
     @property
     def needs_key(self) -> bool:
-        return self.auth in ("bearer", "api-key")
+        return self.own_provider and self.auth in ("bearer", "api-key")
 
     @property
     def uses_proxy(self) -> bool:
-        return self.api == "openai"
+        return self.api == "openai" or self.routes
 
     @property
     def keyring_user(self) -> str:
@@ -108,6 +123,17 @@ class Profile(NamedTuple):
     def provider(self) -> str:
         """A short label for tables: the preset, else the base URL's host."""
         return self.preset or (urlsplit(self.base_url).hostname or "" if self.base_url else "anthropic")
+
+
+def is_route(model: str) -> bool:
+    """`profile,model` (claude-code-router's form): that model of another profile."""
+    return "," in model
+
+
+def split_route(route: str) -> tuple[str, str]:
+    """`"GLM, glm-4.6"` -> ("GLM", "glm-4.6"); the model may be empty (the profile's default)."""
+    profile, _, model = route.partition(",")
+    return profile.strip(), model.strip()
 
 
 class Config:
@@ -125,8 +151,37 @@ class Config:
         except KeyError:
             raise CcsError(_unknown_profile_message(name, self)) from None
 
+    def find(self, name: str) -> Profile | None:
+        """A profile by name, case-insensitively (how routes name them)."""
+        return self.profiles.get(name) or next((p for n, p in self.profiles.items() if n.lower() == name.lower()), None)
+
+    def route_problems(self, profile: Profile) -> list[str]:
+        """What stops a router's routes from working: a target that does not exist, uses claude's own
+        login (claude would send the proxy's token, not its login), or has no provider of its own."""
+        problems = []
+        if profile.auth == "login" and profile.own_provider and profile.routes:
+            problems.append(f"profile '{profile.name}' uses claude's own login, which cannot go through the proxy "
+                            "that its routes need")
+        for route in route_list(profile):
+            name, _ = split_route(route)
+            target = self.find(name)
+            if target is None:
+                problems.append(f"route {route!r}: no profile named '{name}'")
+            elif target.auth == "login":
+                problems.append(f"route {route!r}: profile '{target.name}' uses claude's own login, which cannot go "
+                                "through the proxy (claude would send the proxy's token instead of its login)")
+            elif not target.own_provider:
+                problems.append(f"route {route!r}: profile '{target.name}' is a router itself; name a provider's profile")
+        return problems
+
     def by_alias(self) -> dict[str, Profile]:
         return {alias: p for p in self.profiles.values() for alias in p.aliases}
+
+
+def route_list(profile: Profile) -> list[str]:
+    """Every route a profile names, each once: its models' and its fallbacks'."""
+    named = [m for m in (profile.model, *profile.models.values()) if m and is_route(m)]
+    return list(dict.fromkeys([*named, *profile.fallback]))
 
 
 CLAUDE_TIMEOUT = 600.0  # seconds claude waits for an answer unless API_TIMEOUT_MS says otherwise
@@ -239,6 +294,23 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
             raise fail("models", f"unknown tier {tier!r} in models (allowed: {', '.join(TIERS)})")
         if not isinstance(model, str) or not model:
             raise fail("models", f"models.{tier} must be a non-empty string")
+    for route in merged.get("fallback", []):
+        if not isinstance(route, str) or not is_route(route) or not split_route(route)[0]:
+            raise fail("fallback", f"fallback {route!r}: each entry is \"profile,model\"")
+    routes = [m for m in (merged.get("model"), *merged.get("models", {}).values(), *merged.get("fallback", []))
+              if isinstance(m, str) and is_route(m)]
+    for route in routes:
+        if not NAME_RE.match(split_route(route)[0]):
+            raise fail("models", f"route {route!r}: {split_route(route)[0]!r} is not a profile name")
+    if "cooldown" in merged and not 0 <= merged["cooldown"] < math.inf:
+        raise fail("cooldown", "cooldown must be a number of seconds")
+    own = not (routes or merged.get("fallback")) or merged.get("base_url") or merged.get("preset") \
+        or merged.get("api", "anthropic") != "anthropic"
+    if not own:
+        plain = [m for m in (merged.get("model"), *merged.get("models", {}).values()) if m and not is_route(m)]
+        if plain:
+            raise fail("models", f"model {plain[0]!r} has no provider: this router has no base_url or preset of "
+                                 "its own, so each model is \"profile,model\"")
     for var, value in merged.get("env", {}).items():
         if not ENV_NAME_RE.match(var):
             raise fail("env", f"env {var!r}: not a variable name")
@@ -259,7 +331,7 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         raise fail("timeout", "timeout must be a positive number of seconds")
     if (effort := merged.get("reasoning_effort")) is not None and effort not in EFFORTS:
         raise fail("reasoning_effort", f"reasoning_effort must be one of {', '.join(EFFORTS)}")
-    for key, empty in (("models", dict), ("env", dict), ("claude_args", list), ("aliases", list)):
+    for key, empty in (("models", dict), ("env", dict), ("claude_args", list), ("aliases", list), ("fallback", list)):
         merged.setdefault(key, empty())
     return Profile(name=name, **merged)
 
