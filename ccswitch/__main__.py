@@ -47,7 +47,7 @@ def fast_path(args: list[str]) -> Callable[[], int | None] | None:
 
         return lambda: print(init_for(rest[0] if rest else None), end="")
     if name == "proxy" and (parsed := split_proxy_args(rest)) is not None:
-        from .proxy.server import serve_profile
+        from .proxy.lifecycle import serve_profile
 
         return lambda: serve_profile(*parsed)
     if name == "statusline" and not rest:

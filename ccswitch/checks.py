@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from . import launch
 from .profiles import Profile
@@ -33,16 +34,17 @@ def probe_keys(profiles: list[tuple[Profile, str | None]]) -> list[Finding]:
 async def _probe_all(profiles: list[tuple[Profile, str | None]]) -> list[Finding]:
     import httpx2
 
-    from .proxy.upstream import on_this_machine
+    from .proxy.dialect import on_this_machine
 
     async def probe(profile: Profile, secret: str | None) -> Finding:
-        url, headers = _models_request(profile, secret)
+        url, headers = models_request(profile, secret)
+        host = urlsplit(url).hostname or ""
         check = f"{profile.name}: {url}"
         try:
-            async with httpx2.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=not on_this_machine(url)) as client:
+            async with httpx2.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=not on_this_machine(host)) as client:
                 response = await client.get(url, headers=headers)
         except httpx2.HTTPError as e:
-            level = "warn" if on_this_machine(url) else "fail"  # a local server may simply not be running now
+            level = "warn" if on_this_machine(host) else "fail"  # a local server may simply not be running now
             return Finding(level, check, f"unreachable ({type(e).__name__}: {e})")
         status = response.status_code
         if status in (401, 403):
@@ -54,19 +56,12 @@ async def _probe_all(profiles: list[tuple[Profile, str | None]]) -> list[Finding
     return list(await asyncio.gather(*(probe(profile, secret) for profile, secret in profiles)))
 
 
-def _models_request(profile: Profile, secret: str | None) -> tuple[str, dict[str, str]]:
-    """The provider's model list, with the key sent the way the profile sends it."""
-    if profile.uses_proxy:  # as the proxy sends it
-        from .proxy.upstream import Upstream
+def models_request(profile: Profile, secret: str | None) -> tuple[str, dict[str, str]]:
+    """The provider's model list, asked for with the key sent the way the proxy or claude sends it."""
+    from .proxy.upstream import Upstream
 
-        upstream = Upstream.from_profile(profile, secret, {})
-        return f"{upstream.base_url}/models", upstream.headers()
-    headers = {"anthropic-version": "2023-06-01"}
-    if secret and profile.auth == "api-key":
-        headers["x-api-key"] = secret
-    elif secret:
-        headers["authorization"] = f"Bearer {secret}"
-    return f"{(profile.base_url or 'https://api.anthropic.com').rstrip('/')}/v1/models", headers
+    upstream = Upstream.from_profile(profile, secret, {})
+    return upstream.models_url, {"anthropic-version": "2023-06-01", **upstream.headers()}
 
 
 def settings_overrides(environ: dict[str, str], cwd: Path) -> list[Finding]:

@@ -807,7 +807,7 @@ def proxy(
 
     Example: ccs proxy gpt --port 8082
     """
-    from .proxy.server import serve_profile
+    from .proxy.lifecycle import serve_profile
 
     serve_profile(name, port, as_json, quiet)
 

@@ -163,16 +163,21 @@ class Config:
             problems.append(f"profile '{profile.name}' uses claude's own login, which cannot go through the proxy "
                             "that its routes need")
         for route in route_list(profile):
-            name, _ = split_route(route)
-            target = self.find(name)
-            if target is None:
-                problems.append(f"route {route!r}: no profile named '{name}'")
-            elif target.auth == "login":
-                problems.append(f"route {route!r}: profile '{target.name}' uses claude's own login, which cannot go "
-                                "through the proxy (claude would send the proxy's token instead of its login)")
-            elif not target.own_provider:
-                problems.append(f"route {route!r}: profile '{target.name}' is a router itself; name a provider's profile")
+            if problem := self.target_problem(split_route(route)[0]):
+                problems.append(f"route {route!r}: {problem}")
         return problems
+
+    def target_problem(self, name: str) -> str | None:
+        """Why a route cannot go to profile `name`, if it cannot."""
+        target = self.find(name)
+        if target is None:
+            return f"no profile named '{name}'"
+        if target.auth == "login":
+            return (f"profile '{target.name}' uses claude's own login, which cannot go through the proxy "
+                    "(claude would send the proxy's token instead of its login)")
+        if not target.own_provider:
+            return f"profile '{target.name}' is a router itself; name a provider's profile"
+        return None
 
     def by_alias(self) -> dict[str, Profile]:
         return {alias: p for p in self.profiles.values() for alias in p.aliases}

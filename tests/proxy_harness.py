@@ -7,10 +7,10 @@ import logging
 import anthropic
 import httpx2
 
-from ccswitch.proxy import server
+from ccswitch.proxy import lifecycle
+from ccswitch.proxy.router import Router
 from ccswitch.proxy.upstream import Upstream
 from fakes import FakeServer
-
 
 def completion(content="Hello!", tool_calls=None, finish="stop") -> dict:
     message = {"role": "assistant", "content": content}
@@ -41,7 +41,7 @@ class Harness:
         self.log = _Records()
 
     def __enter__(self):
-        self._running = server.running(self.upstream, client=self.client, max_request_mb=self.max_request_mb)
+        self._running = lifecycle.running(Router.single(self.upstream), client=self.client, max_request_mb=self.max_request_mb)
         self.endpoint = self._running.__enter__()
         logging.getLogger("ccswitch.proxy").addHandler(self.log)  # after uvicorn's logging config, which clears it
         self.sdk = anthropic.Anthropic(base_url=self.endpoint.url, auth_token=self.endpoint.token, api_key=None,

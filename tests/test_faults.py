@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from ccswitch.proxy import server
+from ccswitch.proxy import lifecycle
+from ccswitch.proxy.router import Router
 from ccswitch.proxy.upstream import Upstream
 from fakes import FakeServer, Reply, json_reply, sse
 from proxy_harness import SIMPLE, Harness, chunk, completion
@@ -163,7 +164,7 @@ def test_connection_refused_is_a_502_naming_the_provider():
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
-    with server.running(Upstream(name="gpt", base_url=f"http://127.0.0.1:{port}/v1", model="m")) as endpoint:
+    with lifecycle.running(Router.single(Upstream(name="gpt", base_url=f"http://127.0.0.1:{port}/v1", model="m"))) as endpoint:
         started = time.monotonic()
         response = httpx2.post(endpoint.url + "/v1/messages", json=SIMPLE, headers={"x-api-key": endpoint.token})
         assert time.monotonic() - started < 5
@@ -191,7 +192,7 @@ def test_a_tls_failure_is_a_502_that_says_tls(kind, self_signed):
     fake = FakeServer(lambda seen: json_reply(completion()), tls=tls)
     url = fake.url.replace("http://", "https://") + "/v1"
     try:
-        with server.running(Upstream(name="gpt", base_url=url, model="m")) as endpoint:
+        with lifecycle.running(Router.single(Upstream(name="gpt", base_url=url, model="m"))) as endpoint:
             response = httpx2.post(endpoint.url + "/v1/messages", json=SIMPLE, headers={"x-api-key": endpoint.token},
                                    timeout=20)
     finally:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccswitch.proxy import jsonio
-from ccswitch.proxy.server import _finite, _not_a_number
+from ccswitch.proxy.app import _finite, _not_a_number
 
 STRICT = {"parse_constant": _not_a_number, "parse_float": _finite}
 values = st.recursive(

@@ -104,7 +104,7 @@ def test_ccs_proxy_prints_a_line_per_request_unless_quiet(provider):
     proxy.send_signal(signal.SIGTERM)
     assert proxy.wait(10) == 0
     lines = [line for line in proxy.stderr.read().splitlines() if "->" in line]
-    assert len(lines) == 1 and "claude-haiku-4-5 -> gpt-mini whole 200 in 3 (+0 cached) out 2" in lines[0]
+    assert len(lines) == 1 and "claude-haiku-4-5 -> gpt,gpt-mini whole 200 in 3 (+0 cached) out 2" in lines[0]
     quiet = subprocess.Popen([sys.executable, "-m", "ccswitch", "proxy", "gpt", "--json", "--quiet"], env=os.environ,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     info = json.loads(quiet.stdout.readline())
@@ -117,7 +117,7 @@ def test_ccs_proxy_prints_a_line_per_request_unless_quiet(provider):
 def test_ccs_run_writes_the_request_lines_to_the_proxy_log(provider):
     assert ccs("run", "gpt", "--", sys.executable, "-c", CHILD).returncode == 0
     log = (Path(os.environ["CCS_HOME"]) / "state" / "proxy.log").read_text()
-    assert "claude-haiku-4-5 -> gpt-mini whole 200" in log
+    assert "claude-haiku-4-5 -> gpt,gpt-mini whole 200" in log
 
 
 def test_ccs_proxy_is_a_lean_process(provider):

@@ -11,14 +11,14 @@ import anthropic
 import httpx2
 import pytest
 
-from ccswitch.proxy import server
+from ccswitch.proxy import exchange, lifecycle
 from ccswitch.proxy.anthropic import estimate_tokens
+from ccswitch.proxy.router import Router
 from ccswitch.proxy.upstream import Upstream
 from conftest import FIXTURES
 from fakes import Reply, json_reply, sse
 from proxy_harness import SIMPLE, Harness, chunk, completion
 from streams import assert_grammar, parse_anthropic_sse
-
 
 TOOL_STREAM = sse([chunk({"role": "assistant", "reasoning_content": "I should list files."}),
                    chunk({"content": "Listing."}),
@@ -377,7 +377,7 @@ def test_upstream_timeout_and_refused_connection():
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
-    with server.running(Upstream(name="gpt", base_url=f"http://127.0.0.1:{port}/v1", model="m")) as endpoint:
+    with lifecycle.running(Router.single(Upstream(name="gpt", base_url=f"http://127.0.0.1:{port}/v1", model="m"))) as endpoint:
         response = httpx2.post(endpoint.url + "/v1/messages", json=SIMPLE, headers={"x-api-key": endpoint.token})
         assert response.status_code == 502 and "cannot connect" in response.json()["error"]["message"]
 
@@ -400,7 +400,7 @@ def test_an_internal_bug_is_still_an_anthropic_error(monkeypatch):
     def broken(*args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(server, "translate_response", broken)
+    monkeypatch.setattr(exchange, "translate_response", broken)
     with Harness(lambda seen: json_reply(completion())) as h:
         response = h.post(body=SIMPLE)
         assert response.status_code == 500
@@ -426,7 +426,7 @@ def test_disconnect_while_waiting_for_the_provider_cancels_it():
 
 
 def test_ping_when_the_provider_is_quiet(monkeypatch):
-    monkeypatch.setattr(server, "PING_AFTER", 0.1)
+    monkeypatch.setattr(exchange, "PING_AFTER", 0.1)
     pieces = sse([chunk({"content": "a"})], done=False) + [0.5] + sse([chunk({"content": "b"}, finish="stop")])
     with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, pieces)) as h:
         events = parse_anthropic_sse(h.post(body={**SIMPLE, "stream": True}).content)

@@ -82,14 +82,15 @@ def call_id(tool_use_id: str) -> str:
     return "".join(digits)
 
 
-def translate_request(req: dict, upstream: Upstream) -> tuple[dict, ToolNames]:
-    """The OpenAI body for an Anthropic request, and the tool-name map for its response."""
+def translate_request(req: dict, upstream: Upstream, model: str | None = None) -> tuple[dict, ToolNames]:
+    """The OpenAI body for an Anthropic request (to `model`, else the one the upstream maps the request's
+    to), and the tool-name map for its response."""
     check_request(req)
     names = ToolNames()
-    model = upstream.model_for(req.get("model") or "")
+    model = model or upstream.model_for(req.get("model") or "")
     body: dict = {"model": model, "messages": translate_messages(req, names, upstream)}
     if req.get("tools"):
-        body["tools"] = [translate_tool(tool, names, openapi=upstream.is_gemini)
+        body["tools"] = [translate_tool(tool, names, openapi=upstream.dialect.gemini)
                          for tool in req["tools"] if "input_schema" in tool]
         if not body["tools"]:
             del body["tools"]
@@ -105,11 +106,11 @@ def translate_request(req: dict, upstream: Upstream) -> tuple[dict, ToolNames]:
     for key in ("temperature", "top_p"):
         if req.get(key) is not None:
             body[key] = req[key]
-    if req.get("top_k") is not None and upstream.takes_top_k:
+    if req.get("top_k") is not None and upstream.dialect.takes_top_k:
         body["top_k"] = req["top_k"]
     if req.get("stop_sequences"):
         body["stop"] = req["stop_sequences"]
-    if (user_id := (req.get("metadata") or {}).get("user_id")) and upstream.takes_user:
+    if (user_id := (req.get("metadata") or {}).get("user_id")) and upstream.dialect.takes_user:
         body["user"] = hashlib.sha256(str(user_id).encode()).hexdigest()  # 64 chars, nothing personal
     if req.get("stream"):
         body["stream"] = True
@@ -325,10 +326,10 @@ def assistant_message(content, names: ToolNames, upstream: Upstream) -> dict:
             call = {"id": call_id(block["id"]), "type": "function",
                     "function": {"name": names.shorten(block["name"]),
                                  "arguments": json.dumps(block.get("input") or {}, ensure_ascii=False)}}
-            if signature or (upstream.is_gemini and not calls):  # whoever sent one wants it back
+            if signature or (upstream.dialect.gemini and not calls):  # whoever sent one wants it back
                 call["extra_content"] = {"google": {"thought_signature": signature or SIGNATURE_STANDIN}}
             calls.append(call)
-        elif kind == "thinking" and upstream.keeps_reasoning:
+        elif kind == "thinking" and upstream.dialect.keeps_reasoning:
             reasoning.append(block.get("thinking") or "")
         # redacted_thinking, and thinking for providers that do not want it back: dropped
     message: dict = {"role": "assistant", "content": "".join(texts) or (None if calls else "")}

@@ -4,6 +4,7 @@ its answers (the body reader and the SSE parser)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,9 +14,11 @@ import httpx2
 
 from ..profiles import proxy_timeout
 from . import jsonio
+from .dialect import Dialect, dialect_for, on_this_machine
 from .errors import ProxyError
 
-TIERS = ("opus", "sonnet", "haiku")
+TIERS = ("opus", "sonnet", "haiku", "fable")
+ANTHROPIC_URL = "https://api.anthropic.com"
 BUFFER_LIMIT = 1024 * 1024  # bytes read from a provider and not yet taken by the writer
 CLOSE_WAIT = 5.0  # seconds a closed response may take to end its reading task
 TRANSPORT_ERRORS = (httpx2.HTTPError, httpx2.StreamError)  # how a provider's connection fails under a reader
@@ -23,9 +26,10 @@ TRANSPORT_ERRORS = (httpx2.HTTPError, httpx2.StreamError)  # how a provider's co
 
 @dataclass(frozen=True)
 class Upstream:
-    """One OpenAI-API provider: where it is, its key, and how Claude's model names map onto its models."""
+    """One provider behind the proxy: where it is, its key, how it takes it, and how Claude's model names
+    map onto its models. `kind` "openai" is translated (Chat Completions); "anthropic" is passed through."""
 
-    name: str
+    name: str  # the profile's
     base_url: str
     key: str | None = None
     model: str | None = None
@@ -33,70 +37,71 @@ class Upstream:
     max_output_tokens: int | None = None
     reasoning_effort: str | None = None
     timeout: float = 590.0  # seconds without a byte from the provider (or room at the client) before giving up
+    kind: str = "openai"
+    auth: str = "bearer"  # how the key is sent: "bearer", "api-key" (x-api-key) or "none"
 
     @classmethod
     def from_profile(cls, profile, secret: str | None, environ) -> Upstream:
-        return cls(name=profile.name, base_url=profile.base_url.rstrip("/"), key=secret, model=profile.model,
-                   models=dict(profile.models), max_output_tokens=profile.max_output_tokens,
-                   reasoning_effort=profile.reasoning_effort, timeout=proxy_timeout(profile, environ))
+        return cls(name=profile.name, base_url=(profile.base_url or ANTHROPIC_URL).rstrip("/"), key=secret,
+                   model=profile.model, models=dict(profile.models), max_output_tokens=profile.max_output_tokens,
+                   reasoning_effort=profile.reasoning_effort, timeout=proxy_timeout(profile, environ),
+                   kind=profile.api, auth=profile.auth)
 
     @property
-    def chat_url(self) -> str:
-        return f"{self.base_url}/chat/completions"
+    def url(self) -> str:
+        """Where requests go: the Chat Completions endpoint, or the Messages API's."""
+        return f"{self.base_url}/chat/completions" if self.kind == "openai" else f"{self.base_url}/v1/messages"
+
+    @property
+    def models_url(self) -> str:
+        return f"{self.base_url}/models" if self.kind == "openai" else f"{self.base_url}/v1/models"
 
     @cached_property
     def host(self) -> str:
         """The provider's host name, asked for per tool and per message: parsed once."""
         return urlsplit(self.base_url).hostname or ""
 
-    @property
-    def keeps_reasoning(self) -> bool:
-        """DeepSeek rejects a tool-calling history whose reasoning was dropped; others do not want it back."""
-        return "deepseek" in self.host
-
-    @property
-    def is_gemini(self) -> bool:
-        """Gemini (AI Studio or Vertex) takes only an OpenAPI subset of JSON Schema and wants thought signatures."""
-        return self.host.endswith(("generativelanguage.googleapis.com", "aiplatform.googleapis.com"))
-
-    @property
-    def takes_user(self) -> bool:
-        """Strict OpenAI-compatible servers (Gemini's, some local ones) reject the optional `user` field."""
-        return self.host in ("api.openai.com", "openrouter.ai")
-
-    @property
-    def takes_top_k(self) -> bool:
-        """Local model servers and OpenRouter take `top_k`; OpenAI and most hosted APIs reject it."""
-        return self.on_loopback or self.host == "openrouter.ai"
+    @cached_property
+    def dialect(self) -> Dialect:
+        return dialect_for(self.host)
 
     @property
     def on_loopback(self) -> bool:
-        return on_this_machine(self.base_url)
+        return on_this_machine(self.host)
 
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"} if self.key else {}
+        if not self.key or self.auth == "none":
+            return {}
+        if self.auth == "api-key":
+            return {"x-api-key": self.key}
+        return {"Authorization": f"Bearer {self.key}"}
 
     def model_for(self, requested: str) -> str:
         """Real model names pass through; a `claude-*` name maps by its tier word to the profile's model."""
         if requested and not requested.startswith("claude"):
             return requested
-        for tier in TIERS:
-            if tier in requested and tier in self.models:
-                return self.models[tier]
+        tier = tier_of(requested)
+        if tier and tier in self.models:
+            return self.models[tier]
+        if tier == "fable" and "opus" in self.models:
+            return self.models["opus"]
         return self.model or self.models.get("sonnet") or requested
 
     def listed_models(self) -> list[str]:
         return list(dict.fromkeys(m for m in (self.model, *self.models.values()) if m))
 
 
-def on_this_machine(url: str) -> bool:
-    """A server on this machine (a local model server), which no outside HTTP proxy can reach."""
-    host = urlsplit(url).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
+def tier_of(model: str) -> str | None:
+    """The tier a Claude model name stands for: `claude-opus-4-5` -> "opus"; mythos is fable's tier."""
+    model = model.lower()
+    for tier in TIERS:
+        if tier in model:
+            return tier
+    return "fable" if "mythos" in model else None
 
 
 def new_client(upstream: Upstream) -> httpx2.AsyncClient:
-    """One pooled client per proxy: connections to the provider are reused across requests.
+    """One pooled client per provider: connections to it are reused across requests.
 
     HTTP(S)_PROXY from the environment is honoured for hosted providers, but never for one on
     this machine (a local model server), which no outside proxy can reach.
@@ -105,13 +110,19 @@ def new_client(upstream: Upstream) -> httpx2.AsyncClient:
     reader passes bytes on as they arrive (a provider that compresses anyway is decoded).
 
     A plain-HTTP server on this machine never needs TLS: its client skips loading the system's
-    certificates (50-80 ms of start-up), with a context that would refuse any TLS peer."""
+    certificates (50-80 ms of start-up), with a context that would refuse any TLS peer. The others
+    share one context: the certificates are loaded once, however many providers a router has."""
     timeout = httpx2.Timeout(connect=10.0, read=upstream.timeout, write=60.0, pool=30.0)
     plain_local = upstream.on_loopback and upstream.base_url.lower().startswith("http://")
     return httpx2.AsyncClient(timeout=timeout, limits=httpx2.Limits(max_connections=256, max_keepalive_connections=64),
                              follow_redirects=False, trust_env=not upstream.on_loopback,
-                             verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if plain_local else True,
+                             verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if plain_local else tls_context(),
                              headers={"accept-encoding": "identity"})
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    return httpx2.create_ssl_context()
 
 
 class BodyReader:

@@ -1,0 +1,130 @@
+"""Anthropic-API providers behind the proxy: the request as claude sent it with only the model
+rewritten (and thinking another provider signed left out), the answer relayed as it arrives, read
+on the side for its usage and for which provider signed its thinking."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from . import jsonio
+
+# Never forwarded: the session token (the provider gets its own key), and what belongs to one connection.
+NOT_FORWARDED = frozenset({b"host", b"content-length", b"authorization", b"x-api-key", b"accept-encoding",
+                           b"connection", b"keep-alive", b"transfer-encoding", b"te", b"upgrade",
+                           b"proxy-authorization", b"proxy-connection"})
+MAX_LINE = 1024 * 1024  # a stream line longer than this is not read for usage (no event we read is)
+
+
+def forwarded_headers(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """claude's own headers (anthropic-version, anthropic-beta, its session id, user agent) for the provider."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers if name not in NOT_FORWARDED}
+
+
+class Signatures:
+    """Which provider (profile) signed each thinking block this proxy relayed, for the last few thousand.
+    After `/model` moves a conversation to another Anthropic-API provider, thinking signed elsewhere is
+    left out of what it is sent: Anthropic answers "Invalid signature in thinking block" otherwise."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self.signer: OrderedDict[int, str] = OrderedDict()
+
+    def record(self, signature: str, profile: str) -> None:
+        self.signer[hash(signature)] = profile.lower()
+        if len(self.signer) > self.LIMIT:
+            self.signer.popitem(last=False)
+
+    def foreign(self, signature: str, profile: str) -> bool:
+        """Signed by another provider: empty (our own translation's), or one we saw another profile sign."""
+        if not signature:
+            return True
+        signer = self.signer.get(hash(signature))
+        return signer is not None and signer != profile.lower()
+
+
+def request_body(req: dict, model: str, profile: str, signatures: Signatures) -> dict:
+    """What the provider gets: the request with its model, without thinking another provider signed."""
+    body = {**req, "model": model}
+    messages = req.get("messages")
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        return body  # the provider says what is wrong with it
+    kept = [_without_foreign_thinking(m, profile, signatures) for m in messages]
+    if any(k is not m for k, m in zip(kept, messages)):
+        body["messages"] = kept
+        last = next((i for i in range(len(kept) - 1, -1, -1) if kept[i].get("role") == "assistant"), None)
+        if last is not None and kept[last] is not messages[last] and _uses_tools(kept[last]) \
+                and not _thinks(kept[last]):
+            body.pop("thinking", None)  # a tool turn's thinking is required back: think afresh next turn instead
+    return body
+
+
+def _without_foreign_thinking(message: dict, profile: str, signatures: Signatures) -> dict:
+    content = message.get("content")
+    if message.get("role") != "assistant" or not isinstance(content, list):
+        return message
+    kept = [b for b in content if not (isinstance(b, dict) and b.get("type") == "thinking"
+                                       and signatures.foreign(str(b.get("signature") or ""), profile))]
+    return message if len(kept) == len(content) else {**message, "content": kept}
+
+
+def _uses_tools(message: dict) -> bool:
+    return any(isinstance(b, dict) and b.get("type") == "tool_use" for b in message["content"])
+
+
+def _thinks(message: dict) -> bool:
+    return any(isinstance(b, dict) and b.get("type") in ("thinking", "redacted_thinking")
+               for b in message["content"])
+
+
+class StreamScan:
+    """Reads a relayed Anthropic stream on the side, without holding it up: the usage (message_start's,
+    then message_delta's) and the signatures of its thinking. Only the few lines that can hold those are parsed."""
+
+    def __init__(self, profile: str, signatures: Signatures):
+        self.profile = profile
+        self.signatures = signatures
+        self.usage: dict | None = None
+        self.buffer = b""
+
+    def feed(self, chunk: bytes) -> None:
+        *lines, self.buffer = (self.buffer + chunk if self.buffer else chunk).split(b"\n")
+        if len(self.buffer) > MAX_LINE:
+            self.buffer = b""
+        for line in lines:
+            if line.startswith(b"data:") and (b'"message_' in line or b"signature_delta" in line):
+                self._event(line[5:])
+
+    def _event(self, data: bytes) -> None:
+        try:
+            payload = jsonio.loads(data)
+        except ValueError:
+            return
+        if not isinstance(payload, dict):
+            return
+        kind = payload.get("type")
+        if kind == "message_start":
+            self._usage((payload.get("message") or {}).get("usage"))
+        elif kind == "message_delta":
+            self._usage(payload.get("usage"))
+        elif kind == "content_block_delta":
+            signature = (payload.get("delta") or {}).get("signature")
+            if isinstance(signature, str) and signature:
+                self.signatures.record(signature, self.profile)
+
+    def whole(self, raw: bytes) -> None:
+        """A whole (non-streamed) message."""
+        try:
+            message = jsonio.loads(raw)
+        except ValueError:
+            return
+        if not isinstance(message, dict):
+            return
+        self._usage(message.get("usage"))
+        for block in message.get("content") or []:
+            if isinstance(block, dict) and block.get("type") == "thinking" and block.get("signature"):
+                self.signatures.record(str(block["signature"]), self.profile)
+
+    def _usage(self, usage) -> None:
+        if isinstance(usage, dict):
+            self.usage = {**(self.usage or {}), **{k: v for k, v in usage.items() if isinstance(v, int)}}

@@ -1,0 +1,169 @@
+"""Which provider and model each request goes to: the requested model -> an ordered list of targets
+(its own, then the fallbacks), and which targets are cooling down after failures.
+
+Built once per proxy from the profile it serves. A request names its model the way claude sends it:
+`profile,model` (claude-code-router's form: that profile, that model; any configured profile, any
+case), a tier's value (`ANTHROPIC_DEFAULT_SONNET_MODEL`, set by `ccs run`), a `claude-*` name (mapped
+by its tier word), or a plain model name of the profile's own provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import NamedTuple
+
+from ..errors import CcsError
+from ..profiles import Config, Profile, is_route, split_route
+from .errors import ProxyError
+from .upstream import Upstream, tier_of
+
+COOLDOWN = 30.0  # seconds a failing target is skipped, unless the profile's `cooldown` says otherwise
+FAILURES = 3  # server errors within WINDOW that cool a target down (a 429 or no connection does at once)
+WINDOW = 60.0
+MAX_RETRY_AFTER = 300.0  # the longest a provider's retry-after may cool its target
+
+
+class Target(NamedTuple):
+    profile: str
+    model: str
+
+    def __str__(self) -> str:
+        return f"{self.profile},{self.model}"
+
+
+class Router:
+    """`own`: the served profile's provider (None for a router with none). `tiers`: tier -> model or
+    route. `find(name)`: the Upstream of another profile (its key looked up on first use, off the loop)."""
+
+    def __init__(self, own: Upstream | None, tiers: dict[str, str], default: str | None = None,
+                 fallback: list[str] = (), find=None, cooldown: float = COOLDOWN):
+        self.own = own
+        self.tiers = tiers
+        self.default = default
+        self.fallback = [Target(*split_route(route)) for route in fallback]
+        self.upstreams: dict[str, Upstream] = {own.name.lower(): own} if own else {}
+        self._find = find
+        self.health = Health(cooldown)
+
+    @classmethod
+    def single(cls, upstream: Upstream) -> Router:
+        """One provider, no routes (`ccs proxy` of a plain profile, and tests)."""
+        return cls(upstream, dict(upstream.models), upstream.model)
+
+    @classmethod
+    def for_profile(cls, config: Config, profile: Profile, keys: dict[str, str | None], environ) -> Router:
+        """`keys`: the secrets already looked up (the served profile's and its routes'), by profile name."""
+        from .. import secrets
+
+        def find(name: str) -> Upstream:
+            if problem := config.target_problem(name):
+                raise ProxyError(404, f"model '{name},...': {problem} (see `ccs list`)", retry=False)
+            target = config.find(name)
+            key = keys[target.name] if target.name in keys else \
+                secrets.require(target, config.secret_store) if target.needs_key else None
+            return Upstream.from_profile(target, key, environ)
+
+        own = Upstream.from_profile(profile, keys.get(profile.name), environ) if profile.own_provider else None
+        return cls(own, dict(profile.models), profile.model, profile.fallback, find,
+                   COOLDOWN if profile.cooldown is None else profile.cooldown)
+
+    def targets(self, requested: str) -> list[Target]:
+        """Where a request for `requested` goes, in the order to try."""
+        first = self._target(requested)
+        seen = {(first.profile.lower(), first.model)}
+        order = [first]
+        for target in self.fallback:
+            if (target.profile.lower(), target.model) not in seen:
+                seen.add((target.profile.lower(), target.model))
+                order.append(target)
+        return self.health.ordered(order)
+
+    def _target(self, requested: str) -> Target:
+        if is_route(requested):
+            return Target(*split_route(requested))
+        tier = tier_of(requested) if requested.startswith("claude") or requested in TIER_WORDS else None
+        if tier is not None:
+            value = (self.tiers.get(tier) or (tier == "fable" and self.tiers.get("opus"))
+                     or self.default or self.tiers.get("sonnet"))
+            if value:
+                return self._of(value)
+            if self.own:
+                return Target(self.own.name, self.own.model_for(requested))
+        if self.own:
+            return Target(self.own.name, requested or self.own.model_for(requested))
+        if self.default:
+            return self._of(self.default)
+        raise ProxyError(404, f"model {requested!r}: this profile has no provider of its own; ask for "
+                              "\"profile,model\" (e.g. /model glm,glm-4.6)", retry=False)
+
+    def _of(self, value: str) -> Target:
+        return Target(*split_route(value)) if is_route(value) else Target(self.own.name, value)
+
+    async def upstream(self, target: Target) -> Upstream:
+        """The provider of a target; another profile's is loaded once (its key may come from the keyring or a
+        command: off the event loop)."""
+        upstream = self.upstreams.get(target.profile.lower())
+        if upstream is None:
+            if self._find is None:
+                raise ProxyError(404, f"no profile named '{target.profile}' is served by this proxy", retry=False)
+            try:
+                upstream = await asyncio.to_thread(self._find, target.profile)
+            except CcsError as e:  # no key stored, a key_cmd that failed
+                raise ProxyError(401, f"profile '{target.profile}': {e}", retry=False) from None
+            self.upstreams[target.profile.lower()] = upstream
+        return upstream
+
+    def keys(self) -> list[str]:
+        """Every provider key this proxy holds: masked in whatever it logs or answers."""
+        return [u.key for u in self.upstreams.values() if u.key]
+
+    def models_page(self) -> dict:
+        """`/v1/models`: the served profile's models and routes."""
+        own = self.own.listed_models() if self.own else []
+        ids = list(dict.fromkeys([*own, *(v for v in (self.default, *self.tiers.values()) if v)]))
+        data = [{"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"} for m in ids]
+        return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None}
+
+
+TIER_WORDS = ("opus", "sonnet", "haiku", "fable", "best", "default", "opusplan")
+
+
+class Health:
+    """Which targets failed lately: a target that answered 429 (for its retry-after, within a bound),
+    could not be reached, or had FAILURES server errors within WINDOW seconds is skipped for `cooldown`
+    seconds, so the next requests go straight to a healthy one. A cooling target is still tried last."""
+
+    def __init__(self, cooldown: float):
+        self.cooldown = cooldown
+        self.failures: dict[Target, deque[float]] = {}
+        self.until: dict[Target, float] = {}
+
+    def ordered(self, targets: list[Target]) -> list[Target]:
+        now = time.monotonic()
+        cooling = [t for t in targets if self.until.get(t, 0) > now]
+        return [t for t in targets if t not in cooling] + cooling
+
+    def cooling(self, target: Target) -> bool:
+        return self.until.get(target, 0) > time.monotonic()
+
+    def failed(self, target: Target, error: ProxyError) -> None:
+        now = time.monotonic()
+        recent = self.failures.setdefault(target, deque(maxlen=FAILURES))
+        recent.append(now)
+        retry_after = _seconds(error.headers.get("retry-after"))
+        if error.status == 429 or not error.retry or (len(recent) == FAILURES and now - recent[0] <= WINDOW):
+            self.until[target] = now + (min(retry_after, MAX_RETRY_AFTER) if retry_after else self.cooldown)
+
+    def succeeded(self, target: Target) -> None:
+        self.failures.pop(target, None)
+        self.until.pop(target, None)
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None  # an HTTP date: the usual cool-down then
