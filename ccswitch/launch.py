@@ -13,10 +13,14 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING
 
 from .errors import CcsError
 from .profiles import Profile, claude_timeout
+from .profiles import route_list as routes
+
+if TYPE_CHECKING:  # the proxy is imported only when a profile needs it
+    from .proxy.lifecycle import Endpoint
 
 # Variables whose inherited values would contradict a profile.
 MANAGED = (
@@ -49,14 +53,6 @@ HELPER = "apiKeyHelper"  # a settings key whose command's output claude sends as
 MARKER = "CCS_RUN"  # tells the child (and a statusline) which profile it runs under
 NO_KEY = "no-key"  # claude insists on some credential even when the provider takes none
 INSTALL_HINT = "install it with `npm install -g @anthropic-ai/claude-code`"
-
-
-class Endpoint(NamedTuple):
-    """Where claude should send requests instead of the profile's base URL (the embedded proxy)."""
-
-    url: str
-    token: str
-    log: str | None = None  # the proxy's log file, when it has one
 
 
 class Launch:
@@ -305,18 +301,20 @@ def run_profile(name: str | None, words: list[str], explicit: bool = False, verb
         if name not in config.profiles:
             raise CcsError(f"{why} names profile '{name}', which does not exist (see `ccs list`)")
     profile = config.get(name)
-    secret = secrets.require(profile, config.secret_store) if profile.needs_key else None
     command = command_for(words, explicit, os.environ.get("PATH", os.defpath))
     cwd = Path.cwd()
     if not profile.uses_proxy:
+        secret = secrets.require(profile, config.secret_store) if profile.needs_key else None
         if verbose:
             print(f"ccs: profile '{name}' ({why}): {command[0]} talks to "
                   f"{profile.base_url or 'Anthropic'} directly, no proxy", file=sys.stderr)
         return execute(plan(profile, secret, command, dict(os.environ), cwd))
-    from .proxy.listen import serve_in_background
+    from .proxy.lifecycle import keys_for, serve_in_background
 
-    with serve_in_background(profile, secret) as endpoint:
+    keys = keys_for(config, profile)
+    with serve_in_background(config, profile, keys) as endpoint:
         if verbose:
+            behind = profile.base_url or ", ".join(routes(profile)) or "Anthropic"
             print(f"ccs: profile '{name}' ({why}): the proxy on {endpoint.url} serves {command[0]}, "
-                  f"{profile.base_url} behind it; its log: {endpoint.log}", file=sys.stderr)
+                  f"{behind} behind it; its log: {endpoint.log}", file=sys.stderr)
         return execute(plan(profile, None, command, dict(os.environ), cwd, endpoint), wait=True)

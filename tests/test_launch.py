@@ -15,6 +15,7 @@ import pytest
 from ccswitch import launch
 from ccswitch.__main__ import split_run_args
 from ccswitch.profiles import resolve
+from ccswitch.proxy.lifecycle import Endpoint
 from conftest import assert_sigterm_reaches_claude, ccs, imported_modules, write_config
 
 CONFIG = """
@@ -342,6 +343,6 @@ def test_profile_env_is_pure_and_complete():
     profile = resolve("p", {"preset": "zai", "context_window": 100, "max_output_tokens": 50})
     env = launch.profile_env(profile, "sk-x")
     assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "100" and env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "50"
-    proxied = launch.profile_env(resolve("g", {"preset": "openai"}), None, launch.Endpoint("http://127.0.0.1:9", "tok"))
+    proxied = launch.profile_env(resolve("g", {"preset": "openai"}), None, Endpoint("http://127.0.0.1:9", "tok"))
     assert proxied["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9" and proxied["ANTHROPIC_AUTH_TOKEN"] == "tok"
     assert proxied["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "gpt-5-mini"
