@@ -70,6 +70,7 @@ class Exchanges:
         client_left = asyncio.ensure_future(wait_for_disconnect(receive))
         try:
             targets = self.router.targets(outcome.requested)
+            outcome.cooling = [t for t in targets if self.router.health.cooling(t)]
             for number, target in enumerate(targets, 1):
                 try:
                     upstream = await self.router.upstream(target)
@@ -418,7 +419,8 @@ class Outcome:
         self.requested = requested
         self.stream = stream
         self.target: Target | None = None
-        self.skipped: list[str] = []
+        self.skipped: list[str] = []  # tried and failed
+        self.cooling: list[Target] = []  # put last for failing lately
         self.status = CLIENT_LEFT  # until an answer is sent
         self.usage: dict | None = None
         self.started = time.monotonic()
@@ -427,6 +429,9 @@ class Outcome:
         usage = self.usage or {}
         tokens = (f" in {usage.get('input_tokens', 0)} (+{usage.get('cache_read_input_tokens', 0)} cached) "
                   f"out {usage.get('output_tokens', 0)}" if self.usage else "")
-        skipped = f" after {', '.join(self.skipped)} failed" if self.skipped else ""
+        failed = f" after {', '.join(self.skipped)} failed" if self.skipped else ""
+        untried = [str(t) for t in self.cooling if t != self.target and not any(s.startswith(f"{t} (")
+                                                                                 for s in self.skipped)]
+        cooling = f"; {', '.join(untried)} cooling down" if untried else ""
         return (f"{self.requested} -> {self.target or '-'} {'stream' if self.stream else 'whole'} "
-                f"{self.status}{tokens} {(time.monotonic() - self.started) * 1000:.0f} ms{skipped}")
+                f"{self.status}{tokens} {(time.monotonic() - self.started) * 1000:.0f} ms{failed}{cooling}")

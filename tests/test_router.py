@@ -1,0 +1,292 @@
+"""One proxy, several providers: routing by `profile,model`, tier and `claude-*` names; Anthropic-API
+providers passed through byte for byte; fallback before the first byte, never after; cool-downs;
+thinking signed by one provider kept from another. Real sockets, two or three fake providers."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from ccswitch import profiles
+from ccswitch.errors import CcsError
+from ccswitch.proxy import lifecycle
+from ccswitch.proxy.router import Router
+from fakes import FakeServer, Reply, anthropic_text_stream, json_reply, sse
+from proxy_harness import chunk
+
+KEYS = {"GLM_KEY": "sk-glm-secret-1111", "GPT_KEY": "sk-gpt-secret-2222", "DS_KEY": "sk-ds-secret-3333"}
+
+
+def chat_stream(text: str) -> Reply:
+    return Reply(200, {"Content-Type": "text/event-stream"},
+                 sse([chunk({"role": "assistant", "content": text}), chunk(finish="stop",
+                                                                         usage={"prompt_tokens": 7, "completion_tokens": 2})]))
+
+
+def thinking_stream(signature: str, model: str) -> Reply:
+    events = [
+        ("message_start", {"type": "message_start", "message": {
+            "id": "msg_t", "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 3, "output_tokens": 1}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+                                 "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                 "delta": {"type": "thinking_delta", "thinking": "hmm"}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                 "delta": {"type": "signature_delta", "signature": signature}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                           "usage": {"output_tokens": 4}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return Reply(200, {"Content-Type": "text/event-stream"},
+                 [f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events])
+
+
+class Providers:
+    """Three fake providers (two Anthropic-API, one OpenAI-API), profiles for them and a router
+    profile `mix`, and the proxy serving `mix`."""
+
+    def __init__(self, monkeypatch, glm=None, gpt=None, ds=None, mix: str = "", glm_extra: str = ""):
+        for var, value in KEYS.items():
+            monkeypatch.setenv(var, value)
+        self.glm = FakeServer(glm or (lambda seen: anthropic_text_stream("from glm", seen.body["model"])))
+        self.gpt = FakeServer(gpt or (lambda seen: chat_stream("from gpt")))
+        self.ds = FakeServer(ds or (lambda seen: anthropic_text_stream("from ds", seen.body["model"])))
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        self.closed_port = closed.getsockname()[1]
+        closed.close()
+        text = f"""
+[profiles.glm]
+base_url = "{self.glm.url}/api/anthropic"
+key_env = "GLM_KEY"
+model = "glm-4.6"
+{glm_extra}
+
+[profiles.gpt]
+api = "openai"
+base_url = "{self.gpt.url}/v1"
+key_env = "GPT_KEY"
+model = "gpt-5"
+
+[profiles.ds]
+base_url = "{self.ds.url}"
+auth = "api-key"
+key_env = "DS_KEY"
+model = "deepseek-chat"
+
+[profiles.down]
+base_url = "http://127.0.0.1:{self.closed_port}"
+auth = "none"
+
+[profiles.solo]
+base_url = "{self.ds.url}"
+auth = "none"
+
+[profiles.max]
+preset = "claude"
+
+[profiles.mix]
+models = {{ opus = "glm,glm-4.6", sonnet = "gpt,gpt-5", haiku = "ds,deepseek-chat", subagent = "ds,deepseek-chat" }}
+{mix}
+"""
+        self.config = profiles.parse(text, Path("profiles.toml"))
+        mix_profile = self.config.get("mix")
+        try:
+            keys = lifecycle.keys_for(self.config, mix_profile)
+        except CcsError:
+            self._close_fakes()
+            raise
+        self._running = lifecycle.running(Router.for_profile(self.config, mix_profile, keys, os.environ))
+
+    def __enter__(self):
+        self.endpoint = self._running.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._running.__exit__(*exc)
+        self._close_fakes()
+
+    def _close_fakes(self):
+        for fake in (self.glm, self.gpt, self.ds):
+            fake.close()
+
+    def post(self, model: str, stream: bool = True, messages=None, headers=None, **extra) -> httpx2.Response:
+        body = {"model": model, "max_tokens": 50, "stream": stream,
+                "messages": messages or [{"role": "user", "content": "hi"}], **extra}
+        return httpx2.post(self.endpoint.url + "/v1/messages", json=body, timeout=20,
+                           headers={"authorization": f"Bearer {self.endpoint.token}", **(headers or {})})
+
+
+def answered_by(response: httpx2.Response) -> str:
+    """The text of an Anthropic SSE answer."""
+    texts = []
+    for line in response.text.splitlines():
+        if line.startswith("data:"):
+            data = json.loads(line[5:])
+            if data.get("type") == "content_block_delta" and data["delta"].get("type") == "text_delta":
+                texts.append(data["delta"]["text"])
+    return "".join(texts)
+
+
+def test_routes_by_profile_and_model_by_tier_and_by_claude_names(monkeypatch):
+    with Providers(monkeypatch) as p:
+        assert answered_by(p.post("glm,glm-4.6")) == "from glm"
+        assert answered_by(p.post("GLM, glm-4.5-air")) == "from glm"  # profile names in any case
+        assert [r.body["model"] for r in p.glm.requests] == ["glm-4.6", "glm-4.5-air"]
+        assert answered_by(p.post("claude-sonnet-4-6")) == "from gpt"  # translated for its kind
+        assert p.gpt.requests[-1].path == "/v1/chat/completions" and p.gpt.requests[-1].body["model"] == "gpt-5"
+        assert answered_by(p.post("claude-haiku-4-5-20251001")) == "from ds"
+        assert answered_by(p.post("claude-opus-4-5")) == "from glm"
+        assert answered_by(p.post("claude-fable-5-2")) == "from glm"  # no fable tier: opus's target, not Z.ai's 404
+        assert answered_by(p.post("opus")) == "from glm"
+        assert p.glm.requests[-1].body["model"] == "glm-4.6"
+        assert answered_by(p.post("ds,deepseek-reasoner")) == "from ds"
+        assert p.ds.requests[-1].body["model"] == "deepseek-reasoner"
+        # any configured profile, even one the router does not name
+        assert answered_by(p.post("solo,local-model")) == "from ds"
+        assert p.ds.requests[-1].body["model"] == "local-model" and "x-api-key" not in p.ds.requests[-1].headers
+
+
+def test_unroutable_models_are_clear_4xx_errors(monkeypatch):
+    with Providers(monkeypatch) as p:
+        missing = p.post("nobody,x")
+        assert missing.status_code == 404 and "no profile named 'nobody'" in missing.json()["error"]["message"]
+        login = p.post("max,claude-opus-4-5")
+        assert login.status_code == 404 and "own login" in login.json()["error"]["message"]
+        assert missing.headers["x-should-retry"] == "false"
+        plain = p.post("some-model")  # a router with no provider of its own: only "profile,model"
+        assert plain.status_code == 404 and "profile,model" in plain.json()["error"]["message"]
+
+
+def test_pass_through_relays_the_stream_byte_for_byte_with_only_the_model_rewritten(monkeypatch):
+    with Providers(monkeypatch) as p:
+        direct = httpx2.post(p.glm.url + "/api/anthropic/v1/messages", json={"model": "glm-4.6"}, timeout=10)
+        sent = {"model": "glm,glm-4.6", "max_tokens": 50, "stream": True, "metadata": {"user_id": "u"},
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {
+                    "type": "ephemeral"}}]}], "thinking": {"type": "adaptive"}, "context_management": {"edits": []}}
+        with httpx2.stream("POST", p.endpoint.url + "/v1/messages", json=sent, timeout=10, headers={
+                "x-api-key": p.endpoint.token, "anthropic-beta": "fine-grained-tool-streaming-2025-05-14",
+                "anthropic-version": "2023-06-01", "x-claude-code-session-id": "s-1"}) as relayed:
+            body = relayed.read()
+        assert body == direct.content  # the provider's bytes exactly (its model name included)
+        seen = p.glm.requests[-1]
+        assert seen.path == "/api/anthropic/v1/messages"
+        assert seen.body == {**sent, "model": "glm-4.6"}
+        assert seen.headers["authorization"] == f"Bearer {KEYS['GLM_KEY']}"
+        assert seen.headers["anthropic-beta"] == "fine-grained-tool-streaming-2025-05-14"
+        assert seen.headers["x-claude-code-session-id"] == "s-1"
+        assert "x-api-key" not in seen.headers and p.endpoint.token not in json.dumps(seen.headers)
+        p.post("haiku")
+        assert p.ds.requests[-1].headers["x-api-key"] == KEYS["DS_KEY"]  # auth = "api-key": as claude would send it
+        assert "authorization" not in p.ds.requests[-1].headers
+
+
+def test_pass_through_errors_and_whole_answers(monkeypatch):
+    def glm(seen):
+        if seen.body.get("stream"):
+            return json_reply({"type": "error", "error": {"type": "invalid_request_error",
+                                                          "message": f"bad key {KEYS['GLM_KEY']}"}}, status=401)
+        return json_reply({"id": "m", "type": "message", "role": "assistant", "model": "glm-4.6", "content": [
+            {"type": "text", "text": "whole"}], "stop_reason": "end_turn", "usage": {"input_tokens": 2, "output_tokens": 1}})
+
+    with Providers(monkeypatch, glm=glm) as p:
+        whole = p.post("glm,glm-4.6", stream=False)
+        assert whole.status_code == 200 and whole.json()["content"][0]["text"] == "whole"
+        rejected = p.post("glm,glm-4.6")
+        assert rejected.status_code == 401
+        message = rejected.json()["error"]["message"]
+        assert "ccs key set glm" in message and KEYS["GLM_KEY"] not in message  # masked, with the fix
+
+
+@pytest.mark.parametrize("fault", ["429", "503", "529", "refused", "timeout"])
+def test_falls_back_before_the_first_byte(monkeypatch, fault):
+    replies = {"429": json_reply({"error": {"message": "slow down"}}, 429, {"retry-after": "1"}),
+               "503": json_reply({"error": {"message": "overloaded"}}, 503),
+               "529": json_reply({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}, 529),
+               "timeout": Reply(wait=3.0)}
+    primary = "down,m" if fault == "refused" else "glm,glm-4.6"
+    glm_extra = "timeout = 0.5" if fault == "timeout" else ""
+    mix = f'model = "{primary}"\nfallback = ["gpt,gpt-5-mini", "ds,deepseek-chat"]'
+    with Providers(monkeypatch, glm=lambda seen: replies[fault], mix=mix, glm_extra=glm_extra) as p:
+        started = time.monotonic()
+        response = p.post(primary)
+        assert response.status_code == 200 and answered_by(response) == "from gpt"
+        assert p.gpt.requests[-1].body["model"] == "gpt-5-mini" and not p.ds.requests
+        assert time.monotonic() - started < 8
+
+
+def test_no_fallback_after_the_first_byte(monkeypatch):
+    cut = anthropic_text_stream("part", "glm-4.6")
+    cut.chunks = cut.chunks[:3] + [0.05]
+    cut.close_early = True
+    with Providers(monkeypatch, glm=lambda seen: cut, mix='fallback = ["gpt,gpt-5"]') as p:
+        response = p.post("glm,glm-4.6")
+        assert response.status_code == 200 and answered_by(response) == "part"  # what was sent stays sent
+        assert "message_stop" not in response.text  # claude sees a broken stream and retries it
+        assert not p.gpt.requests
+
+
+def test_a_failing_target_cools_down_then_is_tried_again(monkeypatch, capfd):
+    answers = iter([json_reply({"error": {"message": "rate limited"}}, 429)] * 2)
+
+    def glm(seen):
+        return next(answers, None) or anthropic_text_stream("from glm", "glm-4.6")
+
+    with Providers(monkeypatch, glm=glm, mix='fallback = ["gpt,gpt-5"]\ncooldown = 0.5') as p:
+        assert answered_by(p.post("glm,glm-4.6")) == "from gpt"
+        assert answered_by(p.post("glm,glm-4.6")) == "from gpt"  # straight to the healthy one
+        assert len(p.glm.requests) == 1
+        lines = [line for line in capfd.readouterr().err.splitlines() if " -> " in line]
+        assert "after glm,glm-4.6 (429) failed" in lines[0] and "glm,glm-4.6 cooling down" in lines[1]
+        time.sleep(0.6)
+        assert answered_by(p.post("glm,glm-4.6")) == "from gpt"  # tried again: still 429 (the second)
+        assert answered_by(p.post("glm,glm-4.6")) == "from gpt"
+        time.sleep(0.6)
+        assert answered_by(p.post("glm,glm-4.6")) == "from glm"  # healthy again
+        assert len(p.glm.requests) == 3
+
+
+def test_every_target_failing_answers_the_last_error(monkeypatch):
+    busy = json_reply({"error": {"message": "busy"}}, 503)
+    with Providers(monkeypatch, glm=lambda seen: busy, gpt=lambda seen: busy, mix='fallback = ["gpt,gpt-5"]') as p:
+        response = p.post("glm,glm-4.6")
+        assert response.status_code == 503 and "busy" in response.json()["error"]["message"]
+
+
+def test_thinking_signed_by_one_provider_is_not_sent_to_another(monkeypatch):
+    with Providers(monkeypatch, glm=lambda seen: thinking_stream("sig-from-glm", "glm-4.6")) as p:
+        p.post("glm,glm-4.6")
+        tool_turn = [
+            {"role": "user", "content": "list files"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "hmm", "signature": "sig-from-glm"},
+                {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "a b"}]},
+        ]
+        p.post("ds,deepseek-chat", messages=tool_turn, thinking={"type": "adaptive"})
+        sent = p.ds.requests[-1].body
+        assert [b["type"] for b in sent["messages"][1]["content"]] == ["tool_use"]
+        assert "thinking" not in sent  # its tool turn lost its thinking: think afresh rather than be refused
+        p.post("glm,glm-4.6", messages=tool_turn, thinking={"type": "adaptive"})
+        back = p.glm.requests[-1].body
+        assert back["messages"] == tool_turn and back["thinking"] == {"type": "adaptive"}  # its own: kept
+        unknown = [tool_turn[0], {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "x", "signature": "sig-from-an-earlier-session"},
+            {"type": "text", "text": "ok"}]}, {"role": "user", "content": "go on"}]
+        p.post("ds,deepseek-chat", messages=unknown)
+        assert p.ds.requests[-1].body["messages"] == unknown  # not known to be foreign: kept
+
+
+def test_a_router_that_names_a_login_or_missing_profile_is_refused_at_start(monkeypatch):
+    with pytest.raises(CcsError, match="own login"):
+        Providers(monkeypatch, mix='fallback = ["max,claude-opus-4-5"]')
+    with pytest.raises(CcsError, match="no profile named 'ghost'"):
+        Providers(monkeypatch, mix='fallback = ["ghost,m"]')
