@@ -20,6 +20,28 @@ def test_example_file_loads_and_covers_every_preset():
     assert any(p.key_env for p in config.profiles.values())
     assert any(p.key_cmd for p in config.profiles.values())
     assert any(p.aliases for p in config.profiles.values())
+    routers = [p for p in config.profiles.values() if p.routes]
+    assert routers and all(config.route_problems(p) == [] for p in routers)
+
+
+@pytest.mark.parametrize(("raw", "words"), [
+    ({"models": {"opus": "glm,glm-4.6", "sonnet": "plain-model"}}, "model 'plain-model' has no provider"),
+    ({"fallback": ["no-comma"]}, 'each entry is "profile,model"'),
+    ({"fallback": "glm,glm-4.6"}, "'fallback' must be a list"),
+    ({"models": {"opus": "bad name!,m"}}, "'bad name!' is not a profile name"),
+    ({"fallback": ["glm,m"], "cooldown": -1}, "cooldown must be a number of seconds"),
+])
+def test_router_values_are_checked(raw, words):
+    with pytest.raises(CcsError, match=words.replace("(", r"\(")):
+        profiles.resolve("mix", raw)
+
+
+def test_a_router_needs_no_key_of_its_own_and_runs_through_the_proxy():
+    mix = profiles.resolve("mix", {"models": {"opus": "glm,glm-4.6"}, "fallback": ["ds,deepseek-chat"]})
+    assert mix.routes and mix.uses_proxy and not mix.own_provider and not mix.needs_key
+    guarded = profiles.resolve("glm", {"preset": "zai", "fallback": ["ds,deepseek-chat"]})
+    assert guarded.uses_proxy and guarded.own_provider and guarded.needs_key
+    assert not profiles.resolve("glm", {"preset": "zai"}).uses_proxy  # no routes: claude talks to Z.ai directly
 
 
 def test_required_presets_exist():
