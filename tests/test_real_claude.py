@@ -234,3 +234,72 @@ def test_claude_still_retries_what_a_retry_can_fix(claude_path, no_keyring):
         provider.close()
     assert result.returncode == 0, result.stderr + result.stdout
     assert "answered after retries" in result.stdout
+
+
+def fake_main_provider(seen):
+    """An OpenAI-API provider that hands the work to a subagent when asked to (claude's Agent tool)."""
+    if seen.method != "POST" or not seen.path.endswith("/chat/completions"):
+        return Reply(404, {"Content-Length": "0"})
+    messages = seen.body["messages"]
+    if tool_results := [m["content"] for m in messages if m["role"] == "tool"]:
+        return openai_stream({"content": f"The subagent said: {tool_results[-1]}"})
+    if "DELEGATE" in json.dumps([m for m in messages if m["role"] == "user"][-1]):
+        call = {"index": 0, "id": "call_a", "type": "function", "function": {"name": "Agent", "arguments": json.dumps(
+            {"description": "say hello", "prompt": "Say hello.", "subagent_type": "general-purpose",
+             "run_in_background": False})}}
+        return openai_stream({"role": "assistant", "content": "Delegating."}, {"tool_calls": [call]},
+                             finish="tool_calls")
+    return openai_stream({"role": "assistant", "content": "pong from the main provider"})
+
+
+@pytest.fixture
+def router_profiles(claude_path, no_keyring):
+    """`mix` routes every tier to an OpenAI-API fake and subagents to an Anthropic-API one (`glm`)."""
+    main = FakeServer(fake_main_provider)
+    glm = FakeServer(lambda seen: anthropic_text_stream("hello from glm", seen.body["model"])
+                     if seen.path.endswith("/v1/messages") else Reply(404, {"Content-Length": "0"}))
+    write_config(f"""
+        version = 1
+        [profiles.glm]
+        base_url = "{glm.url}/api/anthropic"
+        model = "glm-4.6"
+        [profiles.main]
+        preset = "openai"
+        base_url = "{main.url}/v1"
+        [profiles.mix]
+        models = {{ opus = "main,gpt-big", sonnet = "main,gpt-fake", haiku = "main,gpt-fake-mini", subagent = "glm,glm-4.5-air" }}
+    """)
+    for name, key in (("glm", "sk-glm-upstream-key"), ("main", "sk-main-upstream-key")):
+        assert ccs("key", "set", name, "--stdin", input=key).returncode == 0
+    yield main, glm
+    main.close()
+    glm.close()
+
+
+def posts(fake: FakeServer) -> list:
+    return [r for r in fake.requests if r.method == "POST" and "count_tokens" not in r.path]
+
+
+def test_claude_through_a_router_picks_the_provider_by_model(router_profiles, claude_path):
+    main, glm = router_profiles
+    result = ccs("run", "mix", "--", "claude", "--print", "--model", "glm,glm-4.6", "ping", cwd=claude_path,
+                 timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "hello from glm" in result.stdout
+    assert "glm-4.6" in {r.body["model"] for r in posts(glm)}
+    assert all(r.headers["authorization"] == "Bearer sk-glm-upstream-key" for r in posts(glm))
+    assert {r.body["model"] for r in posts(main)} <= {"gpt-fake-mini"}  # at most a small background job
+
+    result = ccs("run", "mix", "--", "claude", "--print", "ping", cwd=claude_path, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "pong from the main provider" in result.stdout  # the default tier
+    assert {r.body["model"] for r in posts(main)} <= {"gpt-big", "gpt-fake", "gpt-fake-mini"}
+
+
+def test_claude_through_a_router_sends_subagents_where_subagent_says(router_profiles, claude_path):
+    main, glm = router_profiles
+    result = ccs("run", "mix", "--", "claude", "--print", "DELEGATE this", "--allowedTools", "Agent",
+                 cwd=claude_path, timeout=240)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "The subagent said" in result.stdout and "hello from glm" in result.stdout
+    assert "glm-4.5-air" in {r.body["model"] for r in posts(glm)}
