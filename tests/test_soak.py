@@ -4,6 +4,7 @@ what a long session would exhaust. Each loop is bounded in count and in time."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -157,3 +158,100 @@ def test_a_working_day_through_one_proxy(soak_proxy, capsys):
     assert len(fake.requests) == forwarded
     requests_logged = [line for line in log if " -> " in line]
     assert len(requests_logged) == forwarded and all(" 200 in " in line for line in requests_logged)
+
+
+ROUTED, ROUTED_MIXED = 1000, 1500
+LIMITED = itertools.count()
+
+
+def anthropic_provider(seen) -> Reply:
+    """An Anthropic-API provider: 200 text deltas, each its own write; every 7th request marked x-soak-limit a 429."""
+    if seen.headers.get("x-soak-limit") and next(LIMITED) % 7 == 6:
+        return json_reply({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}, 429)
+    events = [("message_start", {"type": "message_start", "message": {
+        "id": "msg_s", "type": "message", "role": "assistant", "model": seen.body["model"], "content": [],
+        "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 9000, "output_tokens": 1}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})]
+    events += [("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                        "delta": {"type": "text_delta", "text": f"w{i} "}}) for i in range(200)]
+    events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
+               ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                                  "usage": {"output_tokens": 200}}), ("message_stop", {"type": "message_stop"})]
+    return Reply(200, {"Content-Type": "text/event-stream"},
+                 [f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events])
+
+
+def test_a_working_day_through_a_router(no_keyring, capsys):
+    """Pass-through streams, translated ones and fallbacks after 429s, mixed, through one router proxy."""
+    glm, gpt = FakeServer(anthropic_provider), FakeServer(provider)
+    write_config(f"""
+        version = 1
+        [profiles.glm]
+        base_url = "{glm.url}"
+        model = "glm-4.6"
+        [profiles.gpt]
+        preset = "openai"
+        base_url = "{gpt.url}/v1"
+        [profiles.mix]
+        models = {{ opus = "gpt,gpt-big", sonnet = "glm,glm-4.6", haiku = "gpt,gpt-small" }}
+        fallback = ["gpt,gpt-main"]
+        cooldown = 0
+    """)
+    for name in ("glm", "gpt"):
+        assert ccs("key", "set", name, "--stdin", input=f"sk-{name}-soak-key").returncode == 0
+    proxy = subprocess.Popen([sys.executable, "-m", "ccswitch", "proxy", "mix", "--json", "--quiet"],
+                             env=os.environ, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        info = json.loads(proxy.stdout.readline())
+        url, headers = info["base_url"] + "/v1/messages", {"x-api-key": info["token"]}
+        figures = {}
+        deadline = time.monotonic() + PHASE_SECONDS
+        with httpx2.Client(timeout=60) as client:
+            for index in range(ROUTED):
+                check(client.post(url, json={**MAIN, "model": "glm,glm-4.6", "stream": True}, headers=headers), True)
+                if index == 99:
+                    figures["pass-through: after warm-up"] = process_figures(proxy.pid)
+                assert time.monotonic() < deadline, f"pass-through: {index} of {ROUTED} in {PHASE_SECONDS} s"
+        figures["pass-through: end"] = process_figures(proxy.pid)
+        opened_glm = glm.connections
+
+        rng = random.Random(5)
+        plan = [rng.choice(["claude-sonnet-4-6", "claude-opus-4-5", "claude-haiku-4-5"]) for _ in range(ROUTED_MIXED)]
+
+        async def mixed() -> int:
+            done = 0
+            async with httpx2.AsyncClient(timeout=60, limits=httpx2.Limits(max_connections=16)) as client:
+                async def worker():
+                    nonlocal done
+                    while plan and time.monotonic() < deadline + PHASE_SECONDS:
+                        model = plan.pop()
+                        body = {**MAIN, "model": model, "stream": True}
+                        check(await client.post(url, json=body, headers={**headers, "x-soak-limit": "1"}), True)
+                        done += 1
+                        if done == 100:
+                            figures["mixed: after warm-up"] = process_figures(proxy.pid)
+
+                await asyncio.gather(*(worker() for _ in range(16)))
+            return done
+
+        assert asyncio.run(mixed()) == ROUTED_MIXED
+        figures["mixed: end"] = process_figures(proxy.pid)
+    finally:
+        proxy.send_signal(signal.SIGTERM)
+        assert proxy.wait(20) == 0
+        glm.close()
+        gpt.close()
+    limited = len([r for r in glm.requests if r.headers.get("x-soak-limit")]) // 7
+    with capsys.disabled():
+        print(f"\nrouter soak: {ROUTED} passed through + {ROUTED_MIXED} mixed at 16 clients ({limited} fell back "
+              f"after a 429), 0 errors")
+        for name, values in figures.items():
+            print(f"  {name:28s} fds {values['fds']:3d}  threads {values['threads']:2d}  RSS {values['rss_mb']:5.1f} MB")
+        print(f"  connections opened: glm {glm.connections} (pass-through phase {opened_glm}), gpt {gpt.connections}")
+    assert limited > 0
+    for phase in ("pass-through", "mixed"):
+        warm, end = figures[f"{phase}: after warm-up"], figures[f"{phase}: end"]
+        assert end["fds"] - warm["fds"] <= 4, (phase, warm, end)
+        assert end["threads"] - warm["threads"] <= 2, (phase, warm, end)
+        assert end["rss_mb"] - warm["rss_mb"] <= 16, (phase, warm, end)
+    assert opened_glm <= 2 and glm.connections <= 2 + 2 * 16 and gpt.connections <= 2 * 16
