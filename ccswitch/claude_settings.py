@@ -37,8 +37,8 @@ def backup_path() -> Path:
 
 def apply(profile: Profile) -> Path:
     if profile.uses_proxy:
-        raise CcsError(f"profile '{profile.name}' speaks the OpenAI API and needs the ccs proxy running beside "
-                       "claude, which a settings file cannot start; use `ccs run` or `ccs proxy`")
+        raise CcsError(f"profile '{profile.name}' {profile.why_proxied}, so it needs the ccs proxy running "
+                       "beside claude, which a settings file cannot start; use `ccs run` or `ccs proxy`")
     path = settings_path()
     with files.locked(path):
         settings = _read(path)

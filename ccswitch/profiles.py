@@ -115,6 +115,10 @@ class Profile(NamedTuple):
         return self.api == "openai" or self.routes
 
     @property
+    def why_proxied(self) -> str:
+        return "speaks the OpenAI API" if self.api == "openai" else "routes requests to other profiles"
+
+    @property
     def keyring_user(self) -> str:
         """The keyring entry's user name (service is always "ccswitch")."""
         return self.key_name or self.name

@@ -16,8 +16,11 @@ MAX_LINE = 1024 * 1024  # a stream line longer than this is not read for usage (
 
 
 def forwarded_headers(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """claude's own headers (anthropic-version, anthropic-beta, its session id, user agent) for the provider."""
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers if name not in NOT_FORWARDED}
+    """claude's own headers (anthropic-version, anthropic-beta, its session id, user agent) for the provider;
+    a client that sends no anthropic-version gets the one every Anthropic-API provider takes."""
+    forwarded = {name.decode("latin-1"): value.decode("latin-1") for name, value in headers
+                 if name not in NOT_FORWARDED}
+    return forwarded if "anthropic-version" in forwarded else {"anthropic-version": "2023-06-01", **forwarded}
 
 
 class Signatures:
