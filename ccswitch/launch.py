@@ -8,6 +8,7 @@ send along), the profile's values are passed again with `--settings`, which beat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,8 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import CcsError
-from .profiles import Profile, claude_timeout
-from .profiles import route_list as routes
+from .profiles import Profile, claude_timeout, is_route, route_list
 
 if TYPE_CHECKING:  # the proxy is imported only when a profile needs it
     from .proxy.lifecycle import Endpoint
@@ -266,6 +266,40 @@ def claude_config_dir(env) -> Path:
     return Path(env.get("HOME") or os.path.expanduser("~")) / ".claude"
 
 
+@contextlib.contextmanager
+def routed_pick_undone(env):
+    """claude saves a `/model` pick in its user settings (`model`). One made through the proxy may be a
+    route (`glm,glm-4.6`) that plain `claude` later sends to a provider that has no such model: after the
+    session the value from before is put back, and the user told."""
+    path = claude_config_dir(env) / "settings.json"
+    before = saved_model(path)
+    try:
+        yield
+    finally:
+        after = saved_model(path)
+        if after != before and isinstance(after, str) and is_route(after):
+            from . import files
+
+            with files.locked(path):
+                settings = json.loads(path.read_text(encoding="utf-8"))
+                if before is None:
+                    settings.pop("model", None)
+                else:
+                    settings["model"] = before
+                files.write_atomic(path, json.dumps(settings, indent=2) + "\n", mode=files.existing_mode(path, 0o600))
+            print(f"ccs: claude saved the /model pick {after!r} in {path}; it only works through the ccs proxy, so "
+                  f"{'the model from before is back' if before else 'it is removed'} (start it again with "
+                  f"`ccs run {env[MARKER]} -- claude --model {after}`)", file=sys.stderr)
+
+
+def saved_model(path: Path):
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return settings.get("model") if isinstance(settings, dict) else None
+
+
 def claude_settings_files(env: dict[str, str], cwd: Path):
     """(path, settings) of each Claude Code settings file: user, project, local."""
     for path in (claude_config_dir(env) / "settings.json", cwd / ".claude" / "settings.json",
@@ -314,7 +348,9 @@ def run_profile(name: str | None, words: list[str], explicit: bool = False, verb
     keys = keys_for(config, profile)
     with serve_in_background(config, profile, keys) as endpoint:
         if verbose:
-            behind = profile.base_url or ", ".join(routes(profile)) or "Anthropic"
+            behind = profile.base_url or ", ".join(route_list(profile)) or "Anthropic"
             print(f"ccs: profile '{name}' ({why}): the proxy on {endpoint.url} serves {command[0]}, "
                   f"{behind} behind it; its log: {endpoint.log}", file=sys.stderr)
-        return execute(plan(profile, None, command, dict(os.environ), cwd, endpoint), wait=True)
+        launched = plan(profile, None, command, dict(os.environ), cwd, endpoint)
+        with routed_pick_undone(launched.env):
+            return execute(launched, wait=True)

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -303,3 +304,26 @@ def test_claude_through_a_router_sends_subagents_where_subagent_says(router_prof
     assert result.returncode == 0, result.stderr + result.stdout
     assert "The subagent said" in result.stdout and "hello from glm" in result.stdout
     assert "glm-4.5-air" in {r.body["model"] for r in posts(glm)}
+
+
+def test_a_routed_model_pick_saved_by_claude_is_put_back_after_the_session(router_profiles, claude_path, tmp_path):
+    """claude saves a /model pick in its user settings; a route there would follow into plain `claude`."""
+    settings = Path.home() / ".claude" / "settings.json"
+    settings.parent.mkdir(exist_ok=True)
+    settings.write_text(json.dumps({"model": "opus", "permissions": {"allow": ["Bash(ls)"]}}))
+    session = tmp_path / "session.py"
+    session.write_text(f"""
+import json, pathlib, subprocess, sys
+subprocess.run(["claude", "--print", "ping"], check=True)
+path = pathlib.Path({str(settings)!r})
+saved = json.loads(path.read_text())
+saved["model"] = "glm,glm-4.6"  # what `/model glm,glm-4.6` leaves there
+path.write_text(json.dumps(saved, indent=2))
+""")
+    result = ccs("run", "mix", "--", sys.executable, str(session), cwd=claude_path, timeout=180)
+    assert result.returncode == 0, result.stderr
+    after = json.loads(settings.read_text())
+    assert after["model"] == "opus" and after["permissions"] == {"allow": ["Bash(ls)"]}
+    main, _ = router_profiles
+    assert {r.body["model"] for r in posts(main)} <= {"gpt-big", "gpt-fake", "gpt-fake-mini"}  # no "[1m]"
+    assert "/model pick 'glm,glm-4.6'" in result.stderr and "ccs run mix -- claude --model glm,glm-4.6" in result.stderr
