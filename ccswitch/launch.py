@@ -17,37 +17,71 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import CcsError
-from .profiles import Profile, claude_timeout, is_route, route_list
+from .profiles import Profile, claude_timeout, is_route, route_list, split_route
 
 if TYPE_CHECKING:  # the proxy is imported only when a profile needs it
     from .proxy.lifecycle import Endpoint
 
-# Variables whose inherited values would contradict a profile.
-MANAGED = (
-    "ANTHROPIC_BASE_URL",
-    "ANTHROPIC_AUTH_TOKEN",
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_MODEL",
-    "ANTHROPIC_DEFAULT_OPUS_MODEL",
-    "ANTHROPIC_DEFAULT_SONNET_MODEL",
-    "ANTHROPIC_DEFAULT_HAIKU_MODEL",
-    "ANTHROPIC_SMALL_FAST_MODEL",
-    "CLAUDE_CODE_SUBAGENT_MODEL",
-    "CLAUDE_CODE_USE_BEDROCK",
-    "CLAUDE_CODE_USE_VERTEX",
-    "CLAUDE_CODE_USE_FOUNDRY",
-    "ANTHROPIC_CUSTOM_HEADERS",
-    "CLAUDE_CODE_MAX_CONTEXT_TOKENS",
-    "CLAUDE_CODE_MAX_OUTPUT_TOKENS",
-    "CLAUDECODE",
-)
-SECRET_VARS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")
 TIER_VARS = {
     "opus": "ANTHROPIC_DEFAULT_OPUS_MODEL",
     "sonnet": "ANTHROPIC_DEFAULT_SONNET_MODEL",
     "haiku": "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+    "fable": "ANTHROPIC_DEFAULT_FABLE_MODEL",  # claude-fable-5* and claude-mythos-5*
     "subagent": "CLAUDE_CODE_SUBAGENT_MODEL",
 }
+LABELS = ("_NAME", "_DESCRIPTION", "_SUPPORTED_CAPABILITIES")  # how /model shows a tier, or the custom row
+CUSTOM_OPTION = "ANTHROPIC_CUSTOM_MODEL_OPTION"  # one more /model row
+# Variables whose inherited values would contradict a profile: where claude sends requests, with
+# which key, for which model (every tier, its /model labels, every other model claude picks by
+# itself), which cloud it signs in to instead, and the limits that belong to one model.
+MANAGED = (
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_CUSTOM_HEADERS",
+    "ANTHROPIC_MODEL",
+    "ANTHROPIC_DEFAULT_MODEL",
+    *(var + label for var in [*TIER_VARS.values(), CUSTOM_OPTION] for label in ("", *LABELS)
+      if not (var == TIER_VARS["subagent"] and label)),
+    "ANTHROPIC_SMALL_FAST_MODEL",
+    "ANTHROPIC_SMALL_FAST_MODEL_AWS_REGION",
+    "CLAUDE_CODE_SUBAGENT_MODEL_FORCE",
+    "CLAUDE_CODE_WORKFLOW_SUBAGENT_MODEL",
+    "CLAUDE_CODE_AUTO_MODE_MODEL",
+    "CLAUDE_CODE_BG_CLASSIFIER_MODEL",
+    "CLAUDE_CODE_USE_BEDROCK",
+    "CLAUDE_CODE_USE_VERTEX",
+    "CLAUDE_CODE_USE_FOUNDRY",
+    "CLAUDE_CODE_USE_MANTLE",
+    "CLAUDE_CODE_USE_ANTHROPIC_AWS",
+    "CLAUDE_CODE_USE_ANTHROPIC_GOOGLE_CLOUD",
+    "CLAUDE_CODE_USE_GATEWAY",
+    "CLAUDE_CODE_MAX_CONTEXT_TOKENS",
+    "CLAUDE_CODE_MAX_OUTPUT_TOKENS",
+    "CLAUDECODE",
+)
+# Model and provider variables of claude 2.1.329 that ccs leaves to the user on purpose: they change how
+# claude behaves with whatever model it has, not which provider or model a request goes to.
+LEFT_ALONE = {
+    "features named CLAUDE_CODE_USE_*, not providers": (
+        "CLAUDE_CODE_USE_POWERSHELL_TOOL", "CLAUDE_CODE_USE_NATIVE_FILE_SEARCH", "CLAUDE_CODE_USE_CCR_V2",
+        "CLAUDE_CODE_USE_COWORK_PLUGINS"),
+    "how claude treats models, any provider's": (
+        "CLAUDE_CODE_ALLOW_OTHER_MODELS", "CLAUDE_CODE_DISABLE_LEGACY_MODEL_REMAP",
+        "CLAUDE_CODE_DISABLE_MODEL_ACCESS_FALLBACK", "CLAUDE_CODE_DISABLE_UNKNOWN_MODEL_WINDOW_ENFORCEMENT",
+        "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY", "CLAUDE_CODE_GATEWAY_MODEL_DISCOVERY_TIMEOUT_MS",
+        "CLAUDE_CODE_MODEL_CAPABILITIES", "CLAUDE_CODE_MODEL_CATALOG", "CLAUDE_CODE_MODEL_CATALOG_URL",
+        "CLAUDE_CODE_NO_MODEL_FALLBACK", "CLAUDE_CODE_SKIP_MODEL_ACCESS_MEMORY",
+        "CLAUDE_CODE_COORDINATOR_FORCE_WORKER_INHERIT_MODEL", "CLAUDE_CODE_RUNNER_MODEL_SOCKET",
+        "CLAUDE_CODE_USER_DELEGATED_SESSION_ALLOWED_CHECK_MODELS",
+        "CLAUDE_CODE_USER_DELEGATED_SESSION_ANY_CHECK_MODEL"),
+    "claude's own markers of the defaults it wrote": (
+        "CLAUDE_CODE_3P_PROBE_WROTE_SONNET_DEFAULT", "CLAUDE_CODE_3P_PROBE_WROTE_OPUS_DEFAULT",
+        "CLAUDE_CODE_3P_PROBE_WROTE_HAIKU_DEFAULT", "CLAUDE_CODE_3P_SEEDED_SONNET_DEFAULT",
+        "CLAUDE_CODE_3P_SEEDED_OPUS_DEFAULT"),
+}
+SECRET_VARS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")
+PROXY_VARS = ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")  # the proxy's, never a profile's env
 LOOPBACK = "127.0.0.1,localhost"
 HELPER = "apiKeyHelper"  # a settings key whose command's output claude sends as a key
 MARKER = "CCS_RUN"  # tells the child (and a statusline) which profile it runs under
@@ -91,10 +125,7 @@ def profile_env(profile: Profile, secret: str | None, endpoint: Endpoint | None 
             env.update(ANTHROPIC_API_KEY=secret or "", ANTHROPIC_AUTH_TOKEN="")
         else:
             env.update(ANTHROPIC_AUTH_TOKEN=secret or NO_KEY, ANTHROPIC_API_KEY="")
-    if profile.model:
-        env["ANTHROPIC_MODEL"] = profile.model
-    for tier, model in profile.models.items():
-        env[TIER_VARS[tier]] = model
+    env.update(model_env(profile))
     if profile.context_window:
         env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] = str(profile.context_window)
     if profile.max_output_tokens:
@@ -103,8 +134,40 @@ def profile_env(profile: Profile, secret: str | None, endpoint: Endpoint | None 
         env["CLAUDE_CONFIG_DIR"] = str(Path(profile.config_dir).expanduser())
     if profile.timeout:  # claude waits a little longer than the proxy does, so it hears the proxy's answer
         env["API_TIMEOUT_MS"] = str(round(claude_timeout(profile, {}) * 1000))
-    env.update(profile.env)
+    env.update({k: v for k, v in profile.env.items() if endpoint is None or k not in PROXY_VARS})
     return env
+
+
+def model_env(profile: Profile) -> dict[str, str]:
+    """The model of every tier claude may ask for, and how /model shows it. A profile that names models maps
+    them all, so that no tier (fable) reaches its provider as a Claude model name it does not serve."""
+    models = profile.models
+    env = {"ANTHROPIC_MODEL": profile.model} if profile.model else {}
+    if not (profile.model or models):
+        return env  # Anthropic itself, a gateway: claude's own names are right
+    default = profile.model or models.get("sonnet") or next(iter(models.values()))
+    tiers = {tier: models.get(tier) or (tier == "fable" and models.get("opus")) or default
+             for tier in ("opus", "sonnet", "haiku", "fable")}
+    for tier, model in tiers.items():
+        env[TIER_VARS[tier]] = model
+        env[TIER_VARS[tier] + "_NAME"], env[TIER_VARS[tier] + "_DESCRIPTION"] = model, described(profile, model)
+    if "subagent" in models:
+        env[TIER_VARS["subagent"]] = models["subagent"]
+    if profile.model and profile.model not in tiers.values():
+        env[CUSTOM_OPTION], env[CUSTOM_OPTION + "_NAME"] = profile.model, profile.model
+        env[CUSTOM_OPTION + "_DESCRIPTION"] = described(profile, profile.model)
+    return env
+
+
+def described(profile: Profile, model: str) -> str:
+    """What /model says of a model: which provider serves it, through which profile."""
+    if is_route(model):
+        target, name = split_route(model)
+        return f"{name or 'its default model'} via profile {target} (routed by ccs)"
+    from .presets import PRESETS
+
+    provider = PRESETS[profile.preset].title if profile.preset in PRESETS else profile.provider
+    return f"{model} via {provider} (ccs profile {profile.name})"
 
 
 def plan(
