@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import launch
-from .profiles import Profile
+from .profiles import Config, Profile, is_route, route_list, split_route
 
 PROBE_TIMEOUT = 8.0  # seconds for a provider to answer the key check
 
@@ -88,3 +88,34 @@ def claude_version() -> Finding:
     except (OSError, subprocess.TimeoutExpired) as e:
         return Finding("fail", "claude", f"{claude} does not start: {e}")
     return Finding("ok", "claude", f"{claude}: {version}")
+
+
+def route_findings(config: Config) -> list[Finding]:
+    """Each router's routes: what stops them (a missing, login or router target), else where they go. The
+    targets' keys are checked on their own lines, as profiles of their own."""
+    found = []
+    for profile in config.profiles.values():
+        if not profile.routes:
+            continue
+        problems = config.route_problems(profile)
+        found += [Finding("fail", profile.name, problem) for problem in problems]
+        if not problems:
+            targets = dict.fromkeys(config.find(split_route(route)[0]).name for route in route_list(profile))
+            found.append(Finding("ok", profile.name, f"routes to {', '.join(targets)}"))
+    return found
+
+
+def saved_route_models(environ: dict[str, str], cwd: Path) -> list[Finding]:
+    """A router's `profile,model` saved as the `model` of a Claude Code settings file (claude keeps a /model
+    pick there): plain `claude`, and a profile without a model of its own, would send that name to a
+    provider that has no such model."""
+    found = []
+    for path, settings in launch.claude_settings_files(environ, cwd):
+        model = settings.get("model")
+        if isinstance(model, str) and is_route(model):
+            found.append(Finding("warn", str(path), f'"model": "{model}" is a route, which only a router\'s proxy '
+                                                    "understands (claude saves a /model pick here): plain `claude` "
+                                                    'sends it to its provider as is; remove "model" from this file '
+                                                    "and set it in the router's profile "
+                                                    f"(`ccs set ROUTER model={model}`)"))
+    return found

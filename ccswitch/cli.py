@@ -719,12 +719,15 @@ def completions(shell_name: str = typer.Argument(..., metavar="SHELL", help="bas
     sys.stdout.write(shell.completion_script(shell_name))
 
 
+MARKS = {"ok": "[green]ok[/]", "warn": "[yellow]![/] ", "fail": "[red]!![/]"}
+
+
 @app.command()
 def doctor(
     offline: bool = typer.Option(False, "--offline", help="Do not ask the providers whether they take the keys."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Check the setup: profiles, keys (asking each provider), claude, its settings files, the shell.
+    """Check the setup: profiles, routers' routes, keys (asking each provider), claude, its settings files, the shell.
 
     Exit code 1 when something will not work; warnings (worth knowing) do not count.
     """
@@ -740,10 +743,11 @@ def doctor(
         findings.append(Finding("fail", "profiles", str(e)))
     if config is not None:
         findings.append(Finding("ok", "keys", f"stored in {secrets.where_keys_go(config.secret_store)}"))
+        findings += checks.route_findings(config)
         to_probe = []
         for profile in config.profiles.values():
-            if profile.auth == "login":
-                continue
+            if profile.auth == "login" or not profile.own_provider:
+                continue  # a router's targets are profiles of their own, each checked on its own line
             source, present, secret = secrets.key_info(profile, config.secret_store)
             if profile.needs_key and present is False:
                 findings.append(Finding("fail", profile.name, f"no key ({source}): `ccs key set {profile.name}`"))
@@ -764,15 +768,15 @@ def doctor(
             findings.append(Finding("ok", "active profile", f"{name or '-'} ({why})"))
     findings.append(checks.claude_version())
     findings += checks.settings_overrides(dict(os.environ), Path.cwd())
+    findings += checks.saved_route_models(dict(os.environ), Path.cwd())
     active = shell.integration_active()
     findings.append(Finding("ok", "shell integration", f"active ({active})") if active else
                     Finding("warn", "shell integration", 'not active: add `eval "$(ccs shell-init)"` to your rc file'))
     if as_json:
         print(json.dumps([finding.__dict__ for finding in findings], indent=2))
     else:
-        marks = {"ok": "[green]ok[/]", "warn": "[yellow]![/] ", "fail": "[red]!![/]"}
         for finding in findings:
-            console.print(f"{marks[finding.level]}  {finding.check}: {escape(finding.detail)}")
+            console.print(f"{MARKS[finding.level]}  {finding.check}: {escape(finding.detail)}")
     raise typer.Exit(1 if any(finding.level == "fail" for finding in findings) else 0)
 
 
