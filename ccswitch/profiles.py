@@ -26,8 +26,8 @@ AUTHS = ("bearer", "api-key", "login", "none")
 TIERS = ("opus", "sonnet", "haiku", "fable", "subagent")
 EFFORTS = ("off", "minimal", "low", "medium", "high")  # "off": never send reasoning_effort
 SECRET_STORES = ("auto", "keyring", "file")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: "$" would let a trailing newline in
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Every key a profile may have, with its TOML type.
 FIELDS: dict[str, type | tuple[type, ...]] = {
