@@ -1,22 +1,34 @@
-"""`ccs doctor`'s questions to the world outside the profiles file: does each provider take its key,
-which Claude Code settings would override a profile, which claude is installed.
+"""Questions to the world outside the profiles file. `ccs doctor`: does each provider take its key, which
+Claude Code settings would override a profile, which claude is installed. `ccs test`: does one request
+the way claude sends it work.
 
-Each check is one `Finding`: ok, warn (worth knowing, nothing is broken) or fail (this will not work).
+Each doctor check is one `Finding`: ok, warn (worth knowing, nothing is broken) or fail (this will not work).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import launch
+from . import files, launch, secrets
+from .errors import CcsError
 from .profiles import Config, Profile, is_route, route_list, split_route
 
 PROBE_TIMEOUT = 8.0  # seconds for a provider to answer the key check
+TRIAL_TIMEOUT = 60.0  # seconds one `ccs test` request may take in all, so that `--all` never hangs
+TRIAL_MAX_TOKENS = 256  # enough for a tool call, even after a little reasoning
+DEFAULT_MODEL = "claude-sonnet-4-5"  # what claude asks for when a profile names no model
+ANTHROPIC_VERSION = "2023-06-01"
+WEATHER_TOOL = {"name": "get_weather", "description": "The current weather in a city.",
+                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+LOGIN = "profile '{name}' uses claude's own login, which only claude can send: ccs has no key to {what}"
 
 
 @dataclass(frozen=True)
@@ -119,3 +131,225 @@ def saved_route_models(environ: dict[str, str], cwd: Path) -> list[Finding]:
                                                     "and set it in the router's profile "
                                                     f"(`ccs set ROUTER model={model}`)"))
     return found
+
+
+# ---------------------------------------------------------------- ccs test
+
+
+@dataclass
+class Trial:
+    """One `ccs test` request and what came of it (times in milliseconds from sending)."""
+
+    profile: str
+    model: str
+    via: str = ""  # "direct" (to the provider) or "proxy" (the profile's own, in this process)
+    url: str = ""
+    result: str = "failed"  # "ok", "failed" or "skipped"
+    status: int | None = None
+    answered_by: str | None = None  # the model in message_start
+    first_token_ms: int | None = None  # the first content_block_delta
+    total_ms: int | None = None
+    tool_use: bool | None = None
+    diagnosis: str | None = None  # what went wrong and the fix; for "ok", anything worth knowing
+    log: str | None = None  # the proxy's log file
+
+
+def trial_model(profile: Profile, model: str | None = None) -> str:
+    """The model claude would ask for first: the given one, the profile's main model, its sonnet tier."""
+    return model or profile.model or profile.models.get("sonnet") or DEFAULT_MODEL
+
+
+def try_profiles(config: Config, chosen: list[Profile], model: str | None = None,
+                 timeout: float = TRIAL_TIMEOUT) -> list[Trial]:
+    """One small streamed request with a tool per profile, all at once, each the way claude sends it: to the
+    profile's proxy (started here) when it needs one, else to the provider's Messages API with its key."""
+    with contextlib.ExitStack() as proxies:
+        planned = [_plan(config, profile, trial_model(profile, model), proxies) for profile in chosen]
+        return asyncio.run(_send_all(config, planned, timeout))
+
+
+def _plan(config: Config, profile: Profile, model: str, proxies: contextlib.ExitStack):
+    """(the trial, the headers to send it with, the key in them), or (the trial, None, None) when it cannot be
+    sent. Behind the proxy the key stays in the proxy, which masks it in what it answers."""
+    trial = Trial(profile.name, model)
+    try:
+        if profile.uses_proxy:
+            from .proxy.lifecycle import keys_for, running_for
+
+            keys = keys_for(config, profile)
+            files.state_dir().mkdir(parents=True, exist_ok=True)
+            endpoint = proxies.enter_context(running_for(config, profile, keys,
+                                                         log_file=str(files.state_dir() / "proxy.log")))
+            trial.via, trial.url, trial.log = "proxy", f"{endpoint.url}/v1/messages", endpoint.log
+            return trial, {"Authorization": f"Bearer {endpoint.token}"}, None
+        if profile.auth == "login":
+            trial.result = "skipped"
+            trial.diagnosis = LOGIN.format(name=profile.name, what="test it with; try "
+                                                                   f"`ccs run {profile.name} --print hi`")
+            return trial, None, None
+        secret = secrets.require(profile, config.secret_store) if profile.needs_key else None
+    except CcsError as e:  # no key, a key_cmd that failed, a route that goes nowhere
+        trial.diagnosis = str(e)
+        return trial, None, None
+    from .proxy.upstream import Upstream
+
+    trial.via, trial.url = "direct", Upstream.from_profile(profile, secret, {}).url  # the Messages API
+    return trial, claude_headers(profile, secret), secret
+
+
+def claude_headers(profile: Profile, secret: str | None) -> dict[str, str]:
+    """The key as claude sends what `ccs run` gives it (see launch.profile_env)."""
+    if profile.auth == "api-key":
+        return {"x-api-key": secret or ""}
+    return {"Authorization": f"Bearer {secret or launch.NO_KEY}"}
+
+
+async def _send_all(config: Config, planned, timeout: float) -> list[Trial]:
+    import httpx2
+
+    tls = httpx2.create_ssl_context()  # loaded once, before any clock runs: it blocks for tens of milliseconds
+
+    async def one(trial: Trial, headers: dict[str, str] | None, secret: str | None) -> Trial:
+        if headers is None:
+            return trial
+        try:
+            await asyncio.wait_for(_stream(config, trial, headers, secret, timeout, tls), timeout)
+        except TimeoutError:
+            trial.diagnosis = (f"no complete answer within {timeout:.0f} s"
+                               + ("" if trial.status else ": is the server up? is base_url right?"))
+        return trial
+
+    return list(await asyncio.gather(*(one(*plan) for plan in planned)))
+
+
+async def _stream(config: Config, trial: Trial, headers: dict[str, str], secret: str | None, timeout: float,
+                  tls) -> None:
+    """Send the trial request and read its stream, noting the times and what came back."""
+    import httpx2
+
+    from .proxy.dialect import on_this_machine
+
+    body = {"model": trial.model, "max_tokens": TRIAL_MAX_TOKENS, "stream": True, "tools": [WEATHER_TOOL],
+            "messages": [{"role": "user", "content": "What is the weather in Paris? Answer by calling get_weather."}]}
+    headers = {**headers, "anthropic-version": ANTHROPIC_VERSION}
+    client = httpx2.AsyncClient(timeout=httpx2.Timeout(timeout, connect=10.0), verify=tls,
+                                trust_env=not on_this_machine(urlsplit(trial.url).hostname or ""))
+    started = time.monotonic()
+
+    def elapsed() -> int:
+        return round((time.monotonic() - started) * 1000)
+
+    try:
+        async with client, client.stream("POST", trial.url, json=body, headers=headers) as response:
+            trial.status = response.status_code
+            if response.status_code != 200:
+                reached = _reached(config, trial)
+                message = error_message(await response.aread(), secret)
+                trial.diagnosis = status_diagnosis(response.status_code, message, reached,
+                                                   f"`ccs models {reached}` lists the provider's models")
+                return
+            kind = response.headers.get("content-type", "")
+            if "text/event-stream" not in kind:
+                trial.diagnosis = (f"answered 200 with {kind or 'no content type'}, not a stream "
+                                   "(a login page or another service at this URL?): is base_url right?")
+                return
+            await _read_stream(response, trial, secret, elapsed)
+    except httpx2.HTTPError as e:
+        trial.diagnosis = transport_diagnosis(e, trial.url)
+    finally:
+        trial.total_ms = elapsed()
+
+
+async def _read_stream(response, trial: Trial, secret: str | None, elapsed) -> None:
+    stopped, stop_reason = False, None
+    trial.tool_use = False
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue
+        try:
+            event = json.loads(line[5:])
+        except ValueError:
+            trial.diagnosis = f"the stream is not Anthropic's event stream: {line[:120]!r}"
+            return
+        kind = event.get("type") if isinstance(event, dict) else None
+        if kind == "message_start":
+            trial.answered_by = (event.get("message") or {}).get("model")
+        elif kind == "content_block_start" and (event.get("content_block") or {}).get("type") == "tool_use":
+            trial.tool_use = True
+        elif kind == "content_block_delta" and trial.first_token_ms is None:
+            trial.first_token_ms = elapsed()
+        elif kind == "message_delta":
+            stop_reason = (event.get("delta") or {}).get("stop_reason")
+        elif kind == "error":
+            trial.diagnosis = f"the stream ended with an error: {message_in(event, secret)}"
+            return
+        elif kind == "message_stop":
+            stopped = True
+    if not stopped:
+        trial.diagnosis = "the stream ended before message_stop (cut off)"
+        return
+    trial.result = "ok"
+    if stop_reason == "max_tokens" and not trial.tool_use:
+        trial.diagnosis = (f"no tool call within {TRIAL_MAX_TOKENS} tokens (a reasoning model thinking at length?); "
+                           "the profile works, claude's tools may be slow with this model")
+    elif not trial.tool_use:
+        trial.diagnosis = "answered without calling the tool: claude's tools may not work well with this model"
+
+
+def _reached(config: Config, trial: Trial) -> str:
+    """The profile whose provider the trial's model reached: a route's, else the tested one's."""
+    target = config.find(split_route(trial.model)[0]) if is_route(trial.model) else None
+    return target.name if target else trial.profile
+
+
+def status_diagnosis(status: int, message: str, profile: str, not_found: str) -> str:
+    """What an error status from a provider (or the proxy in front of it) means, and the fix."""
+    if status in (401, 403):
+        meaning = f"the key was rejected: `ccs key set {profile}`"
+    elif status == 404:
+        meaning = f"wrong base_url or model: {not_found}"
+    elif status == 429:
+        meaning = "rate limited or out of credit: wait a minute, or look at the account's balance"
+    elif status >= 500:
+        meaning = "the provider failed or could not be reached: try again later; is base_url right?"
+    else:
+        meaning = "the provider refused the request"
+    return f"{meaning} ({status}: {message})" if message else f"{meaning} ({status})"
+
+
+def error_message(raw: bytes, secret: str | None) -> str:
+    """The message in an error answer (Anthropic's or OpenAI's shape, else its text)."""
+    try:
+        return message_in(json.loads(raw), secret)
+    except ValueError:
+        return one_line(raw.decode("utf-8", "replace"), secret)
+
+
+def message_in(data, secret: str | None) -> str:
+    """`{"error": {"message": ...}}` (an error event too) -> the message."""
+    error = data.get("error", data) if isinstance(data, dict) else data
+    return one_line(str(error.get("message") or error) if isinstance(error, dict) else str(error), secret)
+
+
+def one_line(text: str, secret: str | None) -> str:
+    """A provider's words for a line of ours: short, and the key masked where the provider quotes it back."""
+    if secret:
+        text = text.replace(secret, secrets.mask(secret))
+    return " ".join(text.split())[:300]
+
+
+def transport_diagnosis(error: Exception, url: str) -> str:
+    """A request to `url` that got no answer at all: which of the usual reasons, and where to look."""
+    import httpx2
+
+    text = " ".join(str(error).split()) or type(error).__name__
+    where = urlsplit(url).netloc
+    if isinstance(error, httpx2.TimeoutException):
+        return f"no answer from {where} in time ({type(error).__name__}): is the server up? is base_url right?"
+    if isinstance(error, httpx2.ConnectError):
+        if any(word in text for word in ("SSL", "TLS", "certificate")):
+            return f"TLS with {where} failed ({text}): an untrusted certificate, or https:// to a plain HTTP server?"
+        if any(word in text for word in ("name resolution", "not known", "nodename", "getaddrinfo")):
+            return f"the host name {urlsplit(url).hostname} does not resolve ({text}): is base_url right?"
+        return f"cannot connect to {where} ({text}): is the server running? is base_url right?"
+    return f"the connection failed ({type(error).__name__}: {text})"

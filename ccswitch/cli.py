@@ -719,7 +719,7 @@ def completions(shell_name: str = typer.Argument(..., metavar="SHELL", help="bas
     sys.stdout.write(shell.completion_script(shell_name))
 
 
-MARKS = {"ok": "[green]ok[/]", "warn": "[yellow]![/] ", "fail": "[red]!![/]"}
+MARKS = {"ok": "[green]ok[/]", "warn": "[yellow]![/] ", "fail": "[red]!![/]", "skipped": "- "}
 
 
 @app.command()
@@ -778,6 +778,68 @@ def doctor(
         for finding in findings:
             console.print(f"{MARKS[finding.level]}  {finding.check}: {escape(finding.detail)}")
     raise typer.Exit(1 if any(finding.level == "fail" for finding in findings) else 0)
+
+
+@app.command("test")
+def profile_test(
+    name: Optional[str] = typer.Argument(None, help="Profile to test.", autocompletion=complete_profile),
+    all_profiles: bool = typer.Option(False, "--all", help="Test every profile, all at once."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="The model to ask for (default: the "
+                                                                   "profile's main model, else its sonnet tier)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Send one small streamed request with a tool, the way claude reaches the profile (through its proxy when
+    it has one), and report the status, the model that answered, the time to the first token and in all,
+    whether the tool was called, and for a failure what to fix.
+
+    Exit code 1 when a tested profile failed. A profile on claude's own login cannot be tested (--all skips it).
+
+    Example: ccs test glm; ccs test gpt --model gpt-5-mini; ccs test --all
+    """
+    from . import checks
+
+    if all_profiles == (name is not None):
+        raise CcsError("give a profile name or --all")
+    config = profiles.load()
+    chosen = list(config.profiles.values()) if all_profiles else [config.get(name)]
+    if not chosen:
+        raise CcsError(f"no profiles in {config.path} yet: add one with `ccs add NAME --preset P`")
+    trials = checks.try_profiles(config, chosen, model)
+    if not all_profiles and trials[0].result == "skipped":
+        raise CcsError(trials[0].diagnosis)
+    if as_json:
+        rows = [trial.__dict__ for trial in trials]
+        print(json.dumps(rows if all_profiles else rows[0], indent=2))
+    else:
+        show_trials(trials)
+    raise typer.Exit(1 if any(trial.result == "failed" for trial in trials) else 0)
+
+
+def show_trials(trials) -> None:
+    """A row per trial, then each diagnosis on a line of its own, whole (it may hold a command to copy)."""
+    def mark(trial) -> str:
+        if trial.result == "ok":
+            return MARKS["warn" if trial.diagnosis else "ok"]
+        return MARKS["fail" if trial.result == "failed" else "skipped"]
+
+    def ms(value: int | None) -> str:
+        return "-" if value is None else f"{value} ms"
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("", "profile", "via", "model", "status", "answered by", "first token", "total", "tool call"):
+        table.add_column(column)
+    for trial in trials:
+        tool = "-" if trial.tool_use is None else "yes" if trial.tool_use else "no"
+        status = str(trial.status) if trial.status else "skipped" if trial.result == "skipped" else "-"
+        table.add_row(mark(trial), trial.profile, trial.via or "-", escape(trial.model), status,
+                      escape(trial.answered_by or "-"), ms(trial.first_token_ms), ms(trial.total_ms), tool)
+    console.print(table)
+    for trial in trials:
+        if trial.diagnosis:
+            console.print(f"{mark(trial)}  {trial.profile}: {escape(trial.diagnosis)}")
+    logs = {trial.log for trial in trials if trial.log and trial.result == "failed"}
+    for log in logs:
+        console.print(f"The proxy's log: {log}", markup=False)
 
 
 @app.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -1,16 +1,20 @@
-"""Doctor's router checks, against fake providers on real sockets."""
+"""`ccs test` and doctor's router checks, against fake providers on real sockets."""
 
 from __future__ import annotations
 
 import json
+import socket
+import time
 
 import pytest
 
-from ccswitch import secrets
+from ccswitch import checks, profiles, secrets
 from conftest import ccs, write_config
-from fakes import FakeServer, Reply, json_reply
+from fakes import FakeServer, Reply, json_reply, sse
+from proxy_harness import chunk
 
 ANTHROPIC_KEY = "sk-ant-fake-key-4242"
+OPENAI_KEY = "sk-openai-fake-key-5353"
 
 
 @pytest.fixture(autouse=True)
@@ -47,6 +51,16 @@ def anthropic_tool_stream(model: str) -> Reply:
     ])
 
 
+def openai_tool_stream() -> Reply:
+    return Reply(200, {"Content-Type": "text/event-stream"}, sse([
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"tool_calls": [{"index": 0, "id": "call_1", "function": {"name": "get_weather", "arguments": ""}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Paris"}'}}]}),
+        chunk(finish="tool_calls"),
+        {"choices": [], "usage": {"prompt_tokens": 40, "completion_tokens": 8}},
+    ]))
+
+
 @pytest.fixture
 def anthropic_fake():
     """An Anthropic-API provider: a stream with a tool call for the right key, 401 for another, and a model list."""
@@ -62,6 +76,218 @@ def anthropic_fake():
     server = FakeServer(answer)
     yield server
     server.close()
+
+
+@pytest.fixture
+def openai_fake():
+    """An OpenAI-API provider: Chat Completions streaming a tool call, and /models."""
+    def answer(seen):
+        if seen.headers.get("authorization") != f"Bearer {OPENAI_KEY}":
+            return json_reply({"error": {"message": "Incorrect API key provided"}}, 401)
+        if seen.method == "GET" and seen.path == "/v1/models":
+            return json_reply({"object": "list", "data": [{"id": "gpt-main", "object": "model"},
+                                                          {"id": "gpt-mini", "object": "model"}]})
+        return openai_tool_stream()
+
+    server = FakeServer(answer)
+    yield server
+    server.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_working_anthropic_api_profile(anthropic_fake):
+    write_config(f"""
+        version = 1
+        [profiles.anth]
+        base_url = "{anthropic_fake.url}"
+        auth = "api-key"
+        models = {{ sonnet = "a-big" }}
+    """)
+    secrets.store_key("anth", ANTHROPIC_KEY)
+    result = ccs("test", "anth", "--json")
+    assert result.returncode == 0, result.stderr
+    trial = json.loads(result.stdout)
+    assert trial["result"] == "ok" and trial["status"] == 200 and trial["via"] == "direct"
+    assert trial["model"] == "a-big" and trial["answered_by"] == "a-big" and trial["tool_use"] is True
+    assert 200 <= trial["first_token_ms"] <= trial["total_ms"] and trial["diagnosis"] is None
+    (seen,) = anthropic_fake.requests
+    assert seen.path == "/v1/messages" and seen.headers["anthropic-version"] == "2023-06-01"
+    assert "authorization" not in seen.headers  # an api-key profile sends x-api-key only, as claude does
+    assert seen.body["stream"] is True and seen.body["max_tokens"] <= 1024
+    assert [tool["name"] for tool in seen.body["tools"]] == ["get_weather"]
+    human = ccs("test", "anth", "--model", "a-small")
+    assert human.returncode == 0 and "a-small" in human.stdout and "yes" in human.stdout
+    assert ANTHROPIC_KEY not in result.stdout + human.stdout + human.stderr
+
+
+@pytest.mark.parametrize("status, says", [
+    (401, "the key was rejected: `ccs key set bad`"),
+    (403, "the key was rejected: `ccs key set bad`"),
+    (404, "wrong base_url or model: `ccs models bad`"),
+    (429, "rate limited or out of credit"),
+    (503, "the provider failed or could not be reached"),
+])
+def test_a_failing_provider_is_diagnosed(status, says):
+    def answer(seen):  # quoting the key back, as some providers do
+        return json_reply({"type": "error", "error": {"message": f"nope {status}: {seen.headers['authorization']}"}},
+                          status)
+
+    server = FakeServer(answer)
+    try:
+        write_config(f"""
+            version = 1
+            [profiles.bad]
+            base_url = "{server.url}"
+        """)
+        secrets.store_key("bad", "sk-bad-key-0000")
+        result = ccs("test", "bad", "--json")
+    finally:
+        server.close()
+    assert result.returncode == 1
+    trial = json.loads(result.stdout)
+    assert trial["result"] == "failed" and trial["status"] == status
+    assert says in trial["diagnosis"] and f"nope {status}: Bearer sk-…0000" in trial["diagnosis"]
+    assert server.requests[0].headers["authorization"] == "Bearer sk-bad-key-0000"
+    assert "sk-bad-key-0000" not in result.stdout + result.stderr
+
+
+def test_nothing_listening_says_so():
+    write_config(f"""
+        version = 1
+        [profiles.local]
+        base_url = "http://127.0.0.1:{closed_port()}"
+        auth = "none"
+    """)
+    result = ccs("test", "local")
+    assert result.returncode == 1
+    assert "!!  local: cannot connect" in result.stdout and "is the server running?" in result.stdout
+
+
+def test_an_openai_api_profile_is_tested_through_its_proxy(openai_fake):
+    write_config(f"""
+        version = 1
+        [profiles.gpt]
+        preset = "openai"
+        base_url = "{openai_fake.url}/v1"
+        model = "gpt-main"
+    """)
+    secrets.store_key("gpt", OPENAI_KEY)
+    result = ccs("test", "gpt", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    trial = json.loads(result.stdout)
+    assert trial["via"] == "proxy" and trial["url"].startswith("http://127.0.0.1:")
+    assert trial["result"] == "ok" and trial["tool_use"] is True and trial["answered_by"] == "gpt-main"
+    assert trial["first_token_ms"] is not None and trial["log"].endswith("proxy.log")
+    (seen,) = openai_fake.requests
+    assert seen.path == "/v1/chat/completions" and seen.body["model"] == "gpt-main"
+    assert seen.body["tools"][0]["function"]["name"] == "get_weather"
+
+
+def test_a_router_is_tested_through_its_proxy_to_the_target(anthropic_fake, openai_fake):
+    write_config(f"""
+        version = 1
+        [profiles.anth]
+        base_url = "{anthropic_fake.url}"
+        auth = "api-key"
+        [profiles.gpt]
+        preset = "openai"
+        base_url = "{openai_fake.url}/v1"
+        [profiles.mix]
+        model = "gpt,gpt-mini"
+        models = {{ haiku = "anth,a-small" }}
+    """)
+    secrets.store_key("anth", ANTHROPIC_KEY)
+    secrets.store_key("gpt", OPENAI_KEY)
+    default = json.loads(ccs("test", "mix", "--json").stdout)
+    assert default["result"] == "ok" and default["model"] == "gpt,gpt-mini" and default["via"] == "proxy"
+    assert openai_fake.requests[-1].body["model"] == "gpt-mini"
+    other = json.loads(ccs("test", "mix", "--model", "anth,a-small", "--json").stdout)
+    assert other["result"] == "ok" and other["answered_by"] == "a-small"
+
+
+def test_all_profiles_at_once(anthropic_fake):
+    write_config(f"""
+        version = 1
+        [profiles.good]
+        base_url = "{anthropic_fake.url}"
+        auth = "api-key"
+        model = "a-big"
+        [profiles.wrongkey]
+        base_url = "{anthropic_fake.url}"
+        auth = "api-key"
+        [profiles.sub]
+        preset = "claude"
+        [profiles.router]
+        model = "nosuch,x"
+    """)
+    secrets.store_key("good", ANTHROPIC_KEY)
+    secrets.store_key("wrongkey", "sk-ant-wrong-0001")
+    result = ccs("test", "--all", "--json")
+    assert result.returncode == 1
+    trials = {trial["profile"]: trial for trial in json.loads(result.stdout)}
+    assert trials["good"]["result"] == "ok"
+    assert trials["wrongkey"]["result"] == "failed" and "ccs key set wrongkey" in trials["wrongkey"]["diagnosis"]
+    assert trials["sub"]["result"] == "skipped" and "claude's own login" in trials["sub"]["diagnosis"]
+    assert trials["router"]["result"] == "failed" and "no profile named 'nosuch'" in trials["router"]["diagnosis"]
+    table = ccs("test", "--all")
+    assert table.returncode == 1
+    assert "!!  wrongkey: the key was rejected" in table.stdout and "-   sub: " in table.stdout
+
+
+def test_all_good_exits_zero_and_skipped_ones_do_not_count(anthropic_fake):
+    write_config(f"""
+        version = 1
+        [profiles.good]
+        base_url = "{anthropic_fake.url}"
+        auth = "api-key"
+        [profiles.sub]
+        preset = "claude"
+    """)
+    secrets.store_key("good", ANTHROPIC_KEY)
+    assert ccs("test", "--all").returncode == 0
+
+
+def test_a_provider_that_never_answers_costs_the_time_limit_only():
+    server = FakeServer(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, [30.0]))
+    silent = FakeServer(lambda seen: Reply(wait=30.0))
+    try:
+        config = profiles.load(write_config(f"""
+            version = 1
+            [profiles.stalls]
+            base_url = "{server.url}"
+            auth = "none"
+            [profiles.silent]
+            base_url = "{silent.url}"
+            auth = "none"
+        """))
+        started = time.monotonic()
+        trials = checks.try_profiles(config, list(config.profiles.values()), timeout=1.0)
+        assert time.monotonic() - started < 5
+    finally:
+        server.close()
+        silent.close()
+    assert [(trial.result, trial.status) for trial in trials] == [("failed", 200), ("failed", None)]
+    assert trials[0].diagnosis == "no complete answer within 1 s"
+    assert "no complete answer within 1 s: is the server up?" in trials[1].diagnosis
+
+
+def test_user_errors_are_one_line():
+    write_config("""
+        version = 1
+        [profiles.sub]
+        preset = "claude"
+    """)
+    login = ccs("test", "sub")
+    assert login.returncode == 2 and "uses claude's own login" in login.stderr and "ccs run sub" in login.stderr
+    unknown = ccs("test", "nosuch")
+    assert unknown.returncode == 2 and "no profile named 'nosuch'" in unknown.stderr
+    neither = ccs("test")
+    assert neither.returncode == 2 and "give a profile name or --all" in neither.stderr
 
 
 def test_doctor_checks_routers_and_a_saved_route_model(anthropic_fake, claude_stub, tmp_path):
