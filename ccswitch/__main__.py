@@ -70,7 +70,7 @@ def fast_path(args: list[str]) -> Callable[[], int | None] | None:
 
 # The commands of the Typer app (a test keeps this in step): any other first word may be a profile name.
 COMMANDS = ("add", "list", "show", "set", "edit", "rm", "rename", "import", "export", "presets", "key", "use",
-            "shell", "current", "shell-init", "reload", "completions", "doctor", "test", "run", "proxy", "env",
+            "shell", "current", "shell-init", "reload", "completions", "doctor", "test", "models", "run", "proxy", "env",
             "statusline")
 
 

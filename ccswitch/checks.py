@@ -1,6 +1,6 @@
 """Questions to the world outside the profiles file. `ccs doctor`: does each provider take its key, which
 Claude Code settings would override a profile, which claude is installed. `ccs test`: does one request
-the way claude sends it work.
+the way claude sends it work. `ccs models`: what each provider lists.
 
 Each doctor check is one `Finding`: ok, warn (worth knowing, nothing is broken) or fail (this will not work).
 """
@@ -13,7 +13,7 @@ import json
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ from .errors import CcsError
 from .profiles import Config, Profile, is_route, route_list, split_route
 
 PROBE_TIMEOUT = 8.0  # seconds for a provider to answer the key check
+LIST_TIMEOUT = 20.0  # seconds for a provider to list its models
 TRIAL_TIMEOUT = 60.0  # seconds one `ccs test` request may take in all, so that `--all` never hangs
 TRIAL_MAX_TOKENS = 256  # enough for a tool call, even after a little reasoning
 DEFAULT_MODEL = "claude-sonnet-4-5"  # what claude asks for when a profile names no model
@@ -353,3 +354,88 @@ def transport_diagnosis(error: Exception, url: str) -> str:
             return f"the host name {urlsplit(url).hostname} does not resolve ({text}): is base_url right?"
         return f"cannot connect to {where} ({text}): is the server running? is base_url right?"
     return f"the connection failed ({type(error).__name__}: {text})"
+
+
+# ---------------------------------------------------------------- ccs models
+
+
+@dataclass
+class ModelList:
+    """What one provider behind a profile lists, and which of its models the profile uses as what."""
+
+    profile: str  # whose provider
+    url: str = ""
+    models: list[dict] = field(default_factory=list)  # {"id", "used_as": [...], "listed": bool}
+    problem: str | None = None
+
+
+def model_lists(config: Config, profile: Profile) -> list[ModelList]:
+    """`ccs models`: the profile's own provider's list, then each route target's, all asked at once."""
+    uses = _uses(config, profile)
+    names = [profile.name] if profile.own_provider else []
+    names += [split_route(route)[0] for route in route_list(profile)]
+    lists, asks = [], []
+    for name in dict.fromkeys(name.lower() for name in names):
+        owner = profile if name == profile.name.lower() else config.find(name)
+        listing = ModelList(owner.name if owner else name)
+        lists.append(listing)
+        if owner is not profile:
+            listing.problem = config.target_problem(name)
+        if listing.problem is None:
+            try:
+                secret = secrets.require(owner, config.secret_store) if owner.needs_key else None
+            except CcsError as e:  # no key, a key_cmd that failed
+                listing.problem = str(e)
+                continue
+            asks.append(_list_models(owner, secret, listing, uses.get(owner.name, {})))
+
+    async def ask_all() -> None:
+        await asyncio.gather(*asks)
+
+    asyncio.run(ask_all())
+    return lists
+
+
+def _uses(config: Config, profile: Profile) -> dict[str, dict[str, list[str]]]:
+    """Profile name -> model -> what the profile uses it as: "model", a tier, "fallback"."""
+    uses: dict[str, dict[str, list[str]]] = {}
+    named = [("model", profile.model), *profile.models.items(), *(("fallback", route) for route in profile.fallback)]
+    for role, value in named:
+        owner, model = profile.name, value
+        if value and is_route(value):
+            target = config.find(split_route(value)[0])
+            owner, model = (target.name if target else ""), split_route(value)[1]
+        if model and owner:
+            uses.setdefault(owner, {}).setdefault(model, []).append(role)
+    return uses
+
+
+async def _list_models(profile: Profile, secret: str | None, listing: ModelList, used: dict[str, list[str]]) -> None:
+    import httpx2
+
+    from .proxy.dialect import on_this_machine
+
+    listing.url, headers = models_request(profile, secret)
+    params = {} if profile.api == "openai" else {"limit": "1000"}  # Anthropic's pages hold 20 otherwise
+    try:
+        async with httpx2.AsyncClient(timeout=LIST_TIMEOUT,
+                                      trust_env=not on_this_machine(urlsplit(listing.url).hostname or "")) as client:
+            response = await client.get(listing.url, headers=headers, params=params)
+    except httpx2.HTTPError as e:
+        listing.problem = transport_diagnosis(e, listing.url)
+        return
+    if response.status_code != 200:
+        listing.problem = status_diagnosis(response.status_code, error_message(response.content, secret),
+                                           profile.name, "this URL lists no models")
+        return
+    try:
+        page = response.json().get("data")
+    except (ValueError, AttributeError):
+        page = None
+    if not isinstance(page, list):
+        listing.problem = "answered 200 without a model list (`data`): is base_url right?"
+        return
+    listed = list(dict.fromkeys(item["id"] for item in page
+                                if isinstance(item, dict) and isinstance(item.get("id"), str)))
+    listing.models = [{"id": m, "used_as": used.get(m, []), "listed": True} for m in listed]
+    listing.models += [{"id": m, "used_as": roles, "listed": False} for m, roles in used.items() if m not in listed]

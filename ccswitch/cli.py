@@ -842,6 +842,46 @@ def show_trials(trials) -> None:
         console.print(f"The proxy's log: {log}", markup=False)
 
 
+@app.command()
+def models(
+    name: str = ProfileArg,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List the models the profile's provider offers, marking those the profile uses (its model, tiers and
+    fallbacks); for a router, each of its target profiles' providers in turn.
+
+    Exit code 1 when a provider could not be asked. A used model that its provider does not list is marked `!`.
+
+    Example: ccs models glm; ccs models gpt --json
+    """
+    from . import checks
+
+    config = profiles.load()
+    profile = config.get(name)
+    if profile.auth == "login" and profile.own_provider:
+        raise CcsError(checks.LOGIN.format(name=name, what="ask for its models with"))
+    lists = checks.model_lists(config, profile)
+    if as_json:
+        print(json.dumps([listing.__dict__ for listing in lists], indent=2))
+    else:
+        for listing in lists:
+            if listing.problem:
+                console.print(f"{MARKS['fail']}  {listing.profile}: {escape(listing.problem)}")
+                continue
+            listed = sum(model["listed"] for model in listing.models)
+            plural = "" if listed == 1 else "s"
+            console.print(f"[bold]{listing.profile}[/]: {escape(listing.url)} ({listed} model{plural})")
+            table = Table(box=None, pad_edge=False)
+            for column in ("", "model", "used as"):
+                table.add_column(column)
+            for model in listing.models:
+                used = ", ".join(model["used_as"])
+                mark = ("*" if used else "") if model["listed"] else "[yellow]![/]"
+                table.add_row(mark, escape(model["id"]), used if model["listed"] else f"{used} (not listed)")
+            console.print(table)
+    raise typer.Exit(1 if any(listing.problem for listing in lists) else 0)
+
+
 @app.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 def run(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Say which profile, why, and where the proxy logs."),

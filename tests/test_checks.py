@@ -1,8 +1,9 @@
-"""`ccs test` and doctor's router checks, against fake providers on real sockets."""
+"""`ccs test`, `ccs models` and doctor's router checks, against fake providers on real sockets."""
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 
@@ -288,6 +289,66 @@ def test_user_errors_are_one_line():
     assert unknown.returncode == 2 and "no profile named 'nosuch'" in unknown.stderr
     neither = ccs("test")
     assert neither.returncode == 2 and "give a profile name or --all" in neither.stderr
+    assert ccs("models", "sub").returncode == 2
+
+
+def test_models_of_both_apis_mark_what_the_profile_uses(anthropic_fake, openai_fake):
+    write_config(f"""
+        version = 1
+        [profiles.anth]
+        base_url = "{anthropic_fake.url}"
+        auth = "api-key"
+        model = "a-big"
+        models = {{ opus = "a-big", haiku = "a-typo" }}
+        [profiles.gpt]
+        preset = "openai"
+        base_url = "{openai_fake.url}/v1"
+        model = "gpt-main"
+        models = {{ haiku = "gpt-mini" }}
+    """)
+    secrets.store_key("anth", ANTHROPIC_KEY)
+    secrets.store_key("gpt", OPENAI_KEY)
+    anth = ccs("models", "anth", "--json")
+    assert anth.returncode == 0, anth.stderr
+    (listing,) = json.loads(anth.stdout)
+    assert listing["url"] == f"{anthropic_fake.url}/v1/models" and listing["problem"] is None
+    assert listing["models"] == [{"id": "a-big", "used_as": ["model", "opus"], "listed": True},
+                                 {"id": "a-small", "used_as": [], "listed": True},
+                                 {"id": "a-typo", "used_as": ["haiku"], "listed": False}]
+    assert anthropic_fake.requests[-1].path == "/v1/models?limit=1000"
+    gpt = ccs("models", "gpt")
+    assert gpt.returncode == 0, gpt.stderr
+    assert f"gpt: {openai_fake.url}/v1/models (2 models)" in gpt.stdout
+    assert re.search(r"^\*  gpt-main  model\s*$", gpt.stdout, re.M) and re.search(r"^\*  gpt-mini  haiku\s*$", gpt.stdout, re.M)
+    assert re.search(r"^!  gpt-5     opus, sonnet, subagent \(not listed\)", gpt.stdout, re.M)  # the preset's
+    assert openai_fake.requests[-1].path == "/v1/models"
+    human = ccs("models", "anth")
+    assert "a-typo" in human.stdout and "haiku (not listed)" in human.stdout
+
+
+def test_models_of_a_router_are_its_targets_in_turn(anthropic_fake, openai_fake):
+    write_config(f"""
+        version = 1
+        [profiles.anth]
+        base_url = "{anthropic_fake.url}"
+        auth = "api-key"
+        [profiles.gpt]
+        preset = "openai"
+        base_url = "{openai_fake.url}/v1"
+        [profiles.mix]
+        model = "GPT,gpt-main"
+        models = {{ haiku = "anth,a-small" }}
+        fallback = ["gone,x"]
+    """)
+    secrets.store_key("anth", ANTHROPIC_KEY)
+    secrets.store_key("gpt", "sk-wrong-0002")
+    result = ccs("models", "mix", "--json")
+    assert result.returncode == 1  # one target could not be asked
+    lists = {listing["profile"]: listing for listing in json.loads(result.stdout)}
+    assert list(lists) == ["gpt", "anth", "gone"]
+    assert "ccs key set gpt" in lists["gpt"]["problem"] and "Incorrect API key" in lists["gpt"]["problem"]
+    assert {m["id"]: m["used_as"] for m in lists["anth"]["models"]} == {"a-big": [], "a-small": ["haiku"]}
+    assert lists["gone"]["problem"] == "no profile named 'gone'"
 
 
 def test_doctor_checks_routers_and_a_saved_route_model(anthropic_fake, claude_stub, tmp_path):
