@@ -939,7 +939,7 @@ def env_command(
     config = profiles.load()
     profile = config.get(name)
     if profile.uses_proxy:
-        raise CcsError(f"profile '{name}' speaks the OpenAI API, so it needs the proxy: "
+        raise CcsError(f"profile '{name}' {profile.why_proxied}, so it needs the proxy: "
                        f"`ccs run {name}` or `ccs proxy {name}`")
     secret = secrets.require(profile, config.secret_store) if profile.needs_key else None
     values = launch.profile_env(profile, secret)

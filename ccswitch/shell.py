@@ -166,7 +166,7 @@ def integration_active() -> str | None:
 
 
 # Commands whose first argument is a profile name (and `key set|rm|print NAME`).
-PROFILE_FIRST = ("run", "use", "show", "set", "rm", "rename", "env", "proxy", "export", "shell")
+PROFILE_FIRST = ("run", "use", "show", "set", "rm", "rename", "env", "proxy", "export", "shell", "test", "models")
 
 
 def quick_completion(environ) -> tuple[str, int] | None:
