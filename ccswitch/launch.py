@@ -150,11 +150,15 @@ def model_env(profile: Profile) -> dict[str, str]:
     if not (profile.model or models):
         return env  # Anthropic itself, a gateway: claude's own names are right
     default = profile.model or models.get("sonnet") or next(iter(models.values()))
+    # what /model's "Default" row (and `--model default`) runs; without it claude 2.1.329 runs the sonnet
+    # tier's model as "glm-4.6[1m]", assumes a 1M window and sends the provider the 1M-context beta
+    env["ANTHROPIC_DEFAULT_MODEL"] = default
     tiers = {tier: models.get(tier) or (tier == "fable" and models.get("opus")) or default
              for tier in ("opus", "sonnet", "haiku", "fable")}
-    for tier, model in tiers.items():
+    for tier, model in tiers.items():  # /model shows NAME as a row's label, DESCRIPTION beside it
         env[TIER_VARS[tier]] = model
-        env[TIER_VARS[tier] + "_NAME"], env[TIER_VARS[tier] + "_DESCRIPTION"] = model, described(profile, model)
+        env[TIER_VARS[tier] + "_NAME"] = model
+        env[TIER_VARS[tier] + "_DESCRIPTION"] = f"{tier.title()} tier: {described(profile, model)}"
     if "subagent" in models:
         env[TIER_VARS["subagent"]] = models["subagent"]
     if profile.model and profile.model not in tiers.values():

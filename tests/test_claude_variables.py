@@ -1,70 +1,150 @@
-"""The model and provider variables of the installed claude, read from its binary: each is either
-managed by `ccs run` or deliberately left alone. A new one in a new Claude Code fails here first."""
+"""The model and provider variables of the installed claude, read from its code: each is either managed
+by `ccs run` (launch.MANAGED) or left alone on purpose (launch.LEFT_ALONE), so a new one in a new Claude
+Code fails here first. Names are read where the code uses them ("NAME", `env.NAME`, `{NAME:`), never
+through its minified identifiers, which change with every release.
+
+CI installs claude 2.1.329 and sets CCS_TEST_CLAUDE; elsewhere these tests look for it on PATH and skip
+without it (CI fails instead of skipping).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+from functools import cache
 from pathlib import Path
 
 import pytest
 
 from ccswitch import launch
-from ccswitch.profiles import resolve
+from conftest import ccs, write_config
+from fakes import FakeServer, Reply, anthropic_text_stream
 
 CLAUDE = os.environ.get("CCS_TEST_CLAUDE") or shutil.which("claude")
-NAMES = re.compile(rb"\b(?:ANTHROPIC_(?:DEFAULT_[A-Z]+_MODEL\w*|CUSTOM_MODEL_OPTION\w*|MODEL|SMALL_FAST_MODEL\w*)"
-                   rb"|CLAUDE_CODE_USE_[A-Z_]+|CLAUDE_CODE_\w*_MODELS?(?:_[A-Z]+)*)\b")
-NOT_SWITCHES = {"CLAUDE_CODE_USE_"}  # a prefix the binary builds names from
+if not CLAUDE and os.environ.get("CI"):
+    raise RuntimeError("CI must provide the real claude CLI (CCS_TEST_CLAUDE)")
+pytestmark = [pytest.mark.claude, pytest.mark.skipif(not CLAUDE, reason="real claude CLI not installed")]
+
+IDENTIFIER = re.compile(rb"[A-Za-z0-9_$(]")  # a byte that would make the name part of a longer word or a call
+STRINGS = re.compile(rb'\[(?:"[A-Z][A-Z0-9_]*",)*"[A-Z][A-Z0-9_]*"\]')  # ["A","B"]: a list of variable names
 
 
-def binary() -> Path:
-    """claude's npm package ships a launcher script and the real executable beside it."""
-    package = Path(CLAUDE).resolve().parent
-    candidates = sorted(package.rglob("claude*"), key=lambda p: p.stat().st_size if p.is_file() else 0)
-    return candidates[-1]
+@cache
+def code() -> bytes:
+    """claude's code: the executable itself, or for npm's launcher script the platform binary beside it."""
+    program = Path(CLAUDE).resolve()
+    for candidate in (program, *sorted(program.parents[2].glob("claude-code-*/claude*"))):
+        text = candidate.read_bytes()
+        if b'"ANTHROPIC_MODEL"' in text:
+            return text
+    pytest.fail(f"no Claude Code variables in {program} or a platform package beside it")
 
 
-@pytest.mark.skipif(not CLAUDE, reason="real claude CLI not installed")
+@cache
+def variables() -> frozenset[str]:
+    """Every ANTHROPIC_* and CLAUDE_CODE_* name the code uses: quoted, read as a property, or an object's key
+    (not a piece of a longer word, nor of the string tables that sit beside the code)."""
+    text, names = code(), set()
+    for prefix in (b"ANTHROPIC_", b"CLAUDE_CODE_"):
+        for found in re.finditer(prefix + rb"[A-Z0-9_]*[A-Z0-9]", text):
+            before, after = text[found.start() - 1:found.start()], text[found.end():found.end() + 1]
+            if (before in (b'"', b"'", b"`") and after == before or before in (b"{", b",") and after == b":"
+                    or before == b"." and not IDENTIFIER.match(after)):
+                names.add(found.group().decode())
+    return frozenset(names)
+
+
+def lists_holding(name: str) -> list[list[str]]:
+    """The code's literal lists of variable names that hold `name`."""
+    text, key, lists, at = code(), f'"{name}"'.encode(), [], 0
+    while (at := text.find(key, at) + 1) > 0:
+        start = text.rfind(b"[", max(0, at - 20000), at)
+        if start != -1 and (found := STRINGS.match(text, start)) and found.end() > at:
+            lists.append(re.findall(r'"([A-Z0-9_]+)"', found.group().decode()))
+    return lists
+
+
+def model_list() -> set[str]:
+    """claude's own list of its model variables: a list with the opus tier's variable, mostly *_MODEL* names
+    (it also holds the notes claude keeps on tier values it wrote itself)."""
+    return {name for names in lists_holding("ANTHROPIC_DEFAULT_OPUS_MODEL")
+            if sum("MODEL" in n for n in names) * 2 >= len(names) for name in names}
+
+
+def provider_switches() -> set[str]:
+    """claude's lists of the switches that choose a provider: with Bedrock's, mostly CLAUDE_CODE_USE_* names
+    (one also holds each cloud's project or resource variable)."""
+    return {name for names in lists_holding("CLAUDE_CODE_USE_BEDROCK")
+            if sum(n.startswith("CLAUDE_CODE_USE_") for n in names) * 2 >= len(names)
+            for name in names if name.startswith("CLAUDE_CODE_USE_")}
+
+
+LEFT_ALONE = {name for names in launch.LEFT_ALONE.values() for name in names}
+
+
+def test_the_variables_are_found_where_claude_uses_them():
+    assert {"ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_FABLE_MODEL_NAME", "CLAUDE_CODE_SUBAGENT_MODEL_FORCE",
+            "CLAUDE_CODE_USE_MANTLE", "ANTHROPIC_CUSTOM_MODEL_OPTION_DESCRIPTION"} <= variables()
+    assert not {name for name in variables() if re.search(r"CAPABILITIES\d", name)}  # the string tables' spellings
+    assert {"ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_MODEL", "CLAUDE_CODE_WORKFLOW_SUBAGENT_MODEL"} <= model_list()
+    assert {"CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CODE_USE_GATEWAY"} <= provider_switches()
+
+
 def test_every_model_and_provider_variable_of_claude_is_managed_or_left_alone_on_purpose():
-    found = {m.decode() for m in NAMES.findall(binary().read_bytes())} - NOT_SWITCHES
-    found = {name for name in found if not re.search(r"\d$", name)}  # minifier suffixes (..._CAPABILITIES4)
-    assert {"ANTHROPIC_DEFAULT_FABLE_MODEL", "CLAUDE_CODE_USE_MANTLE", "ANTHROPIC_CUSTOM_MODEL_OPTION"} <= found
-    known = set(launch.MANAGED) | {name for names in launch.LEFT_ALONE.values() for name in names}
-    assert sorted(found - known) == [], "claude has variables ccs neither manages nor leaves alone on purpose"
+    known = {name for name in variables() if "MODEL" in name or name.startswith("CLAUDE_CODE_USE_")}
+    unclassified = (known | model_list() | provider_switches()) - set(launch.MANAGED) - LEFT_ALONE
+    assert sorted(unclassified) == [], "claude knows variables that ccs neither manages nor leaves alone on purpose"
+    assert not set(launch.MANAGED) & LEFT_ALONE
 
 
-def test_a_profile_with_models_maps_every_tier_and_labels_it_for_model():
-    env = launch.model_env(resolve("glm", {"preset": "zai"}))
-    assert env["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "glm-4.6"  # never claude-fable-5-2 to Z.ai
-    assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "glm-4.5-air"
-    assert env["ANTHROPIC_DEFAULT_SONNET_MODEL_NAME"] == "glm-4.6"
-    assert "Z.ai" in env["ANTHROPIC_DEFAULT_SONNET_MODEL_DESCRIPTION"]
-    local = launch.model_env(resolve("local", {"preset": "ollama", "model": "qwen3-coder"}))
-    assert {local[launch.TIER_VARS[t]] for t in ("opus", "sonnet", "haiku", "fable")} == {"qwen3-coder"}
-    assert launch.model_env(resolve("a", {"preset": "anthropic"})) == {}  # Anthropic's own names are right
-    mix = launch.model_env(resolve("mix", {"models": {"opus": "glm,glm-4.6", "sonnet": "gpt,gpt-5"}}))
-    assert mix["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "glm,glm-4.6"
-    assert mix["ANTHROPIC_DEFAULT_OPUS_MODEL_DESCRIPTION"] == "glm-4.6 via profile glm (routed by ccs)"
-    custom = launch.model_env(resolve("g", {"preset": "zai", "model": "glm-4.5"}))
-    assert custom["ANTHROPIC_CUSTOM_MODEL_OPTION"] == "glm-4.5"  # not a tier's: one more /model row
+def test_every_provider_switch_is_managed():
+    """One left in the shell sends claude to a cloud instead of the profile's provider."""
+    assert sorted(provider_switches() - set(launch.MANAGED)) == []
 
 
-def test_new_switches_and_model_variables_do_not_leak_into_a_launch(tmp_path):
-    parent = {"PATH": os.defpath, "CLAUDE_CODE_USE_MANTLE": "1", "CLAUDE_CODE_USE_ANTHROPIC_AWS": "1",
-              "ANTHROPIC_DEFAULT_FABLE_MODEL": "claude-fable-5-2", "CLAUDE_CODE_AUTO_MODE_MODEL": "x",
-              "ANTHROPIC_CUSTOM_MODEL_OPTION": "stale", "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1"}
-    plan = launch.plan(resolve("a", {"preset": "anthropic"}), "sk-a", ["claude"], parent, tmp_path)
-    assert not {"CLAUDE_CODE_USE_MANTLE", "CLAUDE_CODE_USE_ANTHROPIC_AWS", "ANTHROPIC_DEFAULT_FABLE_MODEL",
-                "CLAUDE_CODE_AUTO_MODE_MODEL", "ANTHROPIC_CUSTOM_MODEL_OPTION"} & set(plan.env)
-    assert plan.env["CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY"] == "1"  # left alone on purpose
+def test_claude_asks_the_profiles_provider_for_its_models_whatever_the_shell_says(tmp_path, monkeypatch, no_keyring):
+    """The real claude, with a shell set up for AWS (Mantle, which it reaches without signing in here) and for
+    Anthropic's models: every request goes to the profile's provider, naming the profile's models."""
+    def script(seen):
+        if seen.method == "POST" and seen.path.startswith("/v1/messages"):
+            return anthropic_text_stream("pong", seen.body["model"])
+        return Reply(200, {"Content-Length": "0"})
 
-
-def test_behind_the_proxy_a_profile_env_never_replaces_the_session_token():
-    from ccswitch.proxy.lifecycle import Endpoint
-
-    profile = resolve("local", {"preset": "ollama", "fallback": ["x,y"]})  # env ANTHROPIC_AUTH_TOKEN = "ollama"
-    env = launch.profile_env(profile, None, Endpoint("http://127.0.0.1:9", "ccs-session"))
-    assert env["ANTHROPIC_AUTH_TOKEN"] == "ccs-session" and env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9"
-    assert launch.profile_env(resolve("local", {"preset": "ollama"}), None)["ANTHROPIC_AUTH_TOKEN"] == "ollama"
+    provider, mantle = FakeServer(script), FakeServer(script)
+    bin_dir = tmp_path / "claude-bin"
+    bin_dir.mkdir()
+    (bin_dir / "claude").symlink_to(Path(CLAUDE).resolve())
+    project = Path.home() / "project"
+    project.mkdir()
+    for var, value in {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DISABLE_TELEMETRY": "1",
+                       "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "NO_PROXY": "127.0.0.1,localhost",
+                       "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",  # nothing leaves
+                       "CLAUDE_CODE_USE_MANTLE": "1", "CLAUDE_CODE_SKIP_MANTLE_AUTH": "1",
+                       "ANTHROPIC_BEDROCK_MANTLE_BASE_URL": mantle.url, "AWS_EC2_METADATA_DISABLED": "true",
+                       "ANTHROPIC_DEFAULT_FABLE_MODEL": "claude-fable-5-2", "ANTHROPIC_DEFAULT_MODEL": "claude-opus-5-5",
+                       "CLAUDE_CODE_WORKFLOW_SUBAGENT_MODEL": "claude-sonnet-5-5"}.items():
+        monkeypatch.setenv(var, value)
+    try:
+        write_config(f"""
+            version = 1
+            [profiles.glm]
+            preset = "zai"
+            base_url = "{provider.url}"
+            models = {{ opus = "glm-big" }}
+        """)
+        assert ccs("key", "set", "glm", "--stdin", input="sk-glm-profile-key").returncode == 0
+        asked = {}
+        for pick in ("fable", "default", "haiku"):
+            before = len(provider.requests)
+            result = ccs("run", "glm", "--", "claude", "--print", "--model", pick, "ping", cwd=project, timeout=180)
+            assert result.returncode == 0, result.stderr
+            posts = [r for r in provider.requests[before:] if r.method == "POST"]
+            asked[pick] = {r.body["model"] for r in posts}
+            assert not any("context-1m" in r.headers.get("anthropic-beta", "") for r in posts)
+        assert asked == {"fable": {"glm-big"}, "default": {"glm-4.6"}, "haiku": {"glm-4.5-air"}}
+        assert not mantle.requests
+    finally:
+        provider.close()
+        mantle.close()

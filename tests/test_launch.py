@@ -346,3 +346,103 @@ def test_profile_env_is_pure_and_complete():
     proxied = launch.profile_env(resolve("g", {"preset": "openai"}), None, Endpoint("http://127.0.0.1:9", "tok"))
     assert proxied["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9" and proxied["ANTHROPIC_AUTH_TOKEN"] == "tok"
     assert proxied["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "gpt-5-mini"
+
+
+PICKED = ("opus", "sonnet", "haiku", "fable")
+
+
+def tiers(env: dict) -> dict:
+    return {tier: env.get(launch.TIER_VARS[tier]) for tier in PICKED}
+
+
+def test_a_profile_that_names_models_maps_every_tier_claude_may_ask_for():
+    glm = launch.model_env(resolve("glm", {"preset": "zai"}))
+    assert tiers(glm) == {"opus": "glm-4.6", "sonnet": "glm-4.6", "haiku": "glm-4.5-air", "fable": "glm-4.6"}
+    assert glm["ANTHROPIC_MODEL"] == glm["ANTHROPIC_DEFAULT_MODEL"] == "glm-4.6"
+    big = launch.model_env(resolve("big", {"preset": "zai", "models": {"opus": "glm-big"}}))
+    assert tiers(big)["fable"] == "glm-big"  # fable: its own, else opus's, else the profile's model
+    own = launch.model_env(resolve("own", {"preset": "zai", "models": {"fable": "glm-5"}}))
+    assert tiers(own)["fable"] == "glm-5" and tiers(own)["opus"] == "glm-4.6"
+    local = launch.model_env(resolve("local", {"preset": "ollama"}))  # `model` alone
+    assert set(tiers(local).values()) == {"qwen3-coder"} and "CLAUDE_CODE_SUBAGENT_MODEL" not in local
+    router = launch.model_env(resolve("or", {"preset": "openrouter"}))  # `models` alone: no ANTHROPIC_MODEL
+    assert "ANTHROPIC_MODEL" not in router
+    assert router["ANTHROPIC_DEFAULT_MODEL"] == tiers(router)["sonnet"] == "anthropic/claude-sonnet-4.5"
+    assert tiers(router)["fable"] == "anthropic/claude-opus-4.5"
+    small = launch.model_env(resolve("s", {"base_url": "https://llm.example", "models": {"haiku": "tiny"}}))
+    assert set(tiers(small).values()) == {"tiny"}  # nothing reaches that provider under a Claude name
+    for anthropic in ("anthropic", "litellm", "claude"):  # neither `model` nor `models`: claude's own names
+        assert launch.model_env(resolve("a", {"preset": anthropic})) == {}
+
+
+def test_model_rows_name_the_model_its_tier_and_where_it_goes():
+    """claude 2.1.329's /model shows <VAR>_NAME as a row's label and <VAR>_DESCRIPTION beside it (instead
+    of "Custom Opus model"): rows of one model differ by their tier."""
+    glm = launch.model_env(resolve("glm", {"preset": "zai"}))
+    assert glm["ANTHROPIC_DEFAULT_OPUS_MODEL_NAME"] == "glm-4.6"
+    assert glm["ANTHROPIC_DEFAULT_OPUS_MODEL_DESCRIPTION"] == (
+        "Opus tier: glm-4.6 via Z.ai GLM Coding Plan (international) (ccs profile glm)")
+    assert glm["ANTHROPIC_DEFAULT_FABLE_MODEL_DESCRIPTION"].startswith("Fable tier: glm-4.6 via Z.ai")
+    assert glm["ANTHROPIC_DEFAULT_HAIKU_MODEL_NAME"] == "glm-4.5-air"
+    plain = launch.model_env(resolve("mine", {"base_url": "https://llm.example/v1", "model": "m1"}))
+    assert plain["ANTHROPIC_DEFAULT_SONNET_MODEL_DESCRIPTION"] == "Sonnet tier: m1 via llm.example (ccs profile mine)"
+    mix = launch.model_env(resolve("mix", {"models": {"opus": "glm,glm-4.6", "sonnet": "gpt,gpt-5"}}))
+    assert mix["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "glm,glm-4.6"
+    assert mix["ANTHROPIC_DEFAULT_OPUS_MODEL_DESCRIPTION"] == "Opus tier: glm-4.6 via profile glm (routed by ccs)"
+    custom = launch.model_env(resolve("g", {"preset": "zai", "model": "glm-4.5"}))
+    assert custom["ANTHROPIC_CUSTOM_MODEL_OPTION"] == "glm-4.5"  # no tier's model: one more /model row
+    assert custom["ANTHROPIC_CUSTOM_MODEL_OPTION_DESCRIPTION"] == "glm-4.5 via Z.ai GLM Coding Plan (international) (ccs profile g)"
+
+
+def test_a_profiles_env_still_has_the_last_word_on_model_variables():
+    env = launch.profile_env(resolve("glm", {"preset": "zai", "env": {"ANTHROPIC_DEFAULT_OPUS_MODEL_NAME": "GLM"}}), "k")
+    assert env["ANTHROPIC_DEFAULT_OPUS_MODEL_NAME"] == "GLM"
+
+
+NEW_LEAKS = {"CLAUDE_CODE_USE_MANTLE": "1", "CLAUDE_CODE_USE_ANTHROPIC_AWS": "1", "CLAUDE_CODE_USE_GATEWAY": "1",
+             "CLAUDE_CODE_USE_ANTHROPIC_GOOGLE_CLOUD": "1", "ANTHROPIC_DEFAULT_FABLE_MODEL": "claude-fable-5-2",
+             "ANTHROPIC_DEFAULT_MODEL": "claude-opus-5-5", "ANTHROPIC_DEFAULT_OPUS_MODEL_SUPPORTED_CAPABILITIES": "effort",
+             "ANTHROPIC_CUSTOM_MODEL_OPTION": "claude-opus-4-8", "CLAUDE_CODE_SUBAGENT_MODEL_FORCE": "1",
+             "CLAUDE_CODE_WORKFLOW_SUBAGENT_MODEL": "claude-sonnet-5-5", "CLAUDE_CODE_AUTO_MODE_MODEL": "claude-haiku-5-5",
+             "CLAUDE_CODE_3P_PROBE_WROTE_OPUS_DEFAULT": "glm-4.6", "_CLAUDE_CODE_ASSUME_FIRST_PARTY_BASE_URL": "1"}
+
+
+def test_claudes_newer_model_and_provider_variables_never_leak_into_a_launch(tmp_path):
+    parent = {"PATH": os.defpath, **NEW_LEAKS, "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1"}
+    for profile in (resolve("glm", {"preset": "zai"}), resolve("anth", {"preset": "anthropic"})):
+        env = launch.plan(profile, "sk-x", ["claude"], parent, tmp_path).env
+        own = launch.model_env(profile)
+        assert {var: env.get(var) for var in NEW_LEAKS} == {var: own.get(var) for var in NEW_LEAKS}  # the profile's, or none
+        assert env["CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY"] == "1"  # left alone on purpose
+
+
+def test_a_settings_file_with_them_is_neutralised_by_the_overlay(tmp_path):
+    settings = Path.home() / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"env": {**NEW_LEAKS, "CLAUDE_CODE_NO_MODEL_FALLBACK": "1"}}))
+    planned = launch.plan(resolve("glm", {"preset": "zai"}), "sk-x", ["claude"], {"HOME": str(Path.home())}, tmp_path)
+    assert planned.overridden == [str(settings)]
+    overlay = planned.overlay["env"]
+    assert set(overlay) == set(NEW_LEAKS)  # a variable left alone stays the user's
+    assert overlay["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "glm-4.6" and overlay["ANTHROPIC_DEFAULT_MODEL"] == "glm-4.6"
+    assert {var for var, value in overlay.items() if value == ""} == set(NEW_LEAKS) - {
+        "ANTHROPIC_DEFAULT_FABLE_MODEL", "ANTHROPIC_DEFAULT_MODEL"}
+
+
+def test_behind_the_proxy_a_profiles_env_never_replaces_its_address_or_token(tmp_path):
+    """The ollama preset's env sets ANTHROPIC_AUTH_TOKEN="ollama": through the proxy, claude must send the session's."""
+    endpoint = Endpoint("http://127.0.0.1:9", "ccs-session-token")
+    profile = resolve("local", {"preset": "ollama", "fallback": ["other,m"],
+                                "env": {"ANTHROPIC_AUTH_TOKEN": "ollama", "ANTHROPIC_BASE_URL": "http://x",
+                                        "ANTHROPIC_API_KEY": "k", "EXTRA": "kept"}})
+    env = launch.profile_env(profile, None, endpoint)
+    assert (env["ANTHROPIC_BASE_URL"], env["ANTHROPIC_AUTH_TOKEN"], env["ANTHROPIC_API_KEY"]) == (
+        "http://127.0.0.1:9", "ccs-session-token", "")
+    assert env["EXTRA"] == "kept"
+    settings = Path.home() / ".claude" / "settings.json"  # nor does a settings file's token
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"env": {"ANTHROPIC_AUTH_TOKEN": "stale"}}))
+    planned = launch.plan(profile, None, ["claude"], {"HOME": str(Path.home())}, tmp_path, endpoint)
+    assert planned.env["ANTHROPIC_AUTH_TOKEN"] == planned.overlay["env"]["ANTHROPIC_AUTH_TOKEN"] == "ccs-session-token"
+    direct = launch.profile_env(resolve("local", {"preset": "ollama"}), None)  # without the proxy, env has its say
+    assert direct["ANTHROPIC_AUTH_TOKEN"] == "ollama"
