@@ -1,5 +1,6 @@
-"""Claude's side of the proxy: the request checked against the shape the translators read, and the
-local token estimate (count_tokens, and the usage of providers that report none).
+"""Claude's side of the proxy, shared by every translator: the request checked against the shape the
+translators read, the local token estimate (count_tokens, and the usage of providers that report
+none), and the writer of Anthropic's stream events.
 
 `check_request` makes a bad request a precise 400 (`messages.2.content.0.text: must be a string`),
 so anything that still goes wrong while translating is a bug of ours, not the client's fault.
@@ -7,7 +8,11 @@ so anything that still goes wrong while translating is a bug of ours, not the cl
 
 from __future__ import annotations
 
+import json
 import math
+import secrets
+
+from . import jsonio
 
 
 class InvalidRequest(ValueError):
@@ -145,3 +150,89 @@ def estimate_tokens(req: dict) -> int:
             ascii_chars += narrow + 1  # and a separator, as between joined words
             wide_chars += len(text) - narrow
     return max(1, math.ceil(ascii_chars / 4) + wide_chars + 1600 * images)
+
+
+# ---------------------------------------------------------------- the stream Claude Code reads
+# One `message_start`; then content blocks strictly one at a time (`content_block_start`, deltas,
+# `content_block_stop`); then `message_delta` with the stop reason and usage, and `message_stop`.
+
+
+def new_message_id() -> str:
+    return "msg_" + secrets.token_hex(12)
+
+
+def event(kind: str, data: dict) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + jsonio.dumps(data) + b"\n\n"
+
+
+def message_as_events(message: dict) -> bytes:
+    """A whole message as a stream, for providers that answer a streaming request with plain JSON."""
+    out = [event("message_start", {"type": "message_start", "message": {
+        **message, "content": [], "stop_reason": None, "usage": {**message["usage"], "output_tokens": 0}}})]
+    for index, block in enumerate(message["content"]):
+        empty, delta = _as_start_and_delta(block)
+        out.append(event("content_block_start", {"type": "content_block_start", "index": index,
+                                                 "content_block": empty}))
+        out.append(event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
+        out.append(event("content_block_stop", {"type": "content_block_stop", "index": index}))
+    out.append(event("message_delta", {"type": "message_delta", "usage": message["usage"],
+                                       "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None}}))
+    out.append(event("message_stop", {"type": "message_stop"}))
+    return b"".join(out)
+
+
+def _as_start_and_delta(block: dict) -> tuple[dict, dict]:
+    """A whole content block as its empty start and one delta carrying everything."""
+    if block["type"] == "text":
+        return {"type": "text", "text": ""}, {"type": "text_delta", "text": block["text"]}
+    if block["type"] == "thinking":
+        return ({"type": "thinking", "thinking": "", "signature": ""},
+                {"type": "thinking_delta", "thinking": block["thinking"]})
+    return {**block, "input": {}}, {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+
+
+PING = event("ping", {"type": "ping"})
+
+
+class EventWriter:
+    """Anthropic's stream grammar, kept by construction: a translator says what to open, add and end."""
+
+    def __init__(self, model: str):
+        self.model = model
+        self.started = False
+        self.blocks = 0  # content blocks opened so far
+        self.open: str | None = None  # kind of the open block: "text", "thinking" or "tool"
+
+    def start(self, out: list[bytes]) -> None:
+        if not self.started:
+            self.started = True
+            out.append(event("message_start", {"type": "message_start", "message": {
+                "id": new_message_id(), "type": "message", "role": "assistant", "model": self.model,
+                "content": [], "stop_reason": None, "stop_sequence": None,
+                "usage": {"input_tokens": 0, "output_tokens": 0}}}))  # the real numbers come in message_delta
+
+    def open_block(self, kind: str, block: dict, out: list[bytes]) -> int:
+        """Open a block (the caller closed the one before); its index."""
+        index = self.blocks
+        self.blocks += 1
+        self.open = kind
+        out.append(event("content_block_start", {"type": "content_block_start", "index": index,
+                                                 "content_block": block}))
+        return index
+
+    def close_block(self, out: list[bytes]) -> None:
+        if self.open is not None:
+            out.append(event("content_block_stop", {"type": "content_block_stop", "index": self.blocks - 1}))
+            self.open = None
+
+    def delta(self, delta: dict, out: list[bytes]) -> None:
+        out.append(event("content_block_delta", {"type": "content_block_delta", "index": self.blocks - 1,
+                                                 "delta": delta}))
+
+    def end(self, stop_reason: str, usage: dict, out: list[bytes]) -> None:
+        out.append(event("message_delta", {"type": "message_delta",
+                                           "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                                           "usage": usage}))
+        out.append(event("message_stop", {"type": "message_stop"}))
+
+

@@ -12,10 +12,10 @@ import time
 import httpx2
 
 from . import errors, jsonio
-from .anthropic import InvalidRequest, estimate_tokens
+from .anthropic import PING, InvalidRequest, estimate_tokens, message_as_events
 from .dialect import Refusals, max_output
 from .errors import ProxyError
-from .from_openai import PING, StreamTranslator, message_as_events, translate_response
+from .from_openai import StreamTranslator, translate_response
 from .passthrough import Signatures, StreamScan, forwarded_headers, request_body
 from .router import Router, Target
 from .to_openai import translate_request

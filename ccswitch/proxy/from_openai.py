@@ -1,9 +1,6 @@
 """OpenAI Chat Completions answers -> Anthropic messages: one function for whole responses, and the
-streaming state machine that turns OpenAI chunks into Anthropic's event grammar.
-
-The grammar Claude Code relies on: one `message_start`; then content blocks strictly one at a
-time (`content_block_start`, deltas, `content_block_stop`); then `message_delta` with the stop
-reason and usage, and `message_stop`.
+reader of a Chat Completions stream, which says what to write through `anthropic.EventWriter` (the
+event grammar Claude Code relies on lives there).
 """
 
 from __future__ import annotations
@@ -14,16 +11,12 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import jsonio
+from .anthropic import EventWriter, event, new_message_id
 from .errors import ProxyError, from_stream_error
 from .to_openai import ToolNames, with_signature
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
                 "content_filter": "refusal"}
-
-
-def new_message_id() -> str:
-    return "msg_" + secrets.token_hex(12)
 
 
 def new_tool_id(call: dict | None = None) -> str:
@@ -171,39 +164,6 @@ def _translate_response(resp: dict, model: str, names: ToolNames, estimate_input
 # ---------------------------------------------------------------- streaming
 
 
-def event(kind: str, data: dict) -> bytes:
-    return b"event: " + kind.encode() + b"\ndata: " + jsonio.dumps(data) + b"\n\n"
-
-
-def message_as_events(message: dict) -> bytes:
-    """A whole message as a stream, for providers that answer a streaming request with plain JSON."""
-    out = [event("message_start", {"type": "message_start", "message": {
-        **message, "content": [], "stop_reason": None, "usage": {**message["usage"], "output_tokens": 0}}})]
-    for index, block in enumerate(message["content"]):
-        empty, delta = _as_start_and_delta(block)
-        out.append(event("content_block_start", {"type": "content_block_start", "index": index,
-                                                 "content_block": empty}))
-        out.append(event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
-        out.append(event("content_block_stop", {"type": "content_block_stop", "index": index}))
-    out.append(event("message_delta", {"type": "message_delta", "usage": message["usage"],
-                                       "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None}}))
-    out.append(event("message_stop", {"type": "message_stop"}))
-    return b"".join(out)
-
-
-def _as_start_and_delta(block: dict) -> tuple[dict, dict]:
-    """A whole content block as its empty start and one delta carrying everything."""
-    if block["type"] == "text":
-        return {"type": "text", "text": ""}, {"type": "text_delta", "text": block["text"]}
-    if block["type"] == "thinking":
-        return ({"type": "thinking", "thinking": "", "signature": ""},
-                {"type": "thinking_delta", "thinking": block["thinking"]})
-    return {**block, "input": {}}, {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
-
-
-PING = event("ping", {"type": "ping"})
-
-
 @dataclass
 class _Call:
     """One tool call as its fragments arrive."""
@@ -229,9 +189,7 @@ class StreamTranslator:
         self.names = names
         self.estimate_input = estimate_input  # for a provider that reports no usage
         self.generated = 0  # characters of text, reasoning and tool arguments, for the same
-        self.started = False
-        self.blocks = 0  # content blocks opened so far
-        self.open: str | None = None  # kind of the open block: "text", "thinking" or "tool"
+        self.writer = EventWriter(model)
         self.calls: list[_Call] = []
         self.by_index: dict[int, _Call] = {}
         self.current: _Call | None = None  # the call whose block is open
@@ -251,9 +209,7 @@ class StreamTranslator:
         if chunk.get("error"):
             raise from_stream_error(chunk)
         out: list[bytes] = []
-        if not self.started:
-            self.started = True
-            out.append(self._message_start())
+        self.writer.start(out)
         if usage := chunk.get("usage") or _object(chunk.get("x_groq"), "x_groq").get("usage"):  # Groq's own place
             self.usage = usage
         for choice in _array(chunk.get("choices"), "choices"):
@@ -281,9 +237,7 @@ class StreamTranslator:
     def finish(self) -> bytes:
         """Close the open block, emit held tool calls in order, then message_delta and message_stop."""
         out: list[bytes] = []
-        if not self.started:
-            self.started = True
-            out.append(self._message_start())
+        self.writer.start(out)
         self._close_block(out)
         for call in self.calls:
             if not call.done:
@@ -292,56 +246,41 @@ class StreamTranslator:
         self.finished = True
         self.final_usage = (usage_of(self.usage) if self.usage else
                             estimated_usage(self.estimate_input(), self.generated))
-        out.append(event("message_delta", {
-            "type": "message_delta",
-            "delta": {"stop_reason": stop_reason_of(self.finish_reason, bool(self.calls)), "stop_sequence": None},
-            "usage": self.final_usage}))
-        out.append(event("message_stop", {"type": "message_stop"}))
+        self.writer.end(stop_reason_of(self.finish_reason, bool(self.calls)), self.final_usage, out)
         return b"".join(out)
+
+    @property
+    def started(self) -> bool:
+        return self.writer.started
 
     def error_event(self, error: ProxyError) -> bytes:
         return event("error", error.body())
 
     # -- blocks
 
-    def _message_start(self) -> bytes:
-        return event("message_start", {"type": "message_start", "message": {
-            "id": new_message_id(), "type": "message", "role": "assistant", "model": self.model, "content": [],
-            "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": 0, "output_tokens": 0}}})  # the real numbers come in message_delta
-
     def _open_block(self, kind: str, block: dict, out: list[bytes]) -> int:
         self._close_block(out)
-        index = self.blocks
-        self.blocks += 1
-        self.open = kind
-        out.append(event("content_block_start", {"type": "content_block_start", "index": index,
-                                                 "content_block": block}))
-        return index
+        return self.writer.open_block(kind, block, out)
 
     def _close_block(self, out: list[bytes]) -> None:
-        if self.open is None:
-            return
-        out.append(event("content_block_stop", {"type": "content_block_stop", "index": self.blocks - 1}))
+        self.writer.close_block(out)
         if self.current is not None:
             self.current.done = True
             self.current = None
-        self.open = None
 
     def _delta(self, delta: dict, out: list[bytes]) -> None:
-        out.append(event("content_block_delta", {"type": "content_block_delta", "index": self.blocks - 1,
-                                                 "delta": delta}))
+        self.writer.delta(delta, out)
 
     def _reasoning(self, text: str, out: list[bytes]) -> None:
-        if self.open != "thinking":
-            if self.blocks:  # thinking goes before the answer; once text or tools began it cannot
+        if self.writer.open != "thinking":
+            if self.writer.blocks:  # thinking goes before the answer; once text or tools began it cannot
                 return
             self._open_block("thinking", {"type": "thinking", "thinking": "", "signature": ""}, out)
         self.generated += len(text)
         self._delta({"type": "thinking_delta", "thinking": text}, out)
 
     def _text(self, text: str, out: list[bytes]) -> None:
-        if self.open != "text":
+        if self.writer.open != "text":
             self._open_block("text", {"type": "text", "text": ""}, out)
         self.generated += len(text)
         self._delta({"type": "text_delta", "text": text}, out)
