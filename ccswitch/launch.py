@@ -39,6 +39,7 @@ MANAGED = (
     "ANTHROPIC_AUTH_TOKEN",
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_CUSTOM_HEADERS",
+    "ANTHROPIC_UNIX_SOCKET",  # claude would send its requests over this socket, not to the base URL
     "_CLAUDE_CODE_ASSUME_FIRST_PARTY_BASE_URL",  # takes the base URL for Anthropic's: no tier rows in /model
     "ANTHROPIC_MODEL",
     "ANTHROPIC_DEFAULT_MODEL",

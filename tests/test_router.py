@@ -240,16 +240,17 @@ def test_a_failing_target_cools_down_then_is_tried_again(monkeypatch, capfd):
     def glm(seen):
         return next(answers, None) or anthropic_text_stream("from glm", "glm-4.6")
 
-    with Providers(monkeypatch, glm=glm, mix='fallback = ["gpt,gpt-5"]\ncooldown = 0.5') as p:
+    with Providers(monkeypatch, glm=glm, mix='fallback = ["gpt,gpt-5"]\ncooldown = 2') as p:
         assert answered_by(p.post("glm,glm-4.6")) == "from gpt"
         assert answered_by(p.post("glm,glm-4.6")) == "from gpt"  # straight to the healthy one
         assert len(p.glm.requests) == 1
         lines = [line for line in capfd.readouterr().err.splitlines() if " -> " in line]
-        assert "after glm,glm-4.6 (429) failed" in lines[0] and "glm,glm-4.6 cooling down" in lines[1]
-        time.sleep(0.6)
+        assert any("after glm,glm-4.6 (429) failed" in line for line in lines)
+        assert any("glm,glm-4.6 cooling down" in line for line in lines)
+        time.sleep(2.1)
         assert answered_by(p.post("glm,glm-4.6")) == "from gpt"  # tried again: still 429 (the second)
         assert answered_by(p.post("glm,glm-4.6")) == "from gpt"
-        time.sleep(0.6)
+        time.sleep(2.1)
         assert answered_by(p.post("glm,glm-4.6")) == "from glm"  # healthy again
         assert len(p.glm.requests) == 3
 
