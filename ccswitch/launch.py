@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import CcsError
-from .profiles import Profile, claude_timeout, is_route, route_list, split_route
+from .profiles import Profile, claude_timeout, is_route, route_list, split_route, tier_model
 
 if TYPE_CHECKING:  # the proxy is imported only when a profile needs it
     from .proxy.lifecycle import Endpoint
@@ -119,10 +119,10 @@ def removed_vars(profile: Profile) -> tuple[str, ...]:
 def profile_env(profile: Profile, secret: str | None, endpoint: Endpoint | None = None) -> dict[str, str]:
     """The variables a profile sets ("" = explicitly empty, which cancels a value from elsewhere)."""
     env: dict[str, str] = {}
-    if profile.auth == "login":
-        pass  # claude's own login: set none of the provider variables
-    elif endpoint is not None:
+    if endpoint is not None:
         env.update(ANTHROPIC_BASE_URL=endpoint.url, ANTHROPIC_AUTH_TOKEN=endpoint.token, ANTHROPIC_API_KEY="")
+    elif profile.auth == "login":
+        pass  # claude's own login: set none of the provider variables
     else:
         if profile.base_url:
             env["ANTHROPIC_BASE_URL"] = profile.base_url
@@ -150,12 +150,11 @@ def model_env(profile: Profile) -> dict[str, str]:
     env = {"ANTHROPIC_MODEL": profile.model} if profile.model else {}
     if not (profile.model or models):
         return env  # Anthropic itself, a gateway: claude's own names are right
-    default = profile.model or models.get("sonnet") or next(iter(models.values()))
+    default = profile.model or tier_model(None, models, "sonnet")
     # what /model's "Default" row (and `--model default`) runs; without it claude 2.1.329 runs the sonnet
     # tier's model as "glm-4.6[1m]", assumes a 1M window and sends the provider the 1M-context beta
     env["ANTHROPIC_DEFAULT_MODEL"] = default
-    tiers = {tier: models.get(tier) or (tier == "fable" and models.get("opus")) or default
-             for tier in ("opus", "sonnet", "haiku", "fable")}
+    tiers = {tier: tier_model(profile.model, models, tier) for tier in ("opus", "sonnet", "haiku", "fable")}
     for tier, model in tiers.items():  # /model shows NAME as a row's label, DESCRIPTION beside it
         env[TIER_VARS[tier]] = model
         env[TIER_VARS[tier] + "_NAME"] = model
@@ -350,18 +349,32 @@ def routed_pick_undone(env):
     finally:
         after = saved_model(path)
         if after != before and isinstance(after, str) and is_route(after):
-            from . import files
+            _put_back_model(path, before, after, env[MARKER])
 
-            with files.locked(path):
-                settings = json.loads(path.read_text(encoding="utf-8"))
-                if before is None:
-                    settings.pop("model", None)
-                else:
-                    settings["model"] = before
-                files.write_atomic(path, json.dumps(settings, indent=2) + "\n", mode=files.existing_mode(path, 0o600))
-            print(f"ccs: claude saved the /model pick {after!r} in {path}; it only works through the ccs proxy, so "
-                  f"{'the model from before is back' if before else 'it is removed'} (start it again with "
-                  f"`ccs run {env[MARKER]} -- claude --model {after}`)", file=sys.stderr)
+
+def _put_back_model(path: Path, before, after: str, profile: str) -> None:
+    """Put `model` back as it was, everything else as claude left it; a failure is a warning, never a
+    change to claude's exit code."""
+    from . import files
+
+    try:
+        with files.locked(path):
+            settings = json.loads(path.read_text(encoding="utf-8"))
+            if settings.get("model") != after:
+                return  # changed again meanwhile (another claude): not ours to undo
+            if before is None:
+                settings.pop("model", None)
+            else:
+                settings["model"] = before
+            files.write_atomic(path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n",
+                               mode=files.existing_mode(path, 0o600))
+    except (OSError, ValueError, AttributeError, CcsError) as e:
+        print(f"ccs: warning: claude saved the /model pick {after!r} in {path}, which only works through the ccs "
+              f"proxy, and ccs could not put back what was there ({e}); set `model` there yourself", file=sys.stderr)
+        return
+    print(f"ccs: claude saved the /model pick {after!r} in {path}; it only works through the ccs proxy, so "
+          f"{'the model from before is back' if before else 'it is removed'} (start it again with "
+          f"`ccs run {profile} -- claude --model {after}`)", file=sys.stderr)
 
 
 def saved_model(path: Path):

@@ -129,6 +129,13 @@ class Profile(NamedTuple):
         return self.preset or (urlsplit(self.base_url).hostname or "" if self.base_url else "anthropic")
 
 
+def tier_model(model: str | None, models, tier: str) -> str | None:
+    """The model (or route) a tier runs, one rule for `ccs run`, the proxy and `ccs test`: its own; fable's
+    is opus's; else the profile's model, sonnet's, the first one named."""
+    return (models.get(tier) or (tier == "fable" and models.get("opus")) or model or models.get("sonnet")
+            or next((m for t, m in models.items() if t != "subagent"), None))
+
+
 def is_route(model: str) -> bool:
     """`profile,model` (claude-code-router's form): that model of another profile."""
     return "," in model
@@ -163,7 +170,7 @@ class Config:
         """What stops a router's routes from working: a target that does not exist, uses claude's own
         login (claude would send the proxy's token, not its login), or has no provider of its own."""
         problems = []
-        if profile.auth == "login" and profile.own_provider and profile.routes:
+        if profile.auth == "login" and profile.routes:
             problems.append(f"profile '{profile.name}' uses claude's own login, which cannot go through the proxy "
                             "that its routes need")
         for route in route_list(profile):
@@ -306,20 +313,13 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
     for route in merged.get("fallback", []):
         if not isinstance(route, str) or not is_route(route) or not split_route(route)[0]:
             raise fail("fallback", f"fallback {route!r}: each entry is \"profile,model\"")
-    routes = [m for m in (merged.get("model"), *merged.get("models", {}).values(), *merged.get("fallback", []))
-              if isinstance(m, str) and is_route(m)]
-    for route in routes:
-        if not NAME_RE.match(split_route(route)[0]):
-            raise fail("models", f"route {route!r}: {split_route(route)[0]!r} is not a profile name")
+    for key in ("models", "fallback"):
+        named = merged.get(key, {}).values() if key == "models" else merged.get(key, [])
+        for route in [*named, *([merged["model"]] if key == "models" and "model" in merged else [])]:
+            if is_route(route) and not NAME_RE.match(split_route(route)[0]):
+                raise fail(key, f"route {route!r}: {split_route(route)[0]!r} is not a profile name")
     if "cooldown" in merged and not 0 <= merged["cooldown"] < math.inf:
         raise fail("cooldown", "cooldown must be a number of seconds")
-    own = not (routes or merged.get("fallback")) or merged.get("base_url") or merged.get("preset") \
-        or merged.get("api", "anthropic") != "anthropic"
-    if not own:
-        plain = [m for m in (merged.get("model"), *merged.get("models", {}).values()) if m and not is_route(m)]
-        if plain:
-            raise fail("models", f"model {plain[0]!r} has no provider: this router has no base_url or preset of "
-                                 "its own, so each model is \"profile,model\"")
     for var, value in merged.get("env", {}).items():
         if not ENV_NAME_RE.match(var):
             raise fail("env", f"env {var!r}: not a variable name")
@@ -342,7 +342,13 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         raise fail("reasoning_effort", f"reasoning_effort must be one of {', '.join(EFFORTS)}")
     for key, empty in (("models", dict), ("env", dict), ("claude_args", list), ("aliases", list), ("fallback", list)):
         merged.setdefault(key, empty())
-    return Profile(name=name, **merged)
+    profile = Profile(name=name, **merged)
+    if not profile.own_provider:
+        plain = [m for m in (profile.model, *profile.models.values()) if m and not is_route(m)]
+        if plain:
+            raise fail("models", f"model {plain[0]!r} has no provider: this router has no base_url or preset of "
+                                 "its own, so each model is \"profile,model\"")
+    return profile
 
 
 def _merge_preset(name: str, raw: dict, where: _Locator) -> dict:

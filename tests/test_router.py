@@ -4,6 +4,7 @@ thinking signed by one provider kept from another. Real sockets, two or three fa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -131,8 +132,9 @@ def answered_by(response: httpx2.Response) -> str:
     for line in response.text.splitlines():
         if line.startswith("data:"):
             data = json.loads(line[5:])
-            if data.get("type") == "content_block_delta" and data["delta"].get("type") == "text_delta":
-                texts.append(data["delta"]["text"])
+            delta = data.get("delta")
+            if data.get("type") == "content_block_delta" and isinstance(delta, dict) and delta.get("type") == "text_delta":
+                texts.append(delta["text"])
     return "".join(texts)
 
 
@@ -291,3 +293,92 @@ def test_a_router_that_names_a_login_or_missing_profile_is_refused_at_start(monk
         Providers(monkeypatch, mix='fallback = ["max,claude-opus-4-5"]')
     with pytest.raises(CcsError, match="no profile named 'ghost'"):
         Providers(monkeypatch, mix='fallback = ["ghost,m"]')
+
+
+def test_a_key_echoed_by_a_failing_provider_is_masked_in_the_fallback_log(monkeypatch, capfd):
+    echo = json_reply({"error": {"message": f"bad header Bearer {KEYS['GLM_KEY']}"}}, 503)
+    with Providers(monkeypatch, glm=lambda seen: echo, mix='fallback = ["gpt,gpt-5"]') as p:
+        assert answered_by(p.post("glm,glm-4.6")) == "from gpt"
+    err = capfd.readouterr().err
+    assert "glm,glm-4.6 failed (503" in err and KEYS["GLM_KEY"] not in err
+
+
+def test_without_its_thinking_a_tool_turn_goes_without_what_needs_thinking(monkeypatch):
+    with Providers(monkeypatch, glm=lambda seen: thinking_stream("sig-from-glm", "glm-4.6")) as p:
+        p.post("glm,glm-4.6")
+        turn = [{"role": "user", "content": "go"},
+                {"role": "assistant", "content": [{"type": "thinking", "thinking": "a", "signature": "sig-from-glm"}]},
+                {"role": "user", "content": "and?"},
+                {"role": "assistant", "content": [{"type": "thinking", "thinking": "b", "signature": "sig-from-glm"},
+                                                  {"type": "tool_use", "id": "toolu_2", "name": "Bash", "input": {}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_2", "content": "ok"}]}]
+        p.post("ds,deepseek-chat", messages=turn, thinking={"type": "adaptive"}, context_management={
+            "edits": [{"type": "clear_thinking_20251015", "keep": "all"}]})
+        sent = p.ds.requests[-1].body
+        assert [m["role"] for m in sent["messages"]] == ["user", "user", "assistant", "user"]  # no empty message
+        assert "thinking" not in sent and "context_management" not in sent  # Anthropic refuses the edit alone
+
+
+def test_thinking_of_unknown_origin_is_retried_without_once_refused(monkeypatch):
+    def ds(seen):
+        if any(b.get("type") == "thinking" for m in seen.body["messages"] if isinstance(m["content"], list)
+               for b in m["content"]):
+            return json_reply({"type": "error", "error": {"type": "invalid_request_error",
+                                                          "message": "Invalid `signature` in `thinking` block"}}, 400)
+        return anthropic_text_stream("from ds", seen.body["model"])
+
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": [
+        {"type": "thinking", "thinking": "x", "signature": "from-a-session-before"}, {"type": "text", "text": "hello"}]},
+        {"role": "user", "content": "go on"}]
+    with Providers(monkeypatch, ds=ds) as p:
+        response = p.post("ds,deepseek-chat", messages=history)
+        assert response.status_code == 200 and answered_by(response) == "from ds"
+        assert len(p.ds.requests) == 2
+
+
+def test_an_odd_stream_event_never_breaks_the_relay(monkeypatch):
+    odd = anthropic_text_stream("still here", "glm-4.6")
+    odd.chunks.insert(1, b'event: message_start\ndata: {"type": "message_start", "message": "weird"}\n\n')
+    odd.chunks.insert(2, b'event: content_block_delta\ndata: {"type": "content_block_delta", "delta": 7}\n\n')
+    with Providers(monkeypatch, glm=lambda seen: odd) as p:
+        response = p.post("glm,glm-4.6")
+        assert response.status_code == 200 and answered_by(response) == "still here" and "message_stop" in response.text
+
+
+def test_targets_are_one_per_profile_and_model_whatever_case_or_default(monkeypatch):
+    busy = json_reply({"error": {"message": "busy"}}, 503)
+    with Providers(monkeypatch, glm=lambda seen: busy, mix='model = "glm,"\nfallback = ["GLM,glm-4.6", "gpt,gpt-5"]') as p:
+        assert answered_by(p.post("glm,")) == "from gpt"
+        assert len(p.glm.requests) == 1  # "glm," is glm's default, glm-4.6: tried once, not twice
+
+
+def test_a_tier_the_router_does_not_name_follows_the_same_rule_as_ccs_run():
+    from ccswitch import launch
+
+    mix = profiles.resolve("mix", {"models": {"opus": "glm,glm-4.6"}})
+    assert launch.model_env(mix)["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "glm,glm-4.6"
+    router = Router(None, dict(mix.models), mix.model)
+    assert router._target("claude-haiku-4-5") == ("glm", "glm-4.6") == router._target("claude-sonnet-4-5")
+
+
+def test_a_profile_is_loaded_once_however_many_first_requests_ask(monkeypatch, tmp_path):
+    counter = tmp_path / "lookups"
+    extra = f'\n[profiles.kc]\nbase_url = "{{url}}"\nkey_cmd = "echo x >> {counter}; echo sk-kc-key"\n'
+    with Providers(monkeypatch) as p:
+        p.config.profiles["kc"] = profiles.parse(extra.format(url=p.ds.url), Path("x")).get("kc")
+
+        async def four():
+            async with httpx2.AsyncClient(timeout=20) as client:
+                return await asyncio.gather(*(client.post(
+                    p.endpoint.url + "/v1/messages", headers={"x-api-key": p.endpoint.token},
+                    json={"model": "kc,m", "max_tokens": 5, "stream": True,
+                          "messages": [{"role": "user", "content": "hi"}]}) for _ in range(4)))
+
+        assert [r.status_code for r in asyncio.run(four())] == [200] * 4
+        assert counter.read_text().count("x") == 1
+        assert p.ds.requests[-1].headers["authorization"] == "Bearer sk-kc-key"
+
+
+def test_a_router_with_claudes_own_login_is_refused(monkeypatch):
+    with pytest.raises(CcsError, match="own login"):
+        Providers(monkeypatch, mix='auth = "login"')

@@ -11,7 +11,6 @@ import re
 
 import httpx2
 
-from ..secrets import mask
 from . import jsonio
 from .anthropic import InvalidRequest, check_request, estimate_tokens
 from .errors import ProxyError
@@ -57,9 +56,7 @@ class ProxyApp:
     def _reported(self, error: ProxyError) -> ProxyError:
         """The error as the client gets it, and one line in the log (with the traceback when an exception of
         ours is behind it). A provider that echoes the key in its error message gets it masked."""
-        for key in self.router.keys():
-            if key in error.message:
-                error.message = error.message.replace(key, mask(key))
+        error.message = self.router.masked(error.message)
         if error.hidden is not None:
             log.error("ccs proxy: a bug in ccs, answered as %s %s", error.status, error.message, exc_info=error.hidden)
         else:
@@ -70,8 +67,8 @@ class ProxyApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                if self.router.own is not None:
-                    self.exchanges.client_for(self.router.own)  # its TLS set-up now, not in the first request
+                for upstream in [*([self.router.own] if self.router.own else []), *await self.router.warm()]:
+                    self.exchanges.client_for(upstream)  # TLS set up now, not in the first request
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.exchanges.close()

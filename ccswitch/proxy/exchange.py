@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 
 import httpx2
@@ -26,6 +27,7 @@ MAX_ANSWER = 64 * 1024 * 1024  # a whole (non-streamed) answer from the provider
 CLIENT_LEFT = 499  # the status a request that the client left before its answer ends with, in the log
 DRAIN_GRACE = 2.0  # seconds the end of a finished stream's body may take, so its connection can be reused
 JSON_CONTENT = {"content-type": "application/json"}
+INVALID_SIGNATURE = re.compile(rb"invalid.{0,20}signature", re.I)  # "Invalid `signature` in `thinking` block"
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 
 log = logging.getLogger("ccswitch.proxy")
@@ -69,25 +71,25 @@ class Exchanges:
         reply = Reply(send)
         client_left = asyncio.ensure_future(wait_for_disconnect(receive))
         try:
-            targets = self.router.targets(outcome.requested)
-            outcome.cooling = [t for t in targets if self.router.health.cooling(t)]
-            for number, target in enumerate(targets, 1):
+            routes = await self.router.routes(requested)
+            outcome.cooling = [r.target for r in routes if self.router.health.cooling(r.target)]
+            for number, (target, upstream) in enumerate(routes, 1):
+                outcome.target = target
+                exchange = Exchange(self, upstream, target.model, req, headers, reply, client_left, outcome,
+                                    reported)
                 try:
-                    upstream = await self.router.upstream(target)
-                    target = target._replace(model=target.model or upstream.model_for(""))
-                    outcome.target = target
-                    exchange = Exchange(self, upstream, target.model, req, headers, reply, client_left, outcome,
-                                        reported)
                     await (exchange.chat() if upstream.kind == "openai" else exchange.relay())
-                    self.router.health.succeeded(target)
-                    return
                 except ProxyError as e:
-                    if reply.started or not falls_back(e) or number == len(targets):
+                    if reply.started or not falls_back(e) or number == len(routes):
                         raise
                     self.router.health.failed(target, e)
                     outcome.skipped.append(f"{target} ({e.status})")
-                    log.warning("ccs proxy: %s failed (%s %s); trying %s", target, e.status, e.message,
-                                targets[number])
+                    log.warning("ccs proxy: %s failed (%s %s); trying %s", target, e.status,
+                                self.router.masked(e.message), routes[number].target)
+                    continue
+                if outcome.complete:  # not when the client left, or the stream broke off
+                    self.router.health.succeeded(target)
+                return
         except ProxyError as e:
             outcome.status = e.status
             if outcome.target is not None and falls_back(e):
@@ -132,6 +134,17 @@ class Exchange:
         body = request_body(self.req, self.model, self.upstream.name, self.shared.signatures)
         headers = {**forwarded_headers(self.headers), **JSON_CONTENT, **self.upstream.headers()}
         reader = await self._send(self._content(body), headers)
+        if reader is not None and reader.response.status_code == 400:
+            raw = await self._whole(reader)
+            if raw is None:
+                return
+            unsigned = request_body(self.req, self.model, self.upstream.name, self.shared.signatures, strict=True)
+            if not (INVALID_SIGNATURE.search(raw) and unsigned != body):
+                raise self._upstream_error(reader.response, raw, body)
+            # thinking signed in a session this proxy never saw (claude --resume): once more without it
+            log.warning("ccs proxy: %s refused thinking signed elsewhere; sending it without", self.upstream.name)
+            body = unsigned
+            reader = await self._send(self._content(body), headers)
         if reader is None:
             return
         response = reader.response
@@ -148,6 +161,7 @@ class Exchange:
                 await self.reply.start(response.status_code, [*relayed_headers(response),
                                                               (b"content-length", str(len(raw)).encode())])
                 await self.reply.send({"type": "http.response.body", "body": raw})
+                self.outcome.complete = True
                 return
             await self._relay_stream(reader, scan)
         finally:
@@ -175,6 +189,7 @@ class Exchange:
                     return
                 if reader.ended:
                     self.outcome.usage = scan.usage
+                    self.outcome.complete = reader.error is None
                     if reader.error is not None:
                         log.warning("ccs proxy: the stream from %s broke off: %s", self.upstream.url, reader.error)
                     return
@@ -241,6 +256,7 @@ class Exchange:
             await self.reply.start(200, [(b"content-type", b"application/json"),
                                          (b"content-length", str(len(data)).encode())])
             await self.reply.send({"type": "http.response.body", "body": data})
+        self.outcome.complete = True
 
     async def _stream(self, reader: BodyReader, translator: StreamTranslator) -> None:
         """Upstream SSE -> Anthropic SSE, one write to the client per wake-up; a ping when the provider is quiet."""
@@ -273,7 +289,7 @@ class Exchange:
                     outcome.status = CLIENT_LEFT
                     return
                 if translator.finished:
-                    outcome.usage = translator.final_usage
+                    outcome.usage, outcome.complete = translator.final_usage, True
                     await reader.close(grace=DRAIN_GRACE)  # read to its end, the connection serves the next request
                     return
         finally:
@@ -422,6 +438,7 @@ class Outcome:
         self.skipped: list[str] = []  # tried and failed
         self.cooling: list[Target] = []  # put last for failing lately
         self.status = CLIENT_LEFT  # until an answer is sent
+        self.complete = False  # the whole answer reached the client
         self.usage: dict | None = None
         self.started = time.monotonic()
 

@@ -38,36 +38,48 @@ class Signatures:
         if len(self.signer) > self.LIMIT:
             self.signer.popitem(last=False)
 
-    def foreign(self, signature: str, profile: str) -> bool:
-        """Signed by another provider: empty (our own translation's), or one we saw another profile sign."""
+    def foreign(self, signature: str, profile: str, strict: bool = False) -> bool:
+        """Signed by another provider: empty (our own translation's), or one we saw another profile sign
+        (`strict`: or one we never saw)."""
         if not signature:
             return True
         signer = self.signer.get(hash(signature))
-        return signer is not None and signer != profile.lower()
+        if signer is not None:
+            self.signer.move_to_end(hash(signature))  # in use: kept longest
+        return signer != profile.lower() if strict or signer is not None else False
 
 
-def request_body(req: dict, model: str, profile: str, signatures: Signatures) -> dict:
-    """What the provider gets: the request with its model, without thinking another provider signed."""
+def request_body(req: dict, model: str, profile: str, signatures: Signatures, strict: bool = False) -> dict:
+    """What the provider gets: the request with its model, without thinking another provider signed (`strict`:
+    nor thinking of unknown origin). A message left empty is left out; a tool turn whose thinking went
+    goes without `thinking` (and claude's edits that need it): Anthropic wants a tool turn's thinking back."""
     body = {**req, "model": model}
     messages = req.get("messages")
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         return body  # the provider says what is wrong with it
-    kept = [_without_foreign_thinking(m, profile, signatures) for m in messages]
-    if any(k is not m for k, m in zip(kept, messages)):
-        body["messages"] = kept
-        last = next((i for i in range(len(kept) - 1, -1, -1) if kept[i].get("role") == "assistant"), None)
-        if last is not None and kept[last] is not messages[last] and _uses_tools(kept[last]) \
-                and not _thinks(kept[last]):
-            body.pop("thinking", None)  # a tool turn's thinking is required back: think afresh next turn instead
+    kept = [_without_foreign_thinking(m, profile, signatures, strict) for m in messages]
+    if all(k is m for k, m in zip(kept, messages)):
+        return body
+    last = next((i for i in range(len(kept) - 1, -1, -1) if kept[i].get("role") == "assistant"), None)
+    if last is not None and kept[last] is not messages[last] and _uses_tools(kept[last]) and not _thinks(kept[last]):
+        body.pop("thinking", None)
+        edits = (body.get("context_management") or {}).get("edits")
+        if isinstance(edits, list):
+            edits = [e for e in edits if not (isinstance(e, dict) and str(e.get("type", "")).startswith(
+                "clear_thinking"))]
+            body["context_management"] = {**body["context_management"], "edits": edits}
+            if not edits and len(body["context_management"]) == 1:
+                del body["context_management"]
+    body["messages"] = [m for m in kept if m.get("content") != []]
     return body
 
 
-def _without_foreign_thinking(message: dict, profile: str, signatures: Signatures) -> dict:
+def _without_foreign_thinking(message: dict, profile: str, signatures: Signatures, strict: bool) -> dict:
     content = message.get("content")
     if message.get("role") != "assistant" or not isinstance(content, list):
         return message
     kept = [b for b in content if not (isinstance(b, dict) and b.get("type") == "thinking"
-                                       and signatures.foreign(str(b.get("signature") or ""), profile))]
+                                       and signatures.foreign(str(b.get("signature") or ""), profile, strict))]
     return message if len(kept) == len(content) else {**message, "content": kept}
 
 
@@ -107,11 +119,11 @@ class StreamScan:
             return
         kind = payload.get("type")
         if kind == "message_start":
-            self._usage((payload.get("message") or {}).get("usage"))
+            self._usage(_object(payload.get("message")).get("usage"))
         elif kind == "message_delta":
             self._usage(payload.get("usage"))
         elif kind == "content_block_delta":
-            signature = (payload.get("delta") or {}).get("signature")
+            signature = _object(payload.get("delta")).get("signature")
             if isinstance(signature, str) and signature:
                 self.signatures.record(signature, self.profile)
 
@@ -124,10 +136,15 @@ class StreamScan:
         if not isinstance(message, dict):
             return
         self._usage(message.get("usage"))
-        for block in message.get("content") or []:
+        content = message.get("content")
+        for block in content if isinstance(content, list) else []:
             if isinstance(block, dict) and block.get("type") == "thinking" and block.get("signature"):
                 self.signatures.record(str(block["signature"]), self.profile)
 
-    def _usage(self, usage) -> None:
+    def _usage(self, usage) -> None:  # read, never trusted: an odd shape only means no usage
         if isinstance(usage, dict):
             self.usage = {**(self.usage or {}), **{k: v for k, v in usage.items() if isinstance(v, int)}}
+
+
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}

@@ -10,14 +10,19 @@ by its tier word), or a plain model name of the profile's own provider.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections import deque
 from typing import NamedTuple
 
 from ..errors import CcsError
-from ..profiles import Config, Profile, is_route, split_route
+from ..profiles import Config, Profile, is_route, split_route, tier_model
+from ..secrets import mask
 from .errors import ProxyError
-from .upstream import Upstream, tier_of
+from .upstream import TIERS, Upstream, tier_of
+
+log = logging.getLogger("ccswitch.proxy")
 
 COOLDOWN = 30.0  # seconds a failing target is skipped, unless the profile's `cooldown` says otherwise
 FAILURES = 3  # server errors within WINDOW that cool a target down (a 429 or no connection does at once)
@@ -33,6 +38,16 @@ class Target(NamedTuple):
         return f"{self.profile},{self.model}"
 
 
+class Route(NamedTuple):
+    """A target resolved: the profile's own name and a model (health, de-duplication and logs agree)."""
+
+    target: Target
+    upstream: Upstream
+
+
+LOOKUP_RETRY = 30.0  # seconds before a profile whose key could not be looked up is tried again
+
+
 class Router:
     """`own`: the served profile's provider (None for a router with none). `tiers`: tier -> model or
     route. `find(name)`: the Upstream of another profile (its key looked up on first use, off the loop)."""
@@ -45,11 +60,13 @@ class Router:
         self.fallback = [Target(*split_route(route)) for route in fallback]
         self.upstreams: dict[str, Upstream] = {own.name.lower(): own} if own else {}
         self._find = find
+        self._loading: dict[str, asyncio.Future] = {}  # one lookup per profile, however many requests wait
+        self._refused: dict[str, tuple[float, ProxyError]] = {}
         self.health = Health(cooldown)
 
     @classmethod
     def single(cls, upstream: Upstream) -> Router:
-        """One provider, no routes (`ccs proxy` of a plain profile, and tests)."""
+        """One provider, no routes (tests and benchmarks)."""
         return cls(upstream, dict(upstream.models), upstream.model)
 
     @classmethod
@@ -69,30 +86,29 @@ class Router:
         return cls(own, dict(profile.models), profile.model, profile.fallback, find,
                    COOLDOWN if profile.cooldown is None else profile.cooldown)
 
-    def targets(self, requested: str) -> list[Target]:
-        """Where a request for `requested` goes, in the order to try."""
-        first = self._target(requested)
-        seen = {(first.profile.lower(), first.model)}
+    async def routes(self, requested: str) -> list[Route]:
+        """Where a request for `requested` goes, in the order to try: its own target, then the fallbacks,
+        each once, those cooling down last. A fallback whose profile cannot be loaded is left out."""
+        first = await self._resolve(self._target(requested))
         order = [first]
         for target in self.fallback:
-            if (target.profile.lower(), target.model) not in seen:
-                seen.add((target.profile.lower(), target.model))
-                order.append(target)
+            try:
+                route = await self._resolve(target)
+            except ProxyError as e:
+                log.warning("ccs proxy: fallback %s left out: %s", target, e.message)
+                continue
+            if route.target not in [r.target for r in order]:
+                order.append(route)
         return self.health.ordered(order)
 
     def _target(self, requested: str) -> Target:
         if is_route(requested):
             return Target(*split_route(requested))
-        tier = tier_of(requested) if requested.startswith("claude") or requested in TIER_WORDS else None
-        if tier is not None:
-            value = (self.tiers.get(tier) or (tier == "fable" and self.tiers.get("opus"))
-                     or self.default or self.tiers.get("sonnet"))
-            if value:
-                return self._of(value)
-            if self.own:
-                return Target(self.own.name, self.own.model_for(requested))
+        tier = tier_of(requested) if requested.startswith("claude") or requested in TIERS else None
+        if tier is not None and (value := tier_model(self.default, self.tiers, tier)):
+            return self._of(value)
         if self.own:
-            return Target(self.own.name, requested or self.own.model_for(requested))
+            return Target(self.own.name, requested)
         if self.default:
             return self._of(self.default)
         raise ProxyError(404, f"model {requested!r}: this profile has no provider of its own; ask for "
@@ -101,23 +117,51 @@ class Router:
     def _of(self, value: str) -> Target:
         return Target(*split_route(value)) if is_route(value) else Target(self.own.name, value)
 
-    async def upstream(self, target: Target) -> Upstream:
-        """The provider of a target; another profile's is loaded once (its key may come from the keyring or a
-        command: off the event loop)."""
-        upstream = self.upstreams.get(target.profile.lower())
-        if upstream is None:
-            if self._find is None:
-                raise ProxyError(404, f"no profile named '{target.profile}' is served by this proxy", retry=False)
-            try:
-                upstream = await asyncio.to_thread(self._find, target.profile)
-            except CcsError as e:  # no key stored, a key_cmd that failed
-                raise ProxyError(401, f"profile '{target.profile}': {e}", retry=False) from None
-            self.upstreams[target.profile.lower()] = upstream
+    async def _resolve(self, target: Target) -> Route:
+        upstream = await self.upstream(target.profile)
+        return Route(Target(upstream.name, target.model or upstream.model_for("")), upstream)
+
+    async def upstream(self, profile: str) -> Upstream:
+        """A profile's provider; another profile's is loaded once (its key may come from the keyring or a
+        command: off the event loop, and once however many requests ask at the same time)."""
+        name = profile.lower()
+        if (upstream := self.upstreams.get(name)) is not None:
+            return upstream
+        if self._find is None:
+            raise ProxyError(404, f"no profile named '{profile}' is served by this proxy", retry=False)
+        if (refused := self._refused.get(name)) and time.monotonic() - refused[0] < LOOKUP_RETRY:
+            raise refused[1]
+        loading = self._loading.get(name)
+        if loading is None:
+            loading = self._loading[name] = asyncio.ensure_future(self._load(profile))
+            loading.add_done_callback(lambda _: self._loading.pop(name, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, profile: str) -> Upstream:
+        try:
+            upstream = await asyncio.to_thread(self._find, profile)
+        except (CcsError, ProxyError) as e:  # no such profile, no key stored, a key_cmd that failed
+            error = e if isinstance(e, ProxyError) else ProxyError(401, f"profile '{profile}': {e}", retry=False)
+            self._refused[profile.lower()] = (time.monotonic(), error)
+            raise error from None
+        self.upstreams[profile.lower()] = upstream
         return upstream
 
-    def keys(self) -> list[str]:
-        """Every provider key this proxy holds: masked in whatever it logs or answers."""
-        return [u.key for u in self.upstreams.values() if u.key]
+    async def warm(self) -> list[Upstream]:
+        """The providers this router names, loaded (their keys are at hand): at start, not in a request."""
+        named = [Target(*split_route(v)) for v in (self.default, *self.tiers.values()) if v and is_route(v)]
+        loaded = []
+        for target in dict.fromkeys([*named, *self.fallback]):
+            with contextlib.suppress(ProxyError):
+                loaded.append(await self.upstream(target.profile))
+        return loaded
+
+    def masked(self, text: str) -> str:
+        """`text` with every provider key this proxy holds masked: for whatever it logs or answers."""
+        for upstream in self.upstreams.values():
+            if upstream.key and upstream.key in text:
+                text = text.replace(upstream.key, mask(upstream.key))
+        return text
 
     def models_page(self) -> dict:
         """`/v1/models`: the served profile's models and routes."""
@@ -126,9 +170,6 @@ class Router:
         data = [{"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"} for m in ids]
         return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
                 "last_id": data[-1]["id"] if data else None}
-
-
-TIER_WORDS = ("opus", "sonnet", "haiku", "fable", "best", "default", "opusplan")
 
 
 class Health:
@@ -141,10 +182,10 @@ class Health:
         self.failures: dict[Target, deque[float]] = {}
         self.until: dict[Target, float] = {}
 
-    def ordered(self, targets: list[Target]) -> list[Target]:
+    def ordered(self, routes: list[Route]) -> list[Route]:
         now = time.monotonic()
-        cooling = [t for t in targets if self.until.get(t, 0) > now]
-        return [t for t in targets if t not in cooling] + cooling
+        cooling = [r for r in routes if self.until.get(r.target, 0) > now]
+        return [r for r in routes if r not in cooling] + cooling
 
     def cooling(self, target: Target) -> bool:
         return self.until.get(target, 0) > time.monotonic()

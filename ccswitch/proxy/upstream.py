@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 
-from ..profiles import proxy_timeout
+from ..profiles import proxy_timeout, tier_model
 from . import jsonio
 from .dialect import Dialect, dialect_for, on_this_machine
 from .errors import ProxyError
@@ -31,7 +31,7 @@ class Upstream:
 
     name: str  # the profile's
     base_url: str
-    key: str | None = None
+    key: str | None = field(default=None, repr=False)
     model: str | None = None
     models: dict[str, str] = field(default_factory=dict)
     max_output_tokens: int | None = None
@@ -77,15 +77,12 @@ class Upstream:
         return {"Authorization": f"Bearer {self.key}"}
 
     def model_for(self, requested: str) -> str:
-        """Real model names pass through; a `claude-*` name maps by its tier word to the profile's model."""
+        """Real model names pass through; a `claude-*` name (or none) maps by its tier word to the profile's model."""
         if requested and not requested.startswith("claude"):
             return requested
         tier = tier_of(requested)
-        if tier and tier in self.models:
-            return self.models[tier]
-        if tier == "fable" and "opus" in self.models:
-            return self.models["opus"]
-        return self.model or self.models.get("sonnet") or requested
+        return (tier_model(self.model, self.models, tier) if tier else self.model or self.models.get("sonnet")) \
+            or requested
 
     def listed_models(self) -> list[str]:
         return list(dict.fromkeys(m for m in (self.model, *self.models.values()) if m))
