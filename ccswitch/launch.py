@@ -86,7 +86,9 @@ LEFT_ALONE = {
         "CLAUDE_CODE_USER_DELEGATED_SESSION_ANY_CHECK_MODEL"),
 }
 SECRET_VARS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")
-PROXY_VARS = ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")  # the proxy's, never a profile's env
+# Behind the proxy these are the proxy's, never a profile's env: the proxy sends a profile's custom headers
+# to that profile's provider only, not to every provider a router reaches.
+PROXY_VARS = ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_CUSTOM_HEADERS")
 LOOPBACK = "127.0.0.1,localhost"
 HELPER = "apiKeyHelper"  # a settings key whose command's output claude sends as a key
 MARKER = "CCS_RUN"  # tells the child (and a statusline) which profile it runs under

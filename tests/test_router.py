@@ -382,3 +382,16 @@ def test_a_profile_is_loaded_once_however_many_first_requests_ask(monkeypatch, t
 def test_a_router_with_claudes_own_login_is_refused(monkeypatch):
     with pytest.raises(CcsError, match="own login"):
         Providers(monkeypatch, mix='auth = "login"')
+
+
+def test_a_profiles_custom_headers_go_to_its_own_provider_only(monkeypatch):
+    from ccswitch import launch
+    from ccswitch.proxy.lifecycle import Endpoint
+
+    with Providers(monkeypatch, glm_extra='env = { ANTHROPIC_CUSTOM_HEADERS = "X-Gateway-Team: core\\nX-Other: 1" }') as p:
+        p.post("glm,glm-4.6")
+        p.post("ds,deepseek-chat")
+        assert p.glm.requests[-1].headers["x-gateway-team"] == "core" and p.glm.requests[-1].headers["x-other"] == "1"
+        assert "x-gateway-team" not in p.ds.requests[-1].headers
+        behind = launch.profile_env(p.config.get("glm"), None, Endpoint("http://127.0.0.1:9", "t"))
+        assert "ANTHROPIC_CUSTOM_HEADERS" not in behind  # claude does not send them to the proxy at all

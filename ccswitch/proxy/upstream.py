@@ -39,13 +39,15 @@ class Upstream:
     timeout: float = 590.0  # seconds without a byte from the provider (or room at the client) before giving up
     kind: str = "openai"
     auth: str = "bearer"  # how the key is sent: "bearer", "api-key" (x-api-key) or "none"
+    custom_headers: dict[str, str] = field(default_factory=dict, repr=False)  # the profile's ANTHROPIC_CUSTOM_HEADERS
 
     @classmethod
     def from_profile(cls, profile, secret: str | None, environ) -> Upstream:
         return cls(name=profile.name, base_url=(profile.base_url or ANTHROPIC_URL).rstrip("/"), key=secret,
                    model=profile.model, models=dict(profile.models), max_output_tokens=profile.max_output_tokens,
                    reasoning_effort=profile.reasoning_effort, timeout=proxy_timeout(profile, environ),
-                   kind=profile.api, auth=profile.auth)
+                   kind=profile.api, auth=profile.auth,
+                   custom_headers=parse_headers(profile.env.get("ANTHROPIC_CUSTOM_HEADERS", "")))
 
     @property
     def url(self) -> str:
@@ -70,11 +72,12 @@ class Upstream:
         return on_this_machine(self.host)
 
     def headers(self) -> dict[str, str]:
+        """What this provider gets beside the body: its own custom headers and its key, as the profile sends it."""
         if not self.key or self.auth == "none":
-            return {}
+            return dict(self.custom_headers)
         if self.auth == "api-key":
-            return {"x-api-key": self.key}
-        return {"Authorization": f"Bearer {self.key}"}
+            return {**self.custom_headers, "x-api-key": self.key}
+        return {**self.custom_headers, "Authorization": f"Bearer {self.key}"}
 
     def model_for(self, requested: str) -> str:
         """Real model names pass through; a `claude-*` name (or none) maps by its tier word to the profile's model."""
@@ -86,6 +89,12 @@ class Upstream:
 
     def listed_models(self) -> list[str]:
         return list(dict.fromkeys(m for m in (self.model, *self.models.values()) if m))
+
+
+def parse_headers(text: str) -> dict[str, str]:
+    """`ANTHROPIC_CUSTOM_HEADERS` as claude reads it: `Name: value` lines."""
+    pairs = (line.split(":", 1) for line in text.splitlines() if ":" in line)
+    return {name.strip(): value.strip() for name, value in pairs if name.strip()}
 
 
 def tier_of(model: str) -> str | None:
