@@ -72,10 +72,13 @@ def test_sigkill_at_any_moment_leaves_the_old_file_or_the_new_one(no_keyring):
     duration = time.monotonic() - start
     seen = {"measured"}
     rng = random.Random(7)
-    for attempt in range(40):
+    reach = 1.2  # kills land within this many measured durations; grows while none came after the write
+    for attempt in range(80):
+        if attempt >= 40 and len(seen) > 2:
+            break
         before = profiles.load(path).get("glm").description
         process = ccs_process("set", "glm", f"description=attempt-{attempt}")
-        time.sleep(rng.uniform(0, duration * 1.2))
+        time.sleep(rng.uniform(0, duration * reach))
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         text = path.read_text()
@@ -83,6 +86,8 @@ def test_sigkill_at_any_moment_leaves_the_old_file_or_the_new_one(no_keyring):
         assert description in (before, f"attempt-{attempt}"), text
         assert all(comment in text for comment in COMMENTS)
         seen.add(description)
+        if description == before:  # a loaded machine is slower than the measured run
+            reach *= 1.15
     assert len(seen) > 2  # some kills came after the write, some before
     assert ccs("set", "glm", "description=final").returncode == 0
     assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(".profiles.toml.")) == []
