@@ -87,7 +87,7 @@ def test_sigkill_at_any_moment_leaves_the_old_file_or_the_new_one(no_keyring):
         assert all(comment in text for comment in COMMENTS)
         seen.add(description)
         if description == before:  # a loaded machine is slower than the measured run
-            reach *= 1.15
+            reach = min(reach * 1.15, 5.0)
     assert len(seen) > 2  # some kills came after the write, some before
     assert ccs("set", "glm", "description=final").returncode == 0
     assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(".profiles.toml.")) == []
