@@ -53,8 +53,9 @@ class Router:
     route. `find(name)`: the Upstream of another profile (its key looked up on first use, off the loop)."""
 
     def __init__(self, own: Upstream | None, tiers: dict[str, str], default: str | None = None,
-                 fallback: list[str] = (), find=None, cooldown: float = COOLDOWN):
+                 fallback: list[str] = (), find=None, cooldown: float = COOLDOWN, named: list[str] = ()):
         self.own = own
+        self.named = named  # the profiles its routes name, loaded at start (see `warm`)
         self.tiers = tiers
         self.default = default
         self.fallback = [Target(*split_route(route)) for route in fallback]
@@ -71,7 +72,8 @@ class Router:
 
     @classmethod
     def for_profile(cls, config: Config, profile: Profile, keys: dict[str, str | None], environ) -> Router:
-        """`keys`: the secrets already looked up (the served profile's and its routes'), by profile name."""
+        """`keys`: the secrets already looked up (the served profile's and its routes', see
+        `lifecycle.keys_for`), by profile name."""
         from .. import secrets
 
         def find(name: str) -> Upstream:
@@ -84,7 +86,8 @@ class Router:
 
         own = Upstream.from_profile(profile, keys.get(profile.name), environ) if profile.own_provider else None
         return cls(own, dict(profile.models), profile.model, profile.fallback, find,
-                   COOLDOWN if profile.cooldown is None else profile.cooldown)
+                   COOLDOWN if profile.cooldown is None else profile.cooldown,
+                   [name for name in keys if name != profile.name])
 
     async def routes(self, requested: str) -> list[Route]:
         """Where a request for `requested` goes, in the order to try: its own target, then the fallbacks,
@@ -149,11 +152,10 @@ class Router:
 
     async def warm(self) -> list[Upstream]:
         """The providers this router names, loaded (their keys are at hand): at start, not in a request."""
-        named = [Target(*split_route(v)) for v in (self.default, *self.tiers.values()) if v and is_route(v)]
         loaded = []
-        for target in dict.fromkeys([*named, *self.fallback]):
+        for name in self.named:
             with contextlib.suppress(ProxyError):
-                loaded.append(await self.upstream(target.profile))
+                loaded.append(await self.upstream(name))
         return loaded
 
     def masked(self, text: str) -> str:
