@@ -111,12 +111,7 @@ class StreamScan:
                 self._event(line[5:])
 
     def _event(self, data: bytes) -> None:
-        try:
-            payload = jsonio.loads(data)
-        except ValueError:
-            return
-        if not isinstance(payload, dict):
-            return
+        payload = _json_object(data)
         kind = payload.get("type")
         if kind == "message_start":
             self._usage(_object(payload.get("message")).get("usage"))
@@ -129,12 +124,7 @@ class StreamScan:
 
     def whole(self, raw: bytes) -> None:
         """A whole (non-streamed) message."""
-        try:
-            message = jsonio.loads(raw)
-        except ValueError:
-            return
-        if not isinstance(message, dict):
-            return
+        message = _json_object(raw)
         self._usage(message.get("usage"))
         content = message.get("content")
         for block in content if isinstance(content, list) else []:
@@ -148,3 +138,11 @@ class StreamScan:
 
 def _object(value) -> dict:
     return value if isinstance(value, dict) else {}
+
+
+def _json_object(raw: bytes) -> dict:
+    """A JSON object read on the side; anything else reads as empty."""
+    try:
+        return _object(jsonio.loads(raw))
+    except ValueError:
+        return {}
