@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from . import files, launch, secrets
 from .errors import CcsError
-from .profiles import Config, Profile, is_route, route_list, split_route
+from .profiles import Config, Profile, default_model, is_route, route_list, split_route
 
 PROBE_TIMEOUT = 8.0  # seconds for a provider to answer the key check
 LIST_TIMEOUT = 20.0  # seconds for a provider to list its models
@@ -74,7 +74,7 @@ def models_request(profile: Profile, secret: str | None) -> tuple[str, dict[str,
     from .proxy.upstream import Upstream
 
     upstream = Upstream.from_profile(profile, secret, {})
-    return upstream.models_url, {"anthropic-version": "2023-06-01", **upstream.headers()}
+    return upstream.models_url, {"anthropic-version": ANTHROPIC_VERSION, **upstream.headers()}
 
 
 def settings_overrides(environ: dict[str, str], cwd: Path) -> list[Finding]:
@@ -108,7 +108,7 @@ def route_findings(config: Config) -> list[Finding]:
     targets' keys are checked on their own lines, as profiles of their own."""
     found = []
     for profile in config.profiles.values():
-        if not profile.routes:
+        if not profile.is_router:
             continue
         problems = config.route_problems(profile)
         found += [Finding("fail", profile.name, problem) for problem in problems]
@@ -157,7 +157,7 @@ class Trial:
 
 def trial_model(profile: Profile, model: str | None = None) -> str:
     """The model claude would ask for first: the given one, the profile's main model, its sonnet tier."""
-    return model or profile.model or profile.models.get("sonnet") or DEFAULT_MODEL
+    return model or default_model(profile.model, profile.models) or DEFAULT_MODEL
 
 
 def try_profiles(config: Config, chosen: list[Profile], model: str | None = None,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import CcsError
-from .profiles import Profile, claude_timeout, is_route, route_list, split_route, tier_model
+from .profiles import Profile, claude_timeout, default_model, is_route, route_list, split_route, tier_model
 
 if TYPE_CHECKING:  # the proxy is imported only when a profile needs it
     from .proxy.lifecycle import Endpoint
@@ -152,10 +152,9 @@ def model_env(profile: Profile) -> dict[str, str]:
     env = {"ANTHROPIC_MODEL": profile.model} if profile.model else {}
     if not (profile.model or models):
         return env  # Anthropic itself, a gateway: claude's own names are right
-    default = profile.model or tier_model(None, models, "sonnet")
     # what /model's "Default" row (and `--model default`) runs; without it claude 2.1.329 runs the sonnet
     # tier's model as "glm-4.6[1m]", assumes a 1M window and sends the provider the 1M-context beta
-    env["ANTHROPIC_DEFAULT_MODEL"] = default
+    env["ANTHROPIC_DEFAULT_MODEL"] = default_model(profile.model, models)
     tiers = {tier: tier_model(profile.model, models, tier) for tier in ("opus", "sonnet", "haiku", "fable")}
     for tier, model in tiers.items():  # /model shows NAME as a row's label, DESCRIPTION beside it
         env[TIER_VARS[tier]] = model

@@ -96,7 +96,7 @@ class Profile(NamedTuple):
     cooldown: float | None = None  # seconds a failing route is skipped
 
     @property
-    def routes(self) -> bool:
+    def is_router(self) -> bool:
         """A router: some model goes to another profile (`"glm,glm-4.6"`), or there is a fallback. It is
         served through the proxy, which sends each request where its model says."""
         return bool(self.fallback) or any(is_route(m) for m in (self.model, *self.models.values()) if m)
@@ -104,7 +104,7 @@ class Profile(NamedTuple):
     @property
     def own_provider(self) -> bool:
         """False for a router that only routes elsewhere: no base_url or preset of its own, so no key."""
-        return not self.routes or bool(self.base_url or self.preset or self.api != "anthropic")
+        return not self.is_router or bool(self.base_url or self.preset or self.api != "anthropic")
 
     @property
     def needs_key(self) -> bool:
@@ -112,7 +112,7 @@ class Profile(NamedTuple):
 
     @property
     def uses_proxy(self) -> bool:
-        return self.api == "openai" or self.routes
+        return self.api == "openai" or self.is_router
 
     @property
     def why_proxied(self) -> str:
@@ -134,6 +134,11 @@ def tier_model(model: str | None, models, tier: str) -> str | None:
     is opus's; else the profile's model, sonnet's, the first one named."""
     return (models.get(tier) or (tier == "fable" and models.get("opus")) or model or models.get("sonnet")
             or next((m for t, m in models.items() if t != "subagent"), None))
+
+
+def default_model(model: str | None, models) -> str | None:
+    """What runs when nothing names a tier: the profile's model, else the tier rule's sonnet."""
+    return model or tier_model(None, models, "sonnet")
 
 
 def is_route(model: str) -> bool:
@@ -170,7 +175,7 @@ class Config:
         """What stops a router's routes from working: a target that does not exist, uses claude's own
         login (claude would send the proxy's token, not its login), or has no provider of its own."""
         problems = []
-        if profile.auth == "login" and profile.routes:
+        if profile.auth == "login" and profile.is_router:
             problems.append(f"profile '{profile.name}' uses claude's own login, which cannot go through the proxy "
                             "that its routes need")
         for route in route_list(profile):
@@ -313,10 +318,10 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
     for route in merged.get("fallback", []):
         if not isinstance(route, str) or not is_route(route) or not split_route(route)[0]:
             raise fail("fallback", f"fallback {route!r}: each entry is \"profile,model\"")
-    for key in ("models", "fallback"):
-        named = merged.get(key, {}).values() if key == "models" else merged.get(key, [])
-        for route in [*named, *([merged["model"]] if key == "models" and "model" in merged else [])]:
-            if is_route(route) and not NAME_RE.match(split_route(route)[0]):
+    for key, values in (("model", [merged.get("model")]), ("models", merged.get("models", {}).values()),
+                        ("fallback", merged.get("fallback", []))):
+        for route in values:
+            if route and is_route(route) and not NAME_RE.match(split_route(route)[0]):
                 raise fail(key, f"route {route!r}: {split_route(route)[0]!r} is not a profile name")
     if "cooldown" in merged and not 0 <= merged["cooldown"] < math.inf:
         raise fail("cooldown", "cooldown must be a number of seconds")

@@ -20,7 +20,7 @@ def test_example_file_loads_and_covers_every_preset():
     assert any(p.key_env for p in config.profiles.values())
     assert any(p.key_cmd for p in config.profiles.values())
     assert any(p.aliases for p in config.profiles.values())
-    routers = [p for p in config.profiles.values() if p.routes]
+    routers = [p for p in config.profiles.values() if p.is_router]
     assert routers and all(config.route_problems(p) == [] for p in routers)
 
 
@@ -38,7 +38,7 @@ def test_router_values_are_checked(raw, words):
 
 def test_a_router_needs_no_key_of_its_own_and_runs_through_the_proxy():
     mix = profiles.resolve("mix", {"models": {"opus": "glm,glm-4.6"}, "fallback": ["ds,deepseek-chat"]})
-    assert mix.routes and mix.uses_proxy and not mix.own_provider and not mix.needs_key
+    assert mix.is_router and mix.uses_proxy and not mix.own_provider and not mix.needs_key
     guarded = profiles.resolve("glm", {"preset": "zai", "fallback": ["ds,deepseek-chat"]})
     assert guarded.uses_proxy and guarded.own_provider and guarded.needs_key
     assert not profiles.resolve("glm", {"preset": "zai"}).uses_proxy  # no routes: claude talks to Z.ai directly

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 
-from ..profiles import proxy_timeout, tier_model
+from ..profiles import default_model, proxy_timeout, tier_model
 from . import jsonio
 from .dialect import Dialect, dialect_for, on_this_machine
 from .errors import ProxyError
@@ -84,7 +84,7 @@ class Upstream:
         if requested and not requested.startswith("claude"):
             return requested
         tier = tier_of(requested)
-        return (tier_model(self.model, self.models, tier) if tier else self.model or self.models.get("sonnet")) \
+        return (tier_model(self.model, self.models, tier) if tier else default_model(self.model, self.models)) \
             or requested
 
     def listed_models(self) -> list[str]:
