@@ -221,20 +221,33 @@ def sse(events: list, *, done: bool = True) -> list[bytes]:
     return lines + ([b"data: [DONE]\n\n"] if done else [])
 
 
-def anthropic_text_stream(text: str, model: str) -> Reply:
-    """An Anthropic Messages SSE answer, as a real Anthropic-API provider sends it."""
-    events = [
-        ("message_start", {"type": "message_start", "message": {
-            "id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 1}}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0,
-                                 "content_block": {"type": "text", "text": ""}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                 "delta": {"type": "text_delta", "text": text}}),
-        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                           "usage": {"output_tokens": 5}}),
-        ("message_stop", {"type": "message_stop"}),
-    ]
-    chunks = [f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events]
+def anthropic_sse(events: list) -> Reply:
+    """An Anthropic Messages SSE answer, as a real Anthropic-API provider sends it: each event (a dict,
+    named by its type) its own write; a float is a pause of that many seconds."""
+    chunks = [e if isinstance(e, float) else f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events]
     return Reply(200, {"Content-Type": "text/event-stream"}, chunks)
+
+
+def message_start(model: str, input_tokens: int = 10, message_id: str = "msg_fake") -> dict:
+    return {"type": "message_start", "message": {
+        "id": message_id, "type": "message", "role": "assistant", "model": model, "content": [],
+        "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": input_tokens, "output_tokens": 1}}}
+
+
+def block(index: int, content_block: dict, *deltas) -> list:
+    """One content block: its start, its deltas (a float among them: a pause), its stop."""
+    return [{"type": "content_block_start", "index": index, "content_block": content_block},
+            *(d if isinstance(d, float) else {"type": "content_block_delta", "index": index, "delta": d}
+              for d in deltas),
+            {"type": "content_block_stop", "index": index}]
+
+
+def message_end(stop_reason: str, output_tokens: int) -> list[dict]:
+    return [{"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+             "usage": {"output_tokens": output_tokens}}, {"type": "message_stop"}]
+
+
+def anthropic_text_stream(text: str, model: str) -> Reply:
+    return anthropic_sse([message_start(model), *block(0, {"type": "text", "text": ""},
+                                                       {"type": "text_delta", "text": text}),
+                          *message_end("end_turn", 5)])

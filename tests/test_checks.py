@@ -11,7 +11,7 @@ import pytest
 
 from ccswitch import checks, profiles, secrets
 from conftest import ccs, write_config
-from fakes import FakeServer, Reply, json_reply, sse
+from fakes import FakeServer, Reply, anthropic_sse, block, json_reply, message_end, message_start, sse
 from proxy_harness import chunk
 
 ANTHROPIC_KEY = "sk-ant-fake-key-4242"
@@ -28,28 +28,13 @@ def nothing_leaves_this_machine(no_keyring, monkeypatch):
     monkeypatch.delenv("no_proxy", raising=False)
 
 
-def event(name: str, data: dict) -> bytes:
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
-
-
 def anthropic_tool_stream(model: str) -> Reply:
     """An Anthropic Messages stream that calls get_weather, an event per write, thinking 0.2 s first."""
-    return Reply(200, {"Content-Type": "text/event-stream"}, [
-        event("message_start", {"type": "message_start", "message": {
-            "id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "usage": {"input_tokens": 30, "output_tokens": 1}}}),
-        event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {
-            "type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}}),
-        0.2,
-        event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                      "delta": {"type": "input_json_delta", "partial_json": '{"city": '}}),
-        event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                      "delta": {"type": "input_json_delta", "partial_json": '"Paris"}'}}),
-        event("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use"},
-                                "usage": {"output_tokens": 12}}),
-        event("message_stop", {"type": "message_stop"}),
-    ])
+    return anthropic_sse([message_start(model, 30, "msg_1"),
+                          *block(0, {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}, 0.2,
+                                 {"type": "input_json_delta", "partial_json": '{"city": '},
+                                 {"type": "input_json_delta", "partial_json": '"Paris"}'}),
+                          *message_end("tool_use", 12)])
 
 
 def openai_tool_stream() -> Reply:

@@ -9,7 +9,6 @@ without it (CI fails instead of skipping).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil

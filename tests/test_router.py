@@ -18,7 +18,7 @@ from ccswitch import profiles
 from ccswitch.errors import CcsError
 from ccswitch.proxy import lifecycle
 from ccswitch.proxy.router import Router
-from fakes import FakeServer, Reply, anthropic_text_stream, json_reply, sse
+from fakes import FakeServer, Reply, anthropic_sse, anthropic_text_stream, block, json_reply, message_end, message_start, sse
 from proxy_harness import chunk
 
 KEYS = {"GLM_KEY": "sk-glm-secret-1111", "GPT_KEY": "sk-gpt-secret-2222", "DS_KEY": "sk-ds-secret-3333"}
@@ -31,23 +31,11 @@ def chat_stream(text: str) -> Reply:
 
 
 def thinking_stream(signature: str, model: str) -> Reply:
-    events = [
-        ("message_start", {"type": "message_start", "message": {
-            "id": "msg_t", "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 3, "output_tokens": 1}}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0,
-                                 "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                 "delta": {"type": "thinking_delta", "thinking": "hmm"}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                 "delta": {"type": "signature_delta", "signature": signature}}),
-        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                           "usage": {"output_tokens": 4}}),
-        ("message_stop", {"type": "message_stop"}),
-    ]
-    return Reply(200, {"Content-Type": "text/event-stream"},
-                 [f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events])
+    return anthropic_sse([message_start(model, 3, "msg_t"),
+                          *block(0, {"type": "thinking", "thinking": "", "signature": ""},
+                                 {"type": "thinking_delta", "thinking": "hmm"},
+                                 {"type": "signature_delta", "signature": signature}),
+                          *message_end("end_turn", 4)])
 
 
 class Providers:

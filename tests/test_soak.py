@@ -19,7 +19,7 @@ import httpx2
 import pytest
 
 from conftest import FIXTURES, ccs, write_config
-from fakes import FakeServer, Reply, json_reply, sse
+from fakes import FakeServer, Reply, anthropic_sse, block, json_reply, message_end, message_start, sse
 from streams import parse_anthropic_sse
 
 pytestmark = pytest.mark.slow
@@ -168,17 +168,9 @@ def anthropic_provider(seen) -> Reply:
     """An Anthropic-API provider: 200 text deltas, each its own write; every 7th request marked x-soak-limit a 429."""
     if seen.headers.get("x-soak-limit") and next(LIMITED) % 7 == 6:
         return json_reply({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}, 429)
-    events = [("message_start", {"type": "message_start", "message": {
-        "id": "msg_s", "type": "message", "role": "assistant", "model": seen.body["model"], "content": [],
-        "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 9000, "output_tokens": 1}}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})]
-    events += [("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                        "delta": {"type": "text_delta", "text": f"w{i} "}}) for i in range(200)]
-    events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
-               ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
-                                  "usage": {"output_tokens": 200}}), ("message_stop", {"type": "message_stop"})]
-    return Reply(200, {"Content-Type": "text/event-stream"},
-                 [f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events])
+    deltas = [{"type": "text_delta", "text": f"w{i} "} for i in range(200)]
+    return anthropic_sse([message_start(seen.body["model"], 9000, "msg_s"),
+                          *block(0, {"type": "text", "text": ""}, *deltas), *message_end("end_turn", 200)])
 
 
 def test_a_working_day_through_a_router(no_keyring, capsys):
