@@ -174,7 +174,9 @@ def test_an_openai_api_profile_is_tested_through_its_proxy(openai_fake):
     assert seen.body["tools"][0]["function"]["name"] == "get_weather"
 
 
-def test_a_router_is_tested_through_its_proxy_to_the_target(anthropic_fake, openai_fake):
+def write_router(anthropic_fake, openai_fake, mix: str, gpt_key: str) -> None:
+    """Profiles `anth` (Anthropic API) and `gpt` (OpenAI API) with their keys, and a router `mix` whose haiku
+    goes to anth, with `mix` lines of its own."""
     write_config(f"""
         version = 1
         [profiles.anth]
@@ -184,11 +186,14 @@ def test_a_router_is_tested_through_its_proxy_to_the_target(anthropic_fake, open
         preset = "openai"
         base_url = "{openai_fake.url}/v1"
         [profiles.mix]
-        model = "gpt,gpt-mini"
         models = {{ haiku = "anth,a-small" }}
-    """)
+    """ + mix)
     secrets.store_key("anth", ANTHROPIC_KEY)
-    secrets.store_key("gpt", OPENAI_KEY)
+    secrets.store_key("gpt", gpt_key)
+
+
+def test_a_router_is_tested_through_its_proxy_to_the_target(anthropic_fake, openai_fake):
+    write_router(anthropic_fake, openai_fake, 'model = "gpt,gpt-mini"', gpt_key=OPENAI_KEY)
     default = json.loads(ccs("test", "mix", "--json").stdout)
     assert default["result"] == "ok" and default["model"] == "gpt,gpt-mini" and default["via"] == "proxy"
     assert openai_fake.requests[-1].body["model"] == "gpt-mini"
@@ -312,21 +317,7 @@ def test_models_of_both_apis_mark_what_the_profile_uses(anthropic_fake, openai_f
 
 
 def test_models_of_a_router_are_its_targets_in_turn(anthropic_fake, openai_fake):
-    write_config(f"""
-        version = 1
-        [profiles.anth]
-        base_url = "{anthropic_fake.url}"
-        auth = "api-key"
-        [profiles.gpt]
-        preset = "openai"
-        base_url = "{openai_fake.url}/v1"
-        [profiles.mix]
-        model = "GPT,gpt-main"
-        models = {{ haiku = "anth,a-small" }}
-        fallback = ["gone,x"]
-    """)
-    secrets.store_key("anth", ANTHROPIC_KEY)
-    secrets.store_key("gpt", "sk-wrong-0002")
+    write_router(anthropic_fake, openai_fake, 'model = "GPT,gpt-main"\nfallback = ["gone,x"]', gpt_key="sk-wrong-0002")
     result = ccs("models", "mix", "--json")
     assert result.returncode == 1  # one target could not be asked
     lists = {listing["profile"]: listing for listing in json.loads(result.stdout)}
