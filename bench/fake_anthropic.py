@@ -10,14 +10,15 @@ way providers send one: each SSE event its own write, with the event loop free b
 A request with the header `x-bench-pace: MS,N` gets N text events instead, each event after the
 first two MS milliseconds after the one before, the way a model streams its tokens (the proxy
 forwards the client's headers, so this reaches the fake through it too).
-The same style as `fake_openai.py`. Loopback only.
+The same server as `fake_openai.py` (its serving loop), other answers. Loopback only.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
+
+from fake_openai import header, serve, streamed  # the same server; bench/ is on sys.path when run as a script
 
 USAGE = {"input_tokens": 5000, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 4000, "output_tokens": 7}
 MESSAGE = json.dumps({"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-bench",
@@ -54,54 +55,19 @@ def stream_events(chunks: int) -> list[bytes]:
 PACED: dict[int, list[bytes]] = {}  # the events of a paced stream, by its number of text events
 
 
-async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, events: list[bytes],
-                 burst: bool) -> None:
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length, pace = 0, None
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-                elif line.lower().startswith(b"x-bench-pace:"):
-                    gap, chunks = line.split(b":")[1].split(b",")
-                    pace = float(gap) / 1000, int(chunks)
-            body = await reader.readexactly(length)
-            if b'"stream":true' not in body and b'"stream": true' not in body:
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n%scontent-length: %d\r\n\r\n%s"
-                             % (HEADERS, len(MESSAGE), MESSAGE))
-            elif pace is not None:
-                gap, chunks = pace
-                paced = PACED.get(chunks) or PACED.setdefault(chunks, stream_events(chunks))
-                writer.write(STREAM_HEAD + paced[0] + paced[1])
-                for piece in paced[2:]:
-                    await asyncio.sleep(gap)
-                    writer.write(piece)
-                    await writer.drain()
-            elif burst:
-                writer.write(STREAM_HEAD + b"".join(events))
-            else:
-                writer.write(STREAM_HEAD)
-                for piece in events:
-                    await asyncio.sleep(0)
-                    writer.write(piece)  # sent at once: asyncio writes straight to a socket with nothing queued
-                    await writer.drain()
-            await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
-        writer.close()
+def answer_for(events: list[bytes], burst: bool):
+    def answer(head: bytes, body: bytes) -> tuple[list[bytes], float | None]:
+        if not streamed(body):
+            return [b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n%scontent-length: %d\r\n\r\n%s"
+                    % (HEADERS, len(MESSAGE), MESSAGE)], None
+        if pace := header(head, b"x-bench-pace:"):
+            gap, chunks = pace.split(b",")
+            paced = PACED.get(int(chunks)) or PACED.setdefault(int(chunks), stream_events(int(chunks)))
+            return [STREAM_HEAD + paced[0] + paced[1], *paced[2:]], float(gap) / 1000
+        return [STREAM_HEAD, *events], None if burst else 0.0
 
-
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--chunks", type=int, default=200)
-    parser.add_argument("--burst", action="store_true")
-    args = parser.parse_args()
-    events = stream_events(args.chunks)
-    server = await asyncio.start_server(lambda r, w: handle(r, w, events, args.burst), "127.0.0.1", 0, backlog=512)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    async with server:
-        await server.serve_forever()
+    return answer
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(serve(lambda chunks, burst: answer_for(stream_events(chunks), burst)))

@@ -38,25 +38,39 @@ def stream_events(chunks: int) -> list[bytes]:
     return events
 
 
-async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, events: list[bytes],
-                 burst: bool) -> None:
+def answer_for(events: list[bytes], burst: bool):
+    def answer(head: bytes, body: bytes) -> tuple[list[bytes], float | None]:
+        if not streamed(body):
+            return [b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                    % (len(COMPLETION), COMPLETION)], None
+        return [STREAM_HEAD, *events], None if burst else 0.0
+
+    return answer
+
+
+def streamed(body: bytes) -> bool:
+    return b'"stream":true' in body or b'"stream": true' in body
+
+
+def header(head: bytes, name: bytes) -> bytes | None:
+    """A header's value in a request head (`name` in lower case, with its colon)."""
+    return next((line.split(b":", 1)[1].strip() for line in head.split(b"\r\n") if line.lower().startswith(name)), None)
+
+
+async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answer) -> None:
+    """Keep-alive HTTP/1.1. `answer(head, body)` gives the pieces to write and the seconds between them
+    (None: all in one write; 0: each its own write, the event loop free between them)."""
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            body = await reader.readexactly(length)
-            if b'"stream":true' not in body and b'"stream": true' not in body:
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
-                             % (len(COMPLETION), COMPLETION))
-            elif burst:
-                writer.write(STREAM_HEAD + b"".join(events))
+            body = await reader.readexactly(int(header(head, b"content-length:") or 0))
+            pieces, gap = answer(head, body)
+            if gap is None:
+                writer.write(b"".join(pieces))
             else:
-                writer.write(STREAM_HEAD)
-                for piece in events:
-                    await asyncio.sleep(0)
+                for index, piece in enumerate(pieces):
+                    if index:
+                        await asyncio.sleep(gap)
                     writer.write(piece)  # sent at once: asyncio writes straight to a socket with nothing queued
                     await writer.drain()
             await writer.drain()
@@ -64,17 +78,18 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, eve
         writer.close()
 
 
-async def main() -> None:
+async def serve(make_answer) -> None:
+    """`--chunks N` (200) text events a stream, `--burst`; prints the port, serves until killed."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunks", type=int, default=200)
     parser.add_argument("--burst", action="store_true")
     args = parser.parse_args()
-    events = stream_events(args.chunks)
-    server = await asyncio.start_server(lambda r, w: handle(r, w, events, args.burst), "127.0.0.1", 0, backlog=512)
+    answer = make_answer(args.chunks, args.burst)
+    server = await asyncio.start_server(lambda r, w: handle(r, w, answer), "127.0.0.1", 0, backlog=512)
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(serve(lambda chunks, burst: answer_for(stream_events(chunks), burst)))
