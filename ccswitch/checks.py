@@ -274,13 +274,13 @@ async def _read_stream(response, trial: Trial, secret: str | None, elapsed) -> N
             return
         kind = event.get("type") if isinstance(event, dict) else None
         if kind == "message_start":
-            trial.answered_by = (event.get("message") or {}).get("model")
-        elif kind == "content_block_start" and (event.get("content_block") or {}).get("type") == "tool_use":
+            trial.answered_by = _object(event.get("message")).get("model")
+        elif kind == "content_block_start" and _object(event.get("content_block")).get("type") == "tool_use":
             trial.tool_use = True
         elif kind == "content_block_delta" and trial.first_token_ms is None:
             trial.first_token_ms = elapsed()
         elif kind == "message_delta":
-            stop_reason = (event.get("delta") or {}).get("stop_reason")
+            stop_reason = _object(event.get("delta")).get("stop_reason")
         elif kind == "error":
             trial.diagnosis = f"the stream ended with an error: {message_in(event, secret)}"
             return
@@ -295,6 +295,11 @@ async def _read_stream(response, trial: Trial, secret: str | None, elapsed) -> N
                            "the profile works, claude's tools may be slow with this model")
     elif not trial.tool_use:
         trial.diagnosis = "answered without calling the tool: claude's tools may not work well with this model"
+
+
+def _object(value) -> dict:
+    """A part of the provider's answer read as an object; any other shape reads as empty."""
+    return value if isinstance(value, dict) else {}
 
 
 def _reached(config: Config, trial: Trial) -> str:

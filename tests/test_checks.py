@@ -358,3 +358,23 @@ def test_doctor_checks_routers_and_a_saved_route_model(anthropic_fake, claude_st
     assert [seen.path for seen in anthropic_fake.requests] == ["/v1/models"]  # no router probed as a provider
     offline = json.loads(ccs("doctor", "--offline", "--json", env={"CLAUDE_CONFIG_DIR": str(config_dir)}).stdout)
     assert {"mix", "fine", str(config_dir / "settings.json")} <= {f["check"] for f in offline}
+
+
+def test_an_odd_stream_is_a_diagnosis_not_a_traceback():
+    odd = anthropic_sse([{"type": "message_start", "message": "weird"}, {"type": "content_block_start",
+                                                                          "content_block": 3},
+                         {"type": "message_delta", "delta": None}, {"type": "message_stop"}])
+    server = FakeServer(lambda seen: odd)
+    try:
+        write_config(f"""
+            version = 1
+            [profiles.odd]
+            base_url = "{server.url}"
+            auth = "none"
+        """)
+        result = ccs("test", "odd", "--json")
+    finally:
+        server.close()
+    assert "Traceback" not in result.stderr
+    trial = json.loads(result.stdout)
+    assert trial["result"] == "ok" and trial["tool_use"] is False and "without calling the tool" in trial["diagnosis"]
