@@ -234,7 +234,11 @@ def test_a_failing_target_cools_down_then_is_tried_again(monkeypatch, capfd):
         assert answered_by(p.post("glm,glm-4.6")) == "from gpt"
         assert answered_by(p.post("glm,glm-4.6")) == "from gpt"  # straight to the healthy one
         assert len(p.glm.requests) == 1
-        lines = [line for line in capfd.readouterr().err.splitlines() if " -> " in line]
+        err, deadline = "", time.monotonic() + 5
+        while "cooling down" not in err and time.monotonic() < deadline:  # logged just after the answer went
+            time.sleep(0.01)
+            err += capfd.readouterr().err
+        lines = [line for line in err.splitlines() if " -> " in line]
         assert any("after glm,glm-4.6 (429) failed" in line for line in lines)
         assert any("glm,glm-4.6 cooling down" in line for line in lines)
         time.sleep(2.1)
