@@ -71,7 +71,7 @@ def fast_path(args: list[str]) -> Callable[[], int | None] | None:
 # The commands of the Typer app (a test keeps this in step): any other first word may be a profile name.
 COMMANDS = ("add", "list", "show", "set", "edit", "rm", "rename", "import", "export", "presets", "key", "use",
             "shell", "current", "shell-init", "reload", "completions", "doctor", "test", "models", "run", "proxy", "env",
-            "statusline")
+            "statusline", "usage")
 
 
 def first_steps() -> int:
@@ -83,23 +83,26 @@ def first_steps() -> int:
     return 0
 
 
-def split_run_args(args: list[str]) -> tuple[str | None, list[str], bool, bool] | None:
-    """(NAME, words, explicit, verbose) of `run [-v] [NAME] [WORDS...]`, or None for Typer (`--help`).
+def split_run_args(args: list[str]) -> tuple[str | None, list[str], bool, bool, bool] | None:
+    """(NAME, words, explicit, verbose, observe) of `run [-v] [--observe] [NAME] [WORDS...]`, or None for
+    Typer (`--help`).
 
     Options before NAME are ccs's; what follows NAME is claude's arguments unless it begins with a
     command, or comes after `--` (then it is the command itself)."""
-    verbose = False
+    verbose = observe = False
     words = list(args)
-    while words and words[0] in ("-v", "--verbose"):
-        verbose = True
-        words.pop(0)
+    while words and words[0] in ("-v", "--verbose", "--observe"):
+        if words.pop(0) == "--observe":
+            observe = True
+        else:
+            verbose = True
     if words and words[0] in ("-h", "--help"):
         return None
     name = None
     if words and not words[0].startswith("-"):
         name = words.pop(0)
     explicit = bool(words) and words[0] == "--"
-    return name, words[1:] if explicit else words, explicit, verbose
+    return name, words[1:] if explicit else words, explicit, verbose, observe
 
 
 def split_proxy_args(args: list[str]) -> tuple[str, int, bool, bool] | None:

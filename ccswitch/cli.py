@@ -885,11 +885,13 @@ def models(
 @app.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 def run(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Say which profile, why, and where the proxy logs."),
+    observe: bool = typer.Option(False, "--observe", help="Send a native profile through the pass-through proxy, "
+                                                        "so its requests are in `ccs usage`."),
     name: Optional[str] = typer.Argument(None, help="Profile (default: the one that applies here).",
                                          autocompletion=complete_profile),
     words: Optional[list[str]] = typer.Argument(None, help="claude's arguments, or a command and its arguments."),
 ) -> None:
-    """Run claude (or a command) with a profile: ccs run [-v] [NAME] [ARGS...] or [NAME] -- CMD ARGS...
+    """Run claude (or a command) with a profile: ccs run [-v] [--observe] [NAME] [ARGS...] or [NAME] -- CMD ARGS...
 
     What follows NAME is claude's arguments unless it begins with a command; after `--` it is the
     command. `ccs NAME ARGS...` is short for `ccs run NAME ARGS...`.
@@ -898,7 +900,7 @@ def run(
     """
     words = words or []
     explicit = bool(words) and words[0] == "--"
-    raise typer.Exit(launch.run_profile(name, words[1:] if explicit else words, explicit, verbose))
+    raise typer.Exit(launch.run_profile(name, words[1:] if explicit else words, explicit, verbose, observe))
 
 
 @app.command()
@@ -916,6 +918,35 @@ def proxy(
     from .proxy.lifecycle import serve_profile
 
     serve_profile(name, port, as_json, quiet)
+
+
+@app.command()
+def usage(
+    since: str = typer.Option("7d", "--since", help="30m, 12h, 7d, 2w, a date (2026-11-30) or all."),
+    by: str = typer.Option("profile", "--by", help="profile, model, day or session."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_csv: bool = typer.Option(False, "--csv", help="One CSV row per group."),
+    live: bool = typer.Option(False, "--live", help="Follow requests as they happen, until Ctrl-C."),
+) -> None:
+    """Requests, tokens and cost from the local usage log, at the providers' prices.
+
+    Every request through the ccs proxy is logged (OpenAI-API, router and observed profiles; `ccs run
+    --observe NAME` for a native one). Example: ccs usage --since 30d --by model; ccs usage --live
+    """
+    import time
+
+    from . import usage as usage_log
+    from . import usage_report
+
+    if by not in usage_log.GROUPS:
+        raise CcsError(f"--by {by!r}: one of {', '.join(usage_log.GROUPS)}")
+    if as_json and as_csv:
+        raise CcsError("--json or --csv, not both")
+    start = usage_report.since_time(since, time.time())
+    if live:
+        usage_report.live(start, console)
+    else:
+        usage_report.show(start, by, "json" if as_json else "csv" if as_csv else "table", console)
 
 
 @app.command()

@@ -408,9 +408,11 @@ def command_for(words: list[str], explicit: bool, path: str) -> list[str]:
     return ["claude", *words]
 
 
-def run_profile(name: str | None, words: list[str], explicit: bool = False, verbose: bool = False) -> int:
-    """`ccs run`: resolve the profile and its key, start the proxy if the API needs one, launch."""
-    from . import profiles, secrets, state
+def run_profile(name: str | None, words: list[str], explicit: bool = False, verbose: bool = False,
+                observe: bool = False) -> int:
+    """`ccs run`: resolve the profile and its key, start the proxy if the API needs one (or `observe`: to
+    record a native profile's usage), launch."""
+    from . import profiles, secrets, state, usage
 
     config = profiles.load()
     why = "named on the command line"
@@ -421,13 +423,19 @@ def run_profile(name: str | None, words: list[str], explicit: bool = False, verb
         if name not in config.profiles:
             raise CcsError(f"{why} names profile '{name}', which does not exist (see `ccs list`)")
     profile = config.get(name)
+    if observe and not profile.observe:
+        if profile.auth == "login":
+            raise CcsError(f"profile '{name}' uses claude's own login, which cannot go through the proxy (claude "
+                           "would send the proxy's token instead of its login): it cannot be observed")
+        profile = profile._replace(observe=True)
     command = command_for(words, explicit, os.environ.get("PATH", os.defpath))
     cwd = Path.cwd()
     if not profile.uses_proxy:
         secret = secrets.require(profile, config.secret_store) if profile.needs_key else None
         if verbose:
             print(f"ccs: profile '{name}' ({why}): {command[0]} talks to "
-                  f"{profile.base_url or 'Anthropic'} directly, no proxy", file=sys.stderr)
+                  f"{profile.base_url or 'Anthropic'} directly, no proxy (not in the usage log)", file=sys.stderr)
+        usage.note_launch(profile.name)
         return execute(plan(profile, secret, command, dict(os.environ), cwd))
     from .proxy.lifecycle import keys_for, serve_in_background
 

@@ -22,6 +22,11 @@ class Preset(NamedTuple):  # a NamedTuple, not a dataclass: `ccs run` must not p
 _SLOW = {"API_TIMEOUT_MS": "3000000", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
 
 
+def _free() -> dict:
+    """A model server on this machine costs nothing per token (a profile's own `prices` say otherwise)."""
+    return {"*": {"input": 0, "output": 0}}
+
+
 def _tiers(opus: str, sonnet: str, haiku: str) -> dict:
     return {"opus": opus, "sonnet": sonnet, "haiku": haiku, "subagent": sonnet}
 
@@ -64,7 +69,7 @@ _ALL = [
             "models": _tiers("anthropic/claude-opus-4.5", "anthropic/claude-sonnet-4.5", "anthropic/claude-haiku-4.5"), "context_window": 200000}),
     Preset("ollama", "Ollama >= 0.14 on this machine (Anthropic API)", "https://docs.ollama.com/integrations/claude-code",
            {"api": "anthropic", "base_url": "http://localhost:11434", "auth": "none",
-            "model": "qwen3-coder", "env": {"ANTHROPIC_AUTH_TOKEN": "ollama"}}),
+            "model": "qwen3-coder", "env": {"ANTHROPIC_AUTH_TOKEN": "ollama"}, "prices": _free()}),
     Preset("litellm", "A LiteLLM gateway (team proxy)", "https://docs.litellm.ai/docs/tutorials/claude_responses_api",
            {"api": "anthropic", "base_url": "http://localhost:4000", "auth": "bearer"}),
     # --- OpenAI Chat Completions: served through the embedded translation proxy ---
@@ -81,12 +86,12 @@ _ALL = [
            {"api": "openai", "base_url": "https://openrouter.ai/api/v1", "auth": "bearer",
             "model": "openai/gpt-5", "models": _tiers("openai/gpt-5", "openai/gpt-5", "openai/gpt-5-mini"), "context_window": 272000}),
     Preset("lmstudio", "LM Studio on this machine", "https://lmstudio.ai/docs/app/api/endpoints/openai",
-           {"api": "openai", "base_url": "http://localhost:1234/v1", "auth": "none"}),
+           {"api": "openai", "base_url": "http://localhost:1234/v1", "auth": "none", "prices": _free()}),
     Preset("vllm", "vLLM server on this machine", "https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html",
-           {"api": "openai", "base_url": "http://localhost:8000/v1", "auth": "none"}),
+           {"api": "openai", "base_url": "http://localhost:8000/v1", "auth": "none", "prices": _free()}),
     Preset("llamacpp", "llama.cpp llama-server on this machine",
            "https://github.com/ggml-org/llama.cpp/tree/master/tools/server",
-           {"api": "openai", "base_url": "http://localhost:8080/v1", "auth": "none"}),
+           {"api": "openai", "base_url": "http://localhost:8080/v1", "auth": "none", "prices": _free()}),
 ]
 
 PRESETS: dict[str, Preset] = {p.name: p for p in _ALL}

@@ -52,7 +52,10 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "max_request_mb": int,
     "fallback": list,
     "cooldown": (int, float),
+    "prices": dict,
+    "observe": bool,
 }
+PRICE_KINDS = ("input", "output", "cache_read", "cache_write")  # USD per million tokens
 
 NEW_FILE_HEADER = """\
 # ccswitch profiles: see `ccs --help` and profiles.example.toml for every field.
@@ -94,6 +97,8 @@ class Profile(NamedTuple):
     max_request_mb: int | None = None  # the proxy's limit on a request body
     fallback: list[str] = ()  # routes ("profile,model") tried in turn when a request's own fails before answering
     cooldown: float | None = None  # seconds a failing route is skipped
+    prices: dict[str, dict[str, float]] = NO_ITEMS  # model (or "*") -> USD per million tokens, over the price table
+    observe: bool = False  # a native profile through the pass-through proxy all the same, so its usage is logged
 
     @property
     def is_router(self) -> bool:
@@ -112,11 +117,13 @@ class Profile(NamedTuple):
 
     @property
     def uses_proxy(self) -> bool:
-        return self.api == "openai" or self.is_router
+        return self.api == "openai" or self.is_router or self.observe
 
     @property
     def why_proxied(self) -> str:
-        return "speaks the OpenAI API" if self.api == "openai" else "routes requests to other profiles"
+        if self.api == "openai":
+            return "speaks the OpenAI API"
+        return "routes requests to other profiles" if self.is_router else "is observed (`observe = true`)"
 
     @property
     def keyring_user(self) -> str:
@@ -286,7 +293,7 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         if expected is None:
             hint = _suggest(key, FIELDS)
             raise ConfigError(f"{where.of(name, key)}: profile '{name}': unknown key {key!r}{hint}")
-        if not isinstance(value, expected) or isinstance(value, bool):
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             raise ConfigError(
                 f"{where.of(name, key)}: profile '{name}': {key!r} must be {_type_name(expected)}, "
                 f"not {_type_name(type(value))}"
@@ -325,6 +332,17 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
                 raise fail(key, f"route {route!r}: {split_route(route)[0]!r} is not a profile name")
     if "cooldown" in merged and not 0 <= merged["cooldown"] < math.inf:
         raise fail("cooldown", "cooldown must be a number of seconds")
+    for model, price in merged.get("prices", {}).items():
+        if not isinstance(price, dict) or not price:
+            raise fail("prices", f"prices.{model} must be a table such as {{ input = 0.6, output = 2.2 }}")
+        for kind, value in price.items():
+            if kind not in PRICE_KINDS:
+                raise fail("prices", f"prices.{model}: unknown price {kind!r} (allowed: {', '.join(PRICE_KINDS)})")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise fail("prices", f"prices.{model}.{kind} must be a number of US dollars per million tokens")
+    if merged.get("observe") and merged.get("auth") == "login":
+        raise fail("observe", "a profile on claude's own login cannot be observed: claude would send the proxy's "
+                              "token instead of its login")
     for var, value in merged.get("env", {}).items():
         if not ENV_NAME_RE.match(var):
             raise fail("env", f"env {var!r}: not a variable name")
@@ -345,7 +363,8 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         raise fail("timeout", "timeout must be a positive number of seconds")
     if (effort := merged.get("reasoning_effort")) is not None and effort not in EFFORTS:
         raise fail("reasoning_effort", f"reasoning_effort must be one of {', '.join(EFFORTS)}")
-    for key, empty in (("models", dict), ("env", dict), ("claude_args", list), ("aliases", list), ("fallback", list)):
+    for key, empty in (("models", dict), ("env", dict), ("claude_args", list), ("aliases", list), ("fallback", list),
+                       ("prices", dict)):
         merged.setdefault(key, empty())
     profile = Profile(name=name, **merged)
     if not profile.own_provider:
@@ -357,7 +376,7 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
 
 
 def _merge_preset(name: str, raw: dict, where: _Locator) -> dict:
-    """Preset values first, the profile's own on top; `models` and `env` merge key by key."""
+    """Preset values first, the profile's own on top; `models`, `env` and `prices` merge key by key."""
     preset_name = raw.get("preset")
     if preset_name is None:
         return dict(raw)
@@ -367,7 +386,7 @@ def _merge_preset(name: str, raw: dict, where: _Locator) -> dict:
         raise ConfigError(f"{where.of(name, 'preset')}: profile '{name}': unknown preset {preset_name!r}{hint}; "
                           "see `ccs presets`")
     merged = {**preset.fields, **raw}
-    for key in ("models", "env"):
+    for key in ("models", "env", "prices"):
         if key in preset.fields or key in raw:
             merged[key] = {**preset.fields.get(key, {}), **raw.get(key, {})}
     return merged

@@ -2,8 +2,10 @@
 `"statusLine": {"type": "command", "command": "ccs statusline"}`.
 
 claude runs it after every message with the session as JSON on stdin; the command inherits
-`CCS_RUN` (the profile `ccs run` launched claude with). It prints the profile, its provider and the
-model in use, and stays on the fast path: no Typer, no Rich, one read of the profiles file.
+`CCS_RUN` (the profile `ccs run` launched claude with). It prints the profile, its provider, the
+model in use and, when the usage log has this session's requests, their cost at the providers' prices
+and their tokens. It stays on the fast path: no Typer, no Rich, one read of the profiles file, one
+indexed query.
 """
 
 from __future__ import annotations
@@ -22,16 +24,33 @@ def line(session: dict, environ) -> str:
     model_id = model.get("id") or model.get("display_name") or "?"
     name = environ.get(MARKER)
     if not name:
-        return f"claude · no ccs profile · {model_id}"
+        return f"claude · no ccs profile · {model_id}" + spent(session.get("session_id"))
     from . import profiles
 
     try:
         profile = profiles.load().profiles.get(name)
     except CcsError:
         profile = None
-    if profile is None:
-        return f"{name} · {model_id}"
-    return f"{name} · {profile.provider} · {model_id}"
+    where = f"{name} · {model_id}" if profile is None else f"{name} · {profile.provider} · {model_id}"
+    return where + spent(session.get("session_id"))
+
+
+def spent(session_id) -> str:
+    """` · $0.042 · 45.2k in / 1.3k out` for this session's requests in the usage log, or nothing."""
+    if not isinstance(session_id, str) or not session_id:
+        return ""
+    from . import usage
+
+    figures = usage.session_figures(usage.log_file(), session_id)
+    if figures is None:
+        return ""
+    _, tokens_in, tokens_out, cost = figures
+    money = "" if cost is None else f" · ${cost:.4f}" if cost < 0.01 else f" · ${cost:.2f}"
+    return f"{money} · {count(tokens_in)} in / {count(tokens_out)} out"
+
+
+def count(n: int) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
 
 
 def print_statusline() -> int:

@@ -311,14 +311,16 @@ def test_split_proxy_args(words, parsed):
 
 
 @pytest.mark.parametrize("words, parsed", [
-    (["glm", "--", "claude", "-p", "x"], ("glm", ["claude", "-p", "x"], True, False)),
-    (["--", "claude"], (None, ["claude"], True, False)),
-    ([], (None, [], False, False)),
-    (["glm"], ("glm", [], False, False)),
-    (["glm", "--", "--", "x"], ("glm", ["--", "x"], True, False)),
-    (["-v", "glm", "--print"], ("glm", ["--print"], False, True)),
-    (["--print", "hi"], (None, ["--print", "hi"], False, False)),
-    (["glm", "-v"], ("glm", ["-v"], False, False)),  # after the profile: claude's -v
+    (["glm", "--", "claude", "-p", "x"], ("glm", ["claude", "-p", "x"], True, False, False)),
+    (["--", "claude"], (None, ["claude"], True, False, False)),
+    ([], (None, [], False, False, False)),
+    (["glm"], ("glm", [], False, False, False)),
+    (["glm", "--", "--", "x"], ("glm", ["--", "x"], True, False, False)),
+    (["-v", "glm", "--print"], ("glm", ["--print"], False, True, False)),
+    (["--observe", "-v", "glm"], ("glm", [], False, True, True)),
+    (["glm", "--observe"], ("glm", ["--observe"], False, False, False)),  # after the profile: claude's
+    (["--print", "hi"], (None, ["--print", "hi"], False, False, False)),
+    (["glm", "-v"], ("glm", ["-v"], False, False, False)),  # after the profile: claude's -v
     (["--help"], None),
     (["-v", "-h"], None),
 ])

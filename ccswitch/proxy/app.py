@@ -29,10 +29,10 @@ class ProxyApp:
     """Anthropic Messages API in front; behind it, the providers the router names."""
 
     def __init__(self, router: Router, token: str, client: httpx2.AsyncClient | None = None,
-                 max_request_mb: int = MAX_REQUEST_MB):
+                 max_request_mb: int = MAX_REQUEST_MB, record=None):
         self.router = router
         self.token = token.encode()
-        self.exchanges = Exchanges(router, client)
+        self.exchanges = Exchanges(router, client, record)
         self.max_body = max_request_mb * 1024 * 1024
         self.routes = {
             ("POST", "/v1/messages"): self.messages,

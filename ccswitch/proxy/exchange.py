@@ -12,6 +12,7 @@ import time
 
 import httpx2
 
+from ..usage import Request
 from . import errors, jsonio
 from .anthropic import PING, InvalidRequest, estimate_tokens, message_as_events
 from .dialect import Refusals, max_output
@@ -29,6 +30,7 @@ DRAIN_GRACE = 2.0  # seconds the end of a finished stream's body may take, so it
 JSON_CONTENT = {"content-type": "application/json"}
 INVALID_SIGNATURE = re.compile(rb"invalid.{0,20}signature", re.I)  # "Invalid `signature` in `thinking` block"
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+SESSION_HEADER = b"x-claude-code-session-id"
 
 log = logging.getLogger("ccswitch.proxy")
 
@@ -40,10 +42,12 @@ def falls_back(error: ProxyError) -> bool:
 
 class Exchanges:
     """What every request of one proxy shares: the router, a pooled client per provider, what each
-    model refused, which provider signed which thinking."""
+    model refused, which provider signed which thinking. `record(request)`: where each request's end goes
+    (the usage log), or None."""
 
-    def __init__(self, router: Router, client: httpx2.AsyncClient | None = None):
+    def __init__(self, router: Router, client: httpx2.AsyncClient | None = None, record=None):
         self.router = router
+        self.record = record
         self.client = client  # one for every provider (tests), else one each
         self.clients: dict[str, httpx2.AsyncClient] = {}
         self.refusals: dict[tuple[str, str], Refusals] = {}
@@ -67,7 +71,7 @@ class Exchanges:
         requested = req.get("model") or ""
         if not isinstance(requested, str):
             raise ProxyError(400, "model: must be a string")
-        outcome = Outcome(requested, req.get("stream") is True)
+        outcome = Outcome(requested, req.get("stream") is True, session_of(headers))
         reply = Reply(send)
         client_left = asyncio.ensure_future(wait_for_disconnect(receive))
         try:
@@ -91,13 +95,26 @@ class Exchanges:
                     self.router.health.succeeded(target)
                 return
         except ProxyError as e:
-            outcome.status = e.status
+            outcome.status, outcome.error = e.status, e.error_type
             if outcome.target is not None and falls_back(e):
                 self.router.health.failed(outcome.target, e)
             raise
+        except Exception:  # a bug of ours, answered by the app as a 500
+            outcome.status, outcome.error = 500, "api_error"
+            raise
         finally:
             client_left.cancel()
+            outcome.ended(reply.started_at)
             log.info("%s", outcome)
+            if self.record is not None:
+                self.record(outcome.request())
+
+
+def session_of(headers: list) -> str | None:
+    for name, value in headers:
+        if name == SESSION_HEADER:
+            return value[:200].decode("latin-1")
+    return None
 
 
 class Reply:
@@ -106,9 +123,10 @@ class Reply:
     def __init__(self, send):
         self.send = send
         self.started = False
+        self.started_at: float | None = None
 
     async def start(self, status: int, headers: list) -> None:
-        self.started = True
+        self.started, self.started_at = True, time.monotonic()
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
 
@@ -278,7 +296,7 @@ class Exchange:
                 except ProxyError as e:
                     if not self.reply.started:
                         raise  # nothing sent yet: still a proper HTTP error (or the next target)
-                    outcome.status = e.status
+                    outcome.status, outcome.error = e.status, e.error_type
                     await clock.write(send, translator.error_event(self.reported(e)), more=False)
                     return
                 if not self.reply.started and (out or translator.finished):
@@ -428,19 +446,36 @@ class StreamClock:
 
 
 class Outcome:
-    """How one request ended, one line in the proxy log: what was asked, which target answered (and which
-    were skipped), how, how long."""
+    """How one request ended, one line in the proxy log and one row in the usage log: what was asked, which
+    target answered (and which were skipped), how, how long."""
 
-    def __init__(self, requested: str, stream: bool):
+    def __init__(self, requested: str, stream: bool, session: str | None = None):
         self.requested = requested
         self.stream = stream
+        self.session = session
         self.target: Target | None = None
         self.skipped: list[str] = []  # tried and failed
         self.cooling: list[Target] = []  # put last for failing lately
         self.status = CLIENT_LEFT  # until an answer is sent
+        self.error: str | None = None  # the Anthropic error type claude got
         self.complete = False  # the whole answer reached the client
         self.usage: dict | None = None
+        self.at = time.time()
         self.started = time.monotonic()
+        self.first_byte: float | None = None  # seconds until the answer began
+        self.duration = 0.0
+
+    def ended(self, first_byte_at: float | None) -> None:
+        self.duration = time.monotonic() - self.started
+        self.first_byte = None if first_byte_at is None else first_byte_at - self.started
+        if self.error is None and not self.complete:
+            self.error = "client_left" if self.status == CLIENT_LEFT else "incomplete"
+
+    def request(self) -> Request:
+        target = self.target
+        return Request(self.at, self.session, target and target.profile, target and target.model, self.requested,
+                       self.stream, self.status, self.usage, self.first_byte, self.duration, self.error,
+                       tuple(self.skipped))
 
     def __str__(self) -> str:
         usage = self.usage or {}
@@ -451,4 +486,4 @@ class Outcome:
                                                                                  for s in self.skipped)]
         cooling = f"; {', '.join(untried)} cooling down" if untried else ""
         return (f"{self.requested} -> {self.target or '-'} {'stream' if self.stream else 'whole'} "
-                f"{self.status}{tokens} {(time.monotonic() - self.started) * 1000:.0f} ms{failed}{cooling}")
+                f"{self.status}{tokens} {self.duration * 1000:.0f} ms{failed}{cooling}")

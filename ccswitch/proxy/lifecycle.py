@@ -71,36 +71,61 @@ def keys_for(config, profile) -> dict[str, str | None]:
 
 @contextlib.contextmanager
 def running(router, port: int = 0, client=None, log_file: str | None = None, max_request_mb: int | None = None,
-            quiet: bool = False, sock: socket.socket | None = None, token: str | None = None) -> Iterator[Endpoint]:
+            quiet: bool = False, sock: socket.socket | None = None, token: str | None = None,
+            recorder=None) -> Iterator[Endpoint]:
     """Serve `router` in a thread for as long as the `with` block; yields where clients connect, with their
-    token. `sock` and `token`: a socket already listening (see `bind`), else one is bound on `port`."""
+    token. `sock` and `token`: a socket already listening (see `bind`), else one is bound on `port`.
+    `recorder`: the usage log's `Recorder`, closed (its queue written) after the last request."""
     from .app import MAX_REQUEST_MB, ProxyApp
 
-    token = token or new_token()
-    sock = sock or bind(port)
-    log = log_handler(log_file, quiet)
-    server = make_server(ProxyApp(router, token, client, max_request_mb or MAX_REQUEST_MB), log)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="ccs-proxy", daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        thread.join(0.002)
     try:
-        if not server.started:
-            raise RuntimeError("the proxy failed to start")
-        yield Endpoint(url_of(sock), token, log_file)
+        token = token or new_token()
+        sock = sock or bind(port)
+        log = log_handler(log_file, quiet)
+        app = ProxyApp(router, token, client, max_request_mb or MAX_REQUEST_MB, recorder and recorder.record)
+        server = make_server(app, log)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="ccs-proxy", daemon=True)
+        thread.start()
+        while not server.started and thread.is_alive():
+            thread.join(0.002)
+        try:
+            if not server.started:
+                raise RuntimeError("the proxy failed to start")
+            yield Endpoint(url_of(sock), token, log_file)
+        finally:
+            server.should_exit = True
+            thread.join(5)
+            sock.close()
+            log.close()
     finally:
-        server.should_exit = True
-        thread.join(5)
-        sock.close()
-        log.close()
+        if recorder is not None:
+            recorder.close()
 
 
 def running_for(config, profile, keys: dict[str, str | None], **options):
-    """`running` with what the profile says: its routes, timeout and request limit."""
+    """`running` with what the profile says: its routes, timeout and request limit; each request recorded in
+    the usage log, at its target profile's prices."""
+    from .. import usage
     from .router import Router
 
-    return running(Router.for_profile(config, profile, keys, os.environ), max_request_mb=profile.max_request_mb,
-                   **options)
+    router = Router.for_profile(config, profile, keys, os.environ)
+    return running(router, max_request_mb=profile.max_request_mb,
+                   recorder=usage.Recorder(profile.name, priced_by(config)), **options)
+
+
+def priced_by(config):
+    """(target profile, model, tokens, time) -> Priced: the profile's own `prices`, else the price table's
+    for its provider's URL."""
+    from .. import prices
+    from .upstream import ANTHROPIC_URL
+
+    def price(name: str, model: str, tokens, when: float):
+        profile = config.find(name)
+        if profile is None:
+            return prices.UNPRICED
+        return prices.price(profile.prices, profile.base_url or ANTHROPIC_URL, model, tokens, when)
+
+    return price
 
 
 @contextlib.contextmanager
