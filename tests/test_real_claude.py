@@ -12,12 +12,13 @@ import shutil
 import socket
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from conftest import ccs, write_config
-from fakes import FakeServer, Reply, anthropic_text_stream
+from fakes import FakeServer, Reply, anthropic_sse, anthropic_text_stream, block, message_end, message_start
 
 CLAUDE = os.environ.get("CCS_TEST_CLAUDE") or shutil.which("claude")
 if not CLAUDE and os.environ.get("CI"):
@@ -327,3 +328,108 @@ path.write_text(json.dumps(saved, indent=2))
     main, _ = router_profiles
     assert {r.body["model"] for r in posts(main)} <= {"gpt-big", "gpt-fake", "gpt-fake-mini"}  # no "[1m]"
     assert "/model pick 'glm,glm-4.6'" in result.stderr and "ccs run mix -- claude --model glm,glm-4.6" in result.stderr
+
+
+GLM_TOKENS = (123, 45)  # input, output: what the Anthropic-API fake below reports, whatever the model
+MAIN_TOKENS = (30, 5)  # what openai_stream reports (prompt, completion)
+
+
+def cost_of(tokens: tuple[int, int]) -> float:
+    return (tokens[0] * 1 + tokens[1] * 2) / 1e6  # at prices = { "*" = { input = 1, output = 2 } }, per million
+
+
+def usage_rows() -> list[dict]:
+    import sqlite3
+
+    from ccswitch import usage
+
+    db = usage.connect()
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM requests ORDER BY id")]
+    finally:
+        db.close()
+
+
+def test_the_usage_log_files_claudes_requests_under_claudes_own_session_id(claude_path, no_keyring):
+    """Each request of a real claude through a router is a row under the session id claude itself reports
+    (the one `--session-id` sets, kept by `--resume` and by its subagents, or the one it picks), naming the
+    route's target and model, with the provider's tokens and their cost at the target's prices; `ccs
+    statusline` shows that session's cost and tokens."""
+    def glm_script(seen):
+        if not seen.path.endswith("/v1/messages"):
+            return Reply(404, {"Content-Length": "0"})
+        return anthropic_sse([message_start(seen.body["model"], input_tokens=GLM_TOKENS[0]),
+                              *block(0, {"type": "text", "text": ""}, {"type": "text_delta", "text": "hello from glm"}),
+                              *message_end("end_turn", GLM_TOKENS[1])])
+
+    main, glm = FakeServer(fake_main_provider), FakeServer(glm_script)
+
+    def claude(*args: str) -> tuple[str, str, dict]:
+        """claude --print through `mix`: (its session id, its answer, how many requests each fake got)."""
+        before = {"glm": len(posts(glm)), "main": len(posts(main))}
+        result = ccs("run", "mix", "--", "claude", "--print", "--output-format", "json", *args, cwd=claude_path,
+                     timeout=180)
+        assert result.returncode == 0, result.stderr + result.stdout
+        reported = json.loads(result.stdout)
+        return reported["session_id"], reported["result"], {"glm": len(posts(glm)) - before["glm"],
+                                                            "main": len(posts(main)) - before["main"]}
+
+    try:
+        write_config(f"""
+            version = 1
+            [profiles.glm]
+            base_url = "{glm.url}/api/anthropic"
+            model = "glm-4.6"
+            prices = {{ "*" = {{ input = 1, output = 2 }} }}
+            [profiles.main]
+            preset = "openai"
+            base_url = "{main.url}/v1"
+            prices = {{ "*" = {{ input = 1, output = 2 }} }}
+            [profiles.mix]
+            models = {{ opus = "main,gpt-big", sonnet = "main,gpt-fake", haiku = "main,gpt-fake-mini", subagent = "glm,glm-4.5-air" }}
+        """)
+        for name, key in (("glm", "sk-glm-upstream-key"), ("main", "sk-main-upstream-key")):
+            assert ccs("key", "set", name, "--stdin", input=key).returncode == 0
+
+        chosen = str(uuid.uuid4())
+        session, answer, first = claude("--session-id", chosen, "--model", "glm,glm-4.6", "ping")
+        assert session == chosen and "hello from glm" in answer and first["glm"] >= 1
+        session, answer, resumed = claude("--resume", chosen, "--model", "sonnet", "DELEGATE this",
+                                          "--allowedTools", "Agent")
+        assert session == chosen, "claude --resume --print keeps the session's id"
+        assert "The subagent said" in answer and resumed["glm"] >= 1 and resumed["main"] >= 2
+        picked, answer, other = claude("ping")
+        assert str(uuid.UUID(picked)) == picked != chosen and "pong from the main provider" in answer
+        assert other["main"] >= 1 and other["glm"] == 0
+    finally:
+        main.close()
+        glm.close()
+
+    rows = usage_rows()  # written by the time `ccs run` returned: the proxy closes the log before it exits
+    ours = {"glm": first["glm"] + resumed["glm"], "main": first["main"] + resumed["main"]}
+    assert [r["session"] for r in rows] == [chosen] * sum(ours.values()) + [picked] * sum(other.values()), \
+        [(r["session"], r["requested"], r["target"]) for r in rows]
+    routes = {f"glm,{model}": ("glm", model, GLM_TOKENS) for model in ("glm-4.6", "glm-4.5-air")}
+    routes |= {f"main,{model}": ("main", model, MAIN_TOKENS) for model in ("gpt-big", "gpt-fake", "gpt-fake-mini")}
+    for row in rows:  # claude asks for a tier's route by its name (ANTHROPIC_DEFAULT_*_MODEL)
+        assert row["profile"] == "mix" and row["status"] == 200 and row["error"] is None, row
+        target, model, tokens = routes[row["requested"]]
+        assert (row["target"], row["model"], row["input_tokens"], row["output_tokens"]) == (target, model, *tokens), row
+        assert (row["cache_read_tokens"], row["cache_write_tokens"]) == (0, 0), row
+        assert row["cost"] == pytest.approx(cost_of(tokens)) and row["price_source"] == "profile", row
+    assert len([r for r in rows if r["requested"] == "glm,glm-4.6"]) == first["glm"]
+    assert len([r for r in rows if r["requested"] == "glm,glm-4.5-air" and r["session"] == chosen]) == resumed["glm"]
+
+    for session, counts in ((chosen, ours), (picked, other)):
+        tokens_in = counts["glm"] * GLM_TOKENS[0] + counts["main"] * MAIN_TOKENS[0]
+        tokens_out = counts["glm"] * GLM_TOKENS[1] + counts["main"] * MAIN_TOKENS[1]
+        cost = counts["glm"] * cost_of(GLM_TOKENS) + counts["main"] * cost_of(MAIN_TOKENS)
+        shown = ccs("statusline", input=json.dumps({"session_id": session, "model": {"id": "x"}}),
+                    env={"CCS_RUN": "mix"})
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.startswith("mix · ") and " · x · " in shown.stdout, shown.stdout
+        assert shown.stdout.endswith(f" · ${cost:.4f} · {tokens_in} in / {tokens_out} out\n"), shown.stdout
+    unseen = ccs("statusline", input=json.dumps({"session_id": str(uuid.uuid4()), "model": {"id": "x"}}),
+                 env={"CCS_RUN": "mix"})
+    assert "$" not in unseen.stdout and " in / " not in unseen.stdout  # a session the log never saw: no figures
