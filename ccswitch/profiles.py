@@ -132,7 +132,10 @@ class Profile(NamedTuple):
 
     @property
     def provider(self) -> str:
-        """A short label for tables: the preset, else the base URL's host."""
+        """A short label for tables: the preset, else the base URL's host; "router" for one with no provider
+        of its own."""
+        if not self.own_provider:
+            return "router"
         return self.preset or (urlsplit(self.base_url).hostname or "" if self.base_url else "anthropic")
 
 

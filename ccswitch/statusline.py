@@ -45,8 +45,14 @@ def spent(session_id) -> str:
     if figures is None:
         return ""
     _, tokens_in, tokens_out, cost = figures
-    money = "" if cost is None else f" · ${cost:.4f}" if cost < 0.01 else f" · ${cost:.2f}"
+    money = "" if cost is None else f" · {dollars(cost)}"
     return f"{money} · {count(tokens_in)} in / {count(tokens_out)} out"
+
+
+def dollars(cost: float) -> str:
+    if 0 < cost < 0.0001:
+        return "<$0.0001"  # not "$0.0000", which reads as free
+    return f"${cost:.4f}" if cost < 0.01 else f"${cost:.2f}"
 
 
 def count(n: int) -> str:

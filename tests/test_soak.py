@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from ccswitch import usage
 from conftest import FIXTURES, ccs, write_config
 from fakes import FakeServer, Reply, anthropic_sse, block, json_reply, message_end, message_start, sse
 from streams import parse_anthropic_sse
@@ -158,6 +159,21 @@ def test_a_working_day_through_one_proxy(soak_proxy, capsys):
     assert len(fake.requests) == forwarded
     requests_logged = [line for line in log if " -> " in line]
     assert len(requests_logged) == forwarded and all(" 200 in " in line for line in requests_logged)
+    assert recorded(forwarded) == (forwarded, 0)  # a row each in the usage log, written while it ran
+
+
+def recorded(expected: int) -> tuple[int, int]:
+    """(rows, rows with an error) in the usage log, once it holds `expected` rows (or after 10 s)."""
+    db = usage.connect()
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            rows, errors = db.execute("SELECT count(*), count(error) FROM requests").fetchone()
+            if rows >= expected or time.monotonic() > deadline:
+                return rows, errors
+            time.sleep(0.1)
+    finally:
+        db.close()
 
 
 ROUTED, ROUTED_MIXED = 1000, 1500
@@ -241,6 +257,9 @@ def test_a_working_day_through_a_router(no_keyring, capsys):
             print(f"  {name:28s} fds {values['fds']:3d}  threads {values['threads']:2d}  RSS {values['rss_mb']:5.1f} MB")
         print(f"  connections opened: glm {glm.connections} (pass-through phase {opened_glm}), gpt {gpt.connections}")
     assert limited > 0
+    assert recorded(ROUTED + ROUTED_MIXED) == (ROUTED + ROUTED_MIXED, 0)
+    hops = usage.connect().execute("SELECT count(*) FROM requests WHERE hops = 1 AND failed LIKE 'glm,%(429)'")
+    assert hops.fetchone()[0] == limited
     for phase in ("pass-through", "mixed"):
         warm, end = figures[f"{phase}: after warm-up"], figures[f"{phase}: end"]
         assert end["fds"] - warm["fds"] <= 4, (phase, warm, end)
