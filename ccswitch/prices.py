@@ -2,18 +2,21 @@
 genai-prices (a maintained table of providers' prices over time, matched by the provider's URL and the
 model name; update it with `pip install -U genai-prices`).
 
-genai-prices brings pydantic: only the usage log's writer thread and `ccs usage` import it, never a
-request's path or `ccs statusline`.
+The table and the pydantic it is built on take 12 MB, which a proxy that lives all day should not carry:
+the usage log's writer asks a short-lived `python -m ccswitch.prices URL MODEL TIME` for a model's rates
+once per proxy, and prices each request from those (`TablePrices`). Nothing else imports genai-prices.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import NamedTuple
 
 MILLION = 1_000_000
-TABLE = "genai-prices"
+KINDS = ("input", "output", "cache_read", "cache_write")
+ASK_SECONDS = 60.0
 
 
 class Tokens(NamedTuple):
@@ -43,27 +46,79 @@ def own_price(prices: Mapping[str, Mapping[str, float]], model: str, tokens: Tok
     return Priced(cost / MILLION, "profile")
 
 
-def table_price(base_url: str, model: str, tokens: Tokens, when: float) -> Priced:
-    """From genai-prices, at the price in force at `when` (a Unix time); UNPRICED when it knows neither the
-    provider at `base_url` nor the model there."""
+def table_cost(rates: dict, tokens: Tokens) -> Priced:
+    """A request's cost from a model's rates (see `table_rates`). As in the table, a tier's price applies
+    to all of a request's tokens once its input (cached or not) is past the tier's start."""
+    prompt = tokens.input + tokens.cache_read + tokens.cache_write
+    cost = 0.0
+    for kind, count in zip(KINDS, tokens):
+        tiers = rates.get(kind) or rates["input"]
+        cost += count * next(price for start, price in reversed(tiers) if start == 0 or prompt > start)
+    return Priced(cost / MILLION, rates["source"])
+
+
+def table_rates(base_url: str, model: str, when: float) -> dict | None:
+    """{"source", and per kind [[tier start, USD per million], ...]} from genai-prices for `model` at
+    `base_url` at the time `when`; None when it knows neither."""
+    from datetime import datetime, timezone
+
     import genai_prices
 
-    usage = genai_prices.Usage(input_tokens=tokens.input + tokens.cache_read + tokens.cache_write,
-                               output_tokens=tokens.output, cache_read_tokens=tokens.cache_read,
-                               cache_write_tokens=tokens.cache_write)
+    usage = genai_prices.Usage(input_tokens=1, output_tokens=1)
     try:
-        priced = genai_prices.calc_price(usage, model, provider_api_url=base_url,
-                                         genai_request_timestamp=datetime.fromtimestamp(when, timezone.utc))
+        price = genai_prices.calc_price(usage, model, provider_api_url=base_url,
+                                        genai_request_timestamp=datetime.fromtimestamp(when, timezone.utc)).model_price
     except (LookupError, ValueError):
-        return UNPRICED
-    return Priced(float(priced.total_price), table_source())
+        return None
+    rates: dict = {"source": f"genai-prices {genai_prices.__version__}"}
+    for kind in KINDS:
+        value = getattr(price, f"{kind}_mtok", None)
+        if value is not None:
+            tiers = [(0, value)] if not hasattr(value, "tiers") else \
+                [(0, value.base), *((tier.start, tier.price) for tier in value.tiers)]
+            rates[kind] = [[start, float(amount)] for start, amount in tiers]
+    return rates if "input" in rates else None
 
 
-def table_source() -> str:
-    import genai_prices
+class TablePrices:
+    """List prices for the usage log's writer: each (URL, model)'s rates asked of a child process once."""
 
-    return f"{TABLE} {genai_prices.__version__}"
+    def __init__(self):
+        self.rates: dict[tuple[str, str], dict | None] = {}
+
+    def __call__(self, base_url: str, model: str, tokens: Tokens, when: float) -> Priced:
+        key = (base_url, model)
+        if key not in self.rates:
+            self.rates[key] = self._ask(base_url, model, when)
+        rates = self.rates[key]
+        return UNPRICED if rates is None else table_cost(rates, tokens)
+
+    @staticmethod
+    def _ask(base_url: str, model: str, when: float) -> dict | None:
+        import subprocess
+
+        try:
+            answer = subprocess.run([sys.executable, "-m", "ccswitch.prices", base_url, model, repr(when)],
+                                    capture_output=True, text=True, timeout=ASK_SECONDS, check=True)
+            return json.loads(answer.stdout)
+        except (OSError, subprocess.SubprocessError, ValueError) as e:
+            import logging
+
+            detail = getattr(e, "stderr", None) or e
+            logging.getLogger("ccswitch.usage").warning("ccs: no list price for %s at %s (the price table could not "
+                                                        "be read: %s)", model, base_url, str(detail).strip()[-300:])
+            return None
 
 
-def price(prices: Mapping, base_url: str, model: str, tokens: Tokens, when: float) -> Priced:
-    return own_price(prices, model, tokens) or table_price(base_url, model, tokens, when)
+def price(prices: Mapping, base_url: str, model: str, tokens: Tokens, when: float, table=None) -> Priced:
+    """The profile's own price, else the table's (`table`: a `TablePrices`, or this process's genai-prices)."""
+    if (own := own_price(prices, model, tokens)) is not None:
+        return own
+    if table is not None:
+        return table(base_url, model, tokens, when)
+    rates = table_rates(base_url, model, when)
+    return UNPRICED if rates is None else table_cost(rates, tokens)
+
+
+if __name__ == "__main__":  # the writer's question: python -m ccswitch.prices URL MODEL TIME
+    print(json.dumps(table_rates(sys.argv[1], sys.argv[2], float(sys.argv[3]))))

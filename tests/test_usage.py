@@ -476,6 +476,23 @@ def test_list_prices_come_from_genai_prices_by_provider_url_and_model():
     assert prices.price({}, "https://api.z.ai/api/anthropic", "no-such-model", tokens, NOW) == prices.UNPRICED
 
 
+def test_the_proxy_asks_a_child_for_list_prices_and_gets_the_same_figures_long_context_tiers_included():
+    import genai_prices
+
+    table = prices.TablePrices()
+    long = Tokens(input=150_000, output=2_000, cache_read=60_000, cache_write=1_000)  # past the 200k tier
+    for tokens in (Tokens(1000, 100, 5000, 200), long):
+        expected = genai_prices.calc_price(
+            genai_prices.Usage(input_tokens=tokens.input + tokens.cache_read + tokens.cache_write,
+                               output_tokens=tokens.output, cache_read_tokens=tokens.cache_read,
+                               cache_write_tokens=tokens.cache_write),
+            "claude-sonnet-4-5", provider_api_url="https://api.anthropic.com")
+        priced = prices.price({}, "https://api.anthropic.com", "claude-sonnet-4-5", tokens, NOW, table)
+        assert priced.cost == pytest.approx(float(expected.total_price))
+    assert len(table.rates) == 1  # one child per model, whatever the number of requests
+    assert table("http://127.0.0.1:9", "m", long, NOW) == prices.UNPRICED
+
+
 def test_local_model_presets_cost_nothing_and_prices_are_validated():
     for preset in ("ollama", "lmstudio", "vllm", "llamacpp"):
         assert profiles.resolve("local", {"preset": preset}).prices == {"*": {"input": 0, "output": 0}}

@@ -115,15 +115,17 @@ def running_for(config, profile, keys: dict[str, str | None], **options):
 
 def priced_by(config):
     """(target profile, model, tokens, time) -> Priced: the profile's own `prices`, else the price table's
-    for its provider's URL."""
+    for its provider's URL (asked of a child process, see `prices`)."""
     from .. import prices
     from .upstream import ANTHROPIC_URL
+
+    table = prices.TablePrices()
 
     def price(name: str, model: str, tokens, when: float):
         profile = config.find(name)
         if profile is None:
             return prices.UNPRICED
-        return prices.price(profile.prices, profile.base_url or ANTHROPIC_URL, model, tokens, when)
+        return prices.price(profile.prices, profile.base_url or ANTHROPIC_URL, model, tokens, when, table)
 
     return price
 
