@@ -412,7 +412,7 @@ def run_profile(name: str | None, words: list[str], explicit: bool = False, verb
                 observe: bool = False) -> int:
     """`ccs run`: resolve the profile and its key, start the proxy if the API needs one (or `observe`: to
     record a native profile's usage), launch."""
-    from . import profiles, secrets, state, usage
+    from . import launches, profiles, secrets, state
 
     config = profiles.load()
     why = "named on the command line"
@@ -435,7 +435,7 @@ def run_profile(name: str | None, words: list[str], explicit: bool = False, verb
         if verbose:
             print(f"ccs: profile '{name}' ({why}): {command[0]} talks to "
                   f"{profile.base_url or 'Anthropic'} directly, no proxy (not in the usage log)", file=sys.stderr)
-        usage.note_launch(profile.name)
+        launches.note(profile.name)
         return execute(plan(profile, secret, command, dict(os.environ), cwd))
     from .proxy.lifecycle import keys_for, serve_in_background
 

@@ -13,7 +13,6 @@ import logging
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -24,7 +23,6 @@ from .prices import UNPRICED, Priced, Tokens
 
 BUSY_SECONDS = 30.0  # how long a writer waits for another's transaction before giving up on a batch
 BATCH = 500  # rows written in one transaction at most
-LAUNCHES_BYTES = 512 * 1024  # the list of direct launches starts over past this size
 
 log = logging.getLogger("ccswitch.usage")
 
@@ -228,51 +226,6 @@ class Recorder:
         return (r.time, r.session, self.profile, r.target, r.model, r.requested, int(r.stream), r.status, *tokens,
                 None if r.ttfb is None else round(r.ttfb * 1000, 1), round(r.duration * 1000, 1), r.error,
                 len(r.failed), ", ".join(r.failed) or None, priced.cost, priced.source)
-
-
-# ---------------------------------------------------------------- direct launches (the log's gaps)
-
-
-def launches_file() -> Path:
-    return files.state_dir() / "launches"
-
-
-def note_launch(profile: str) -> None:
-    """`ccs run` of a profile that does not go through the proxy: its requests are not in the log, and
-    `ccs usage` says so. A line appended (microseconds on claude's start); never an error."""
-    path = launches_file()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    except OSError:
-        return
-    try:
-        if os.fstat(fd).st_size > LAUNCHES_BYTES:
-            os.ftruncate(fd, 0)
-        os.write(fd, f"{time.time():.0f}\t{profile}\n".encode())
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def direct_launches(since: float | None) -> dict[str, int]:
-    """profile -> how many times `ccs run` started it without the proxy since `since`."""
-    counts: dict[str, int] = {}
-    try:
-        lines = launches_file().read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return counts
-    for line in lines:
-        when, _, profile = line.partition("\t")
-        try:
-            if profile and (since is None or float(when) >= since):
-                counts[profile] = counts.get(profile, 0) + 1
-        except ValueError:
-            continue
-    return counts
 
 
 # ---------------------------------------------------------------- reading

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from . import usage
+from . import launches, usage
 from .errors import CcsError
 
 SPANS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -59,7 +59,7 @@ class Report:
         self.sources = usage.price_sources(db, since)
         self.unpriced = usage.unpriced_models(db, since)
         recorded = usage.recorded_profiles(db, since)
-        self.not_recorded = {name: n for name, n in usage.direct_launches(since).items() if name not in recorded}
+        self.not_recorded = {name: n for name, n in launches.counts(since).items() if name not in recorded}
 
     def notes(self) -> list[str]:
         """What a reader of the figures must know: where the prices come from, what has no price, what the
