@@ -16,8 +16,8 @@ client, so that its own cost stays small) and the fakes on core 1:
   with `recorder=None` and with a recorder.
 
 A recorder is `usage.Recorder("bench", price, TMP/usage.sqlite3)`, both recorded proxies writing the same
-file (WAL), `price` the real pricing: genai-prices for glm-4.6 at z.ai, so that the writer thread imports
-it and prices every row as under `ccs run`.
+file (WAL), `price` the real pricing as under `ccs run`: genai-prices' rates for glm-4.6 at z.ai, asked of
+a child process once (`prices.TablePrices`), then every row priced from them in the writer thread.
 
 For each upstream:
 
@@ -84,11 +84,16 @@ TARGETS = {"translated": "gpt", "pass-through": "ant"}  # the profile each upstr
 # ---------------------------------------------------------------- the proxies (child processes)
 
 
+TABLE = None
+
+
 def price(target: str, model: str, tokens, when: float):
-    """The real pricing, whatever the fake's model: genai-prices, in the writer thread."""
+    """The real pricing, whatever the fake's model: the price table's rates, asked once, in the writer thread."""
+    global TABLE
     from ccswitch import prices
 
-    return prices.price({}, PRICE_URL, PRICE_MODEL, tokens, when)
+    TABLE = TABLE or prices.TablePrices()
+    return prices.price({}, PRICE_URL, PRICE_MODEL, tokens, when, TABLE)
 
 
 def serve(kind: str, db: str) -> None:
@@ -203,7 +208,7 @@ async def sequential(ways: list[Way], log: Log, rounds: int, pairs: int, seconds
     for way in ways:  # warm: connections (client -> proxy -> provider), caches; the writer's imports
         for _ in range(WARM):
             await send(connections[way.name], way, log)
-        way.lags.clear()  # the first row waited for the writer's imports (genai-prices, pydantic)
+        way.lags.clear()  # the first row waited for the price table's child process
     deadline = time.monotonic() + seconds
     for number in range(rounds):
         if time.monotonic() > deadline:

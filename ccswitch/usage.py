@@ -13,6 +13,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -23,6 +24,7 @@ from .prices import UNPRICED, Priced, Tokens
 
 BUSY_SECONDS = 30.0  # how long a writer waits for another's transaction before giving up on a batch
 BATCH = 500  # rows written in one transaction at most
+LINGER = 0.05  # seconds the writer waits after a row for more: one transaction for a burst, not one each
 
 log = logging.getLogger("ccswitch.usage")
 
@@ -190,6 +192,8 @@ class Recorder:
             db = None
         while True:
             batch = [self.queue.get()]
+            if batch[-1] is not None:
+                time.sleep(LINGER)
             while batch[-1] is not None and len(batch) < BATCH:
                 try:
                     batch.append(self.queue.get_nowait())
