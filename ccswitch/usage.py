@@ -177,7 +177,7 @@ class Recorder:
     def record(self, request: Request) -> None:
         self.queue.put(request)
 
-    def close(self, timeout: float = 10.0) -> None:
+    def close(self, timeout: float = BUSY_SECONDS + 5) -> None:
         """Write what is queued, then stop."""
         self.queue.put(None)
         self.thread.join(timeout)
