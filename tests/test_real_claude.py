@@ -429,7 +429,8 @@ def test_the_usage_log_files_claudes_requests_under_claudes_own_session_id(claud
                     env={"CCS_RUN": "mix"})
         assert shown.returncode == 0, shown.stderr
         assert shown.stdout.startswith("mix · ") and " · x · " in shown.stdout, shown.stdout
-        assert shown.stdout.endswith(f" · ${cost:.4f} · {tokens_in} in / {tokens_out} out\n"), shown.stdout
+        money = "<$0.0001" if cost < 0.0001 else f"${cost:.4f}"
+        assert shown.stdout.endswith(f" · {money} · {tokens_in} in / {tokens_out} out\n"), shown.stdout
     unseen = ccs("statusline", input=json.dumps({"session_id": str(uuid.uuid4()), "model": {"id": "x"}}),
                  env={"CCS_RUN": "mix"})
     assert "$" not in unseen.stdout and " in / " not in unseen.stdout  # a session the log never saw: no figures
