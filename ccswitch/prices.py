@@ -98,7 +98,8 @@ class TablePrices:
         import subprocess
 
         try:
-            answer = subprocess.run([sys.executable, "-m", "ccswitch.prices", base_url, model, repr(when)],
+            # -P: the current directory (claude's project, any cloned repo) is not put on the child's sys.path
+            answer = subprocess.run([sys.executable, "-P", "-m", "ccswitch.prices", base_url, model, repr(when)],
                                     capture_output=True, text=True, timeout=ASK_SECONDS, check=True)
             return json.loads(answer.stdout)
         except (OSError, subprocess.SubprocessError, ValueError) as e:
