@@ -111,6 +111,20 @@ def ccs(*args: str, input: str | None = None, env: dict | None = None, cwd=None,
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
 
 
+def logged_rows() -> list[dict]:
+    """Every row of the usage log, oldest first, as dicts."""
+    import sqlite3
+
+    from ccswitch import usage
+
+    db = usage.connect()
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM requests ORDER BY id")]
+    finally:
+        db.close()
+
+
 def imported_modules(importtime_output: str) -> set[str]:
     """Top-level package names from `python -X importtime` output (its stderr)."""
     return {line.split("|")[-1].strip().split(".")[0] for line in importtime_output.splitlines() if "|" in line}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ccs, write_config
+from conftest import ccs, logged_rows, write_config
 from fakes import FakeServer, Reply, anthropic_sse, anthropic_text_stream, block, message_end, message_start
 
 CLAUDE = os.environ.get("CCS_TEST_CLAUDE") or shutil.which("claude")
@@ -338,19 +338,6 @@ def cost_of(tokens: tuple[int, int]) -> float:
     return (tokens[0] * 1 + tokens[1] * 2) / 1e6  # at prices = { "*" = { input = 1, output = 2 } }, per million
 
 
-def usage_rows() -> list[dict]:
-    import sqlite3
-
-    from ccswitch import usage
-
-    db = usage.connect()
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("SELECT * FROM requests ORDER BY id")]
-    finally:
-        db.close()
-
-
 def test_the_usage_log_files_claudes_requests_under_claudes_own_session_id(claude_path, no_keyring):
     """Each request of a real claude through a router is a row under the session id claude itself reports
     (the one `--session-id` sets, kept by `--resume` and by its subagents, or the one it picks), naming the
@@ -406,7 +393,7 @@ def test_the_usage_log_files_claudes_requests_under_claudes_own_session_id(claud
         main.close()
         glm.close()
 
-    rows = usage_rows()  # written by the time `ccs run` returned: the proxy closes the log before it exits
+    rows = logged_rows()  # written by the time `ccs run` returned: the proxy closes the log before it exits
     ours = {"glm": first["glm"] + resumed["glm"], "main": first["main"] + resumed["main"]}
     assert [r["session"] for r in rows] == [chosen] * sum(ours.values()) + [picked] * sum(other.values()), \
         [(r["session"], r["requested"], r["target"]) for r in rows]

@@ -21,7 +21,7 @@ from ccswitch import prices, profiles, usage
 from ccswitch.errors import CcsError
 from ccswitch.prices import Tokens
 from ccswitch.proxy import lifecycle
-from conftest import ccs, imported_modules, write_config
+from conftest import ccs, imported_modules, logged_rows, write_config
 from fakes import FakeServer, Reply, anthropic_sse, block, json_reply, message_end
 from proxy_harness import chunk
 
@@ -103,15 +103,6 @@ def post(endpoint, model: str, content: str = PROMPT, session: str | None = "ses
     return httpx2.post(endpoint.url + "/v1/messages", json=body, headers=headers, timeout=20)
 
 
-def rows() -> list[dict]:
-    db = usage.connect()
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("SELECT * FROM requests ORDER BY id")]
-    finally:
-        db.close()
-
-
 def test_every_request_through_the_proxy_is_one_row_with_its_route_tokens_times_and_cost(fakes):
     glm, gpt = fakes
     with serve(config_text(glm, gpt, 'fallback = ["gpt,gpt-5"]')) as endpoint:
@@ -120,7 +111,7 @@ def test_every_request_through_the_proxy_is_one_row_with_its_route_tokens_times_
         assert post(endpoint, "glm,glm-4.6", "limit").status_code == 200  # glm 429: gpt answers
         assert post(endpoint, "glm,glm-4.5-air", "bad", session=None).status_code == 400  # no fallback on a 400
         assert post(endpoint, "nobody,x").status_code == 404
-    first, second, hop, bad, unknown = rows()
+    first, second, hop, bad, unknown = logged_rows()
     assert {k: first[k] for k in ("session", "profile", "target", "model", "requested", "stream", "status",
                                   "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
                                   "error", "hops", "failed", "price_source")} == {
@@ -156,7 +147,7 @@ def test_a_client_that_leaves_mid_stream_and_a_provider_without_prices(fakes):
                 next(response.iter_raw())
     finally:
         slow.close()
-    free, left = rows()
+    free, left = logged_rows()
     assert (free["target"], free["cost"], free["price_source"], free["output_tokens"]) == ("free", None, None, 5)
     assert (left["target"], left["status"], left["error"]) == ("slow", 499, "client_left")
 
@@ -414,7 +405,7 @@ def test_observe_sends_a_native_profile_through_the_proxy_and_records_it(fakes, 
     for args in (["run", "--observe", "glm"], ["run", "watched"]):
         ran = ccs(*args, "--", sys.executable, str(client), "2", "observed")
         assert ran.returncode == 0, ran.stderr
-    assert [(r["profile"], r["target"], r["status"]) for r in rows()] == [("glm", "glm", 200)] * 2 + \
+    assert [(r["profile"], r["target"], r["status"]) for r in logged_rows()] == [("glm", "glm", 200)] * 2 + \
         [("watched", "watched", 200)] * 2
     assert [r.headers.get("authorization") for r in glm.requests] == ["Bearer sk-glm-secret-1111"] * 2 + [None] * 2
     write_config('[profiles.max]\npreset = "claude"\n')
