@@ -111,14 +111,11 @@ class TablePrices:
             return None
 
 
-def price(prices: Mapping, base_url: str, model: str, tokens: Tokens, when: float, table=None) -> Priced:
-    """The profile's own price, else the table's (`table`: a `TablePrices`, or this process's genai-prices)."""
+def price(prices: Mapping, base_url: str, model: str, tokens: Tokens, when: float, table: TablePrices) -> Priced:
+    """The profile's own price, else the table's."""
     if (own := own_price(prices, model, tokens)) is not None:
         return own
-    if table is not None:
-        return table(base_url, model, tokens, when)
-    rates = table_rates(base_url, model, when)
-    return UNPRICED if rates is None else table_cost(rates, tokens)
+    return table(base_url, model, tokens, when)
 
 
 if __name__ == "__main__":  # the writer's question: python -m ccswitch.prices URL MODEL TIME

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from . import files
 from .errors import CcsError
 from .presets import PRESETS
+from .prices import KINDS as PRICE_KINDS  # USD per million tokens
 
 VERSION = 1
 APIS = ("anthropic", "openai")
@@ -55,7 +56,6 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "prices": dict,
     "observe": bool,
 }
-PRICE_KINDS = ("input", "output", "cache_read", "cache_write")  # USD per million tokens
 
 NEW_FILE_HEADER = """\
 # ccswitch profiles: see `ccs --help` and profiles.example.toml for every field.

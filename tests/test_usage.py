@@ -443,28 +443,30 @@ def test_the_status_line_creates_no_log():
 
 # ---------------------------------------------------------------- prices
 
+TABLE = prices.TablePrices()  # the list prices as the proxy gets them: from a child process, once per model
+
 
 def test_a_profiles_own_prices_come_first_and_a_missing_cache_price_is_the_input_price():
     own = {"glm-4.6": {"input": 0.6, "output": 2.2, "cache_read": 0.11}, "*": {"input": 1, "output": 1}}
     tokens = Tokens(input=1_000_000, output=1_000_000, cache_read=1_000_000, cache_write=1_000_000)
-    assert prices.price(own, "https://api.z.ai/api/anthropic", "glm-4.6", tokens, NOW) == \
+    assert prices.price(own, "https://api.z.ai/api/anthropic", "glm-4.6", tokens, NOW, TABLE) == \
         prices.Priced(pytest.approx(0.6 + 2.2 + 0.11 + 0.6), "profile")
-    assert prices.price(own, "https://api.z.ai", "other", tokens, NOW).cost == 4
+    assert prices.price(own, "https://api.z.ai", "other", tokens, NOW, TABLE).cost == 4
 
 
 def test_list_prices_come_from_genai_prices_by_provider_url_and_model():
     import genai_prices
 
     tokens = Tokens(input=1_000_000, output=1_000_000)
-    priced = prices.price({}, "https://api.z.ai/api/anthropic", "glm-4.6", tokens, NOW)
+    priced = prices.price({}, "https://api.z.ai/api/anthropic", "glm-4.6", tokens, NOW, TABLE)
     expected = genai_prices.calc_price(genai_prices.Usage(input_tokens=1_000_000, output_tokens=1_000_000), "glm-4.6",
                                        provider_api_url="https://api.z.ai")
     assert priced == prices.Priced(float(expected.total_price), f"genai-prices {genai_prices.__version__}")
-    cached = prices.price({}, "https://api.anthropic.com", "claude-sonnet-4-5", Tokens(100, 10, 10_000, 1_000), NOW)
+    cached = prices.price({}, "https://api.anthropic.com", "claude-sonnet-4-5", Tokens(100, 10, 10_000, 1_000), NOW, TABLE)
     assert 0 < cached.cost < prices.price({}, "https://api.anthropic.com", "claude-sonnet-4-5",
-                                          Tokens(11_100, 10), NOW).cost  # cache reads are cheaper than input
-    assert prices.price({}, "http://127.0.0.1:9/v1", "glm-4.6", tokens, NOW) == prices.UNPRICED
-    assert prices.price({}, "https://api.z.ai/api/anthropic", "no-such-model", tokens, NOW) == prices.UNPRICED
+                                          Tokens(11_100, 10), NOW, TABLE).cost  # cache reads are cheaper than input
+    assert prices.price({}, "http://127.0.0.1:9/v1", "glm-4.6", tokens, NOW, TABLE) == prices.UNPRICED
+    assert prices.price({}, "https://api.z.ai/api/anthropic", "no-such-model", tokens, NOW, TABLE) == prices.UNPRICED
 
 
 def test_the_proxy_asks_a_child_for_list_prices_and_gets_the_same_figures_long_context_tiers_included():
