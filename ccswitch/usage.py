@@ -235,38 +235,44 @@ class Recorder:
 # ---------------------------------------------------------------- reading
 
 
-GROUPS = {  # --by: the columns a summary groups on
-    "profile": ("COALESCE(target, profile)",),
-    "model": ("COALESCE(target, profile)", "model"),
-    "day": ("date(time, 'unixepoch', 'localtime')",),
-    "session": ("session",),
+GROUPS = {  # --by: the name and the SQL of each column a summary groups on
+    "profile": {"profile": "COALESCE(target, profile)"},
+    "model": {"profile": "COALESCE(target, profile)", "model": "model"},
+    "day": {"day": "date(time, 'unixepoch', 'localtime')"},
+    "session": {"session": "session"},
 }
-GROUP_NAMES = {"profile": ("profile",), "model": ("profile", "model"), "day": ("day",), "session": ("session",)}
-FIGURES = ("requests", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost",
-           "unpriced", "first", "last")
-_FIGURES_SQL = ("count(*), sum(status >= 400 AND status != 499), sum(input_tokens), sum(output_tokens), "
-                "sum(cache_read_tokens), sum(cache_write_tokens), sum(cost), "
-                "sum(cost IS NULL AND input_tokens + output_tokens + cache_read_tokens + cache_write_tokens > 0), "
-                "min(time), max(time)")
+_FIGURES = {  # the name and the SQL of each figure of a group
+    "requests": "count(*)",
+    "errors": "sum(status >= 400 AND status != 499)",
+    "input_tokens": "sum(input_tokens)",
+    "output_tokens": "sum(output_tokens)",
+    "cache_read_tokens": "sum(cache_read_tokens)",
+    "cache_write_tokens": "sum(cache_write_tokens)",
+    "cost": "sum(cost)",
+    "unpriced": "sum(cost IS NULL AND input_tokens + output_tokens + cache_read_tokens + cache_write_tokens > 0)",
+    "first": "min(time)",
+    "last": "max(time)",
+}
+FIGURES = tuple(_FIGURES)
+_MAYBE_NONE = ("cost", "first", "last")  # no price, no request: None rather than 0
+_FIGURES_SQL = ", ".join(_FIGURES.values())
 
 
 def summary(db, since: float | None, by: str) -> tuple[list[dict], dict]:
-    """(a dict per group, busiest first (by day: oldest first), the totals) of the requests since `since`."""
+    """(a dict per group, costliest first (by day: oldest first), the totals) of the requests since `since`."""
     keys = GROUPS[by]
     where, args = ("WHERE time >= ?", (since,)) if since is not None else ("", ())
     order = "1" if by == "day" else "sum(cost) IS NULL, sum(cost) DESC, count(*) DESC"
-    rows = db.execute(f"SELECT {', '.join(keys)}, {_FIGURES_SQL} FROM requests {where} "
-                      f"GROUP BY {', '.join(keys)} ORDER BY {order}", args).fetchall()
-    groups = [_figures(dict(zip(GROUP_NAMES[by], row[:len(keys)])), row[len(keys):]) for row in rows]
+    columns = ", ".join(keys.values())
+    rows = db.execute(f"SELECT {columns}, {_FIGURES_SQL} FROM requests {where} GROUP BY {columns} ORDER BY {order}",
+                      args).fetchall()
+    groups = [_figures(dict(zip(keys, row[:len(keys)])), row[len(keys):]) for row in rows]
     total = _figures({}, db.execute(f"SELECT {_FIGURES_SQL} FROM requests {where}", args).fetchone())
     return groups, total
 
 
 def _figures(group: dict, values) -> dict:
-    figures = dict(zip(FIGURES, values))
-    for name in FIGURES:
-        if name not in ("cost", "first", "last"):
-            figures[name] = figures[name] or 0
+    figures = {name: value if value is not None or name in _MAYBE_NONE else 0 for name, value in zip(FIGURES, values)}
     return {**group, **figures}
 
 

@@ -86,14 +86,14 @@ class Report:
     def as_csv(self) -> str:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        names = [*usage.GROUP_NAMES[self.by], *usage.FIGURES]
+        names = [*tuple(usage.GROUPS[self.by]), *usage.FIGURES]
         writer.writerow(names)
         for group in self.groups:
             writer.writerow(["" if group[name] is None else group[name] for name in names])
         return out.getvalue()
 
     def table(self) -> Table:
-        keys = usage.GROUP_NAMES[self.by]
+        keys = tuple(usage.GROUPS[self.by])
         table = Table(box=None, pad_edge=False, show_footer=bool(self.groups))
         for key in keys:
             table.add_column(key, footer="total" if key == keys[0] else "")
