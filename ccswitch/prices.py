@@ -36,7 +36,8 @@ UNPRICED = Priced(None, None)
 
 def own_price(prices: Mapping[str, Mapping[str, float]], model: str, tokens: Tokens) -> Priced | None:
     """From a profile's `prices` (per million tokens; `"*"` for any model). A cache price not given is the
-    input price: what the tokens would cost without the cache, never less than they did."""
+    input price: what the tokens would cost without the cache (less than a provider that charges extra for
+    cache writes bills them)."""
     price = prices.get(model) or prices.get(model.lower()) or prices.get("*")
     if price is None:
         return None

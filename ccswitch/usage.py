@@ -178,7 +178,7 @@ class Recorder:
         self.queue.put(request)
 
     def close(self, timeout: float = BUSY_SECONDS + 5) -> None:
-        """Write what is queued, then stop."""
+        """Write what is queued, then stop; waits up to `timeout` seconds for the writer to finish."""
         self.queue.put(None)
         self.thread.join(timeout)
 
