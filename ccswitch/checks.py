@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import files, launch, secrets
+from . import claude, files, keys, launch
 from .errors import CcsError
 from .profiles import Config, Profile, default_model, is_route, route_list, split_route
 
@@ -79,28 +79,41 @@ def models_request(profile: Profile, secret: str | None) -> tuple[str, dict[str,
 
 def settings_overrides(environ: dict[str, str], cwd: Path) -> list[Finding]:
     """Claude Code settings files whose `env` or `apiKeyHelper` beat the environment: plain `claude`
-    (without `ccs run` or the shell integration) goes where they say, not where a profile says."""
+    (without `ccs run` or the shell integration) goes where they say, not where a profile says. A helper
+    written by an older ccs runs Python that imports from claude's working directory: a failure."""
+    from .claude_settings import unsafe_helper
+
     found = []
-    for path, settings in launch.claude_settings_files(environ, cwd):
-        managed = sorted(var for var in settings["env"] if var in launch.MANAGED)
-        if settings.get(launch.HELPER):
-            managed.append(f"{launch.HELPER} ({settings[launch.HELPER]})")
+    for settings in claude.settings_files(environ, cwd):
+        where = str(settings.path)
+        if settings.problem:
+            found.append(Finding("warn", where, f"{settings.problem}: ccs cannot tell what it sets; `ccs run` "
+                                                "overrides every provider setting all the same"))
+            continue
+        helper = settings.get(claude.HELPER)
+        if name := unsafe_helper(helper):
+            found.append(Finding("fail", where, f"{claude.HELPER} runs `python -m ccswitch` in claude's working "
+                                                "directory, where a repository's own `ccswitch/` folder would run "
+                                                f"instead: `ccs use {name} --claude-settings` rewrites it safely"))
+        managed = sorted(var for var in settings.env if var in claude.MANAGED)
+        if helper:
+            managed.append(f"{claude.HELPER} ({helper})")
         if managed:
-            found.append(Finding("warn", str(path), f"sets {', '.join(managed)}: plain `claude` goes there; "
-                                                    "`ccs run` and the shell integration override it"))
+            found.append(Finding("warn", where, f"sets {', '.join(managed)}: plain `claude` goes there; "
+                                                "`ccs run` and the shell integration override it"))
     return found
 
 
 def claude_version() -> Finding:
-    claude = shutil.which("claude")
-    if claude is None:
-        return Finding("fail", "claude", f"not on PATH ({launch.INSTALL_HINT})")
+    program = shutil.which("claude")
+    if program is None:
+        return Finding("fail", "claude", f"not on PATH ({claude.INSTALL_HINT})")
     try:
-        done = subprocess.run([claude, "--version"], capture_output=True, text=True, timeout=15)
+        done = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=15)
         version = done.stdout.strip().splitlines()[0] if done.stdout.strip() else f"exit code {done.returncode}"
     except (OSError, subprocess.TimeoutExpired) as e:
-        return Finding("fail", "claude", f"{claude} does not start: {e}")
-    return Finding("ok", "claude", f"{claude}: {version}")
+        return Finding("fail", "claude", f"{program} does not start: {e}")
+    return Finding("ok", "claude", f"{program}: {version}")
 
 
 def route_findings(config: Config) -> list[Finding]:
@@ -123,10 +136,10 @@ def saved_route_models(environ: dict[str, str], cwd: Path) -> list[Finding]:
     pick there): plain `claude`, and a profile without a model of its own, would send that name to a
     provider that has no such model."""
     found = []
-    for path, settings in launch.claude_settings_files(environ, cwd):
+    for settings in claude.settings_files(environ, cwd):
         model = settings.get("model")
         if isinstance(model, str) and is_route(model):
-            found.append(Finding("warn", str(path), f'"model": "{model}" is a route, which only a router\'s proxy '
+            found.append(Finding("warn", str(settings.path), f'"model": "{model}" is a route, which only a router\'s proxy '
                                                     "understands (claude saves a /model pick here): plain `claude` "
                                                     'sends it to its provider as is; remove "model" from this file '
                                                     "and set it in the router's profile "
@@ -175,12 +188,10 @@ def _plan(config: Config, profile: Profile, model: str, proxies: contextlib.Exit
     trial = Trial(profile.name, model)
     try:
         if profile.uses_proxy:
-            from .proxy.lifecycle import keys_for, running_for
+            from .proxy.lifecycle import keys_for, log_path, running_for
 
-            keys = keys_for(config, profile)
-            files.state_dir().mkdir(parents=True, exist_ok=True)
-            endpoint = proxies.enter_context(running_for(config, profile, keys,
-                                                         log_file=str(files.state_dir() / "proxy.log")))
+            endpoint = proxies.enter_context(running_for(config, profile, keys_for(config, profile),
+                                                         log_file=log_path()))
             trial.via, trial.url, trial.log = "proxy", f"{endpoint.url}/v1/messages", endpoint.log
             return trial, {"Authorization": f"Bearer {endpoint.token}"}, None
         if profile.auth == "login":
@@ -188,7 +199,7 @@ def _plan(config: Config, profile: Profile, model: str, proxies: contextlib.Exit
             trial.diagnosis = LOGIN.format(name=profile.name, what="test it with; try "
                                                                    f"`ccs run {profile.name} --print hi`")
             return trial, None, None
-        secret = secrets.require(profile, config.secret_store) if profile.needs_key else None
+        secret = keys.lookup(profile, config.secret_store)
     except CcsError as e:  # no key, a key_cmd that failed, a route that goes nowhere
         trial.diagnosis = str(e)
         return trial, None, None
@@ -340,7 +351,7 @@ def message_in(data, secret: str | None) -> str:
 def one_line(text: str, secret: str | None) -> str:
     """A provider's words for a line of ours: short, and the key masked where the provider quotes it back."""
     if secret:
-        text = text.replace(secret, secrets.mask(secret))
+        text = text.replace(secret, keys.mask(secret))
     return " ".join(text.split())[:300]
 
 
@@ -388,7 +399,7 @@ def model_lists(config: Config, profile: Profile) -> list[ModelList]:
             listing.problem = config.target_problem(name)
         if listing.problem is None:
             try:
-                secret = secrets.require(owner, config.secret_store) if owner.needs_key else None
+                secret = keys.lookup(owner, config.secret_store)
             except CcsError as e:  # no key, a key_cmd that failed
                 listing.problem = str(e)
                 continue

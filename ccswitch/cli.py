@@ -17,7 +17,7 @@ from rich.table import Table
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # Typer >= 0.29 vendors Click here
 from typer.core import TyperGroup
 
-from . import __version__, files, launch, profiles, secrets, state
+from . import __version__, claude, files, keys, launch, profiles, state
 from .errors import CcsError
 from .presets import PRESETS
 from .profiles import Profile
@@ -177,7 +177,7 @@ def add(
     console.print(f"Added profile [bold]{name}[/] to {config.path}")
     hint_alias_change(config.by_alias())
     if secret:
-        where = secrets.store_key(profile.keyring_user, secret, config.secret_store)
+        where = keys.store_key(profile.keyring_user, secret, config.secret_store)
         console.print(f"Stored its key in the {where if where == 'keyring' else 'file ' + where}")
     elif profile.needs_key and not (key_env or key_cmd):
         console.print(f"No key stored yet: run `ccs key set {name}`")
@@ -233,7 +233,7 @@ def list_profiles(as_json: bool = typer.Option(False, "--json", help="Machine-re
 
 
 def describe(profile: Profile, config: profiles.Config, active: str | None) -> dict:
-    source, present = secrets.status(profile, config.secret_store)
+    source, present = keys.status(profile, config.secret_store)
     return {"name": profile.name, "active": profile.name == active, "provider": profile.provider,
             "api": profile.api, "model": profile.model, "key_source": source, "key_present": present,
             "aliases": profile.aliases, "description": profile.description}
@@ -248,8 +248,8 @@ def show(
     config = profiles.load()
     profile = config.get(name)
     values = {field: getattr(profile, field) for field in ("name", *profiles.FIELDS)}
-    source, present, secret = secrets.key_info(profile, config.secret_store)
-    values["key"] = {"source": source, "present": present, "masked": secrets.mask(secret) if present else None}
+    source, present, secret = keys.key_info(profile, config.secret_store)
+    values["key"] = {"source": source, "present": present, "masked": keys.mask(secret) if present else None}
     if as_json:
         print(json.dumps(values, indent=2))
         return
@@ -402,7 +402,7 @@ def remove(
         del profiles.profiles_table(doc)[name]
     shared = any(p.keyring_user == profile.keyring_user for p in config.profiles.values() if p.name != name)
     if not shared and not (profile.key_env or profile.key_cmd):
-        secrets.delete_key(profile.keyring_user, config.secret_store)
+        keys.delete_key(profile.keyring_user, config.secret_store)
     if state.default() == name:
         state.set_default(None)
     console.print(f"Removed profile [bold]{name}[/]")
@@ -423,10 +423,10 @@ def rename(old: str = ProfileArg, new: str = typer.Argument(..., help="New name.
         table[new] = existing_table(doc, old)
         del table[old]
     if profile.key_name is None and not (profile.key_env or profile.key_cmd):
-        secret = secrets.get(profile, config.secret_store)
+        secret = keys.get(profile, config.secret_store)
         if secret:
-            secrets.store_key(new, secret, config.secret_store)
-            secrets.delete_key(old, config.secret_store)
+            keys.store_key(new, secret, config.secret_store)
+            keys.delete_key(old, config.secret_store)
     if state.default() == old:
         state.set_default(new)
     console.print(f"Renamed [bold]{old}[/] to [bold]{new}[/]")
@@ -471,7 +471,7 @@ def import_profiles(
         profiles.resolve(item.name, item.fields)  # refuse before asking
         clash = item.name in config.profiles
         table.add_row(item.name + ((" [red](replaced)[/]" if force else " [red](exists, skipped)[/]") if clash else ""),
-                      item.origin, json.dumps(item.fields), secrets.mask(item.key) if item.key else "-")
+                      item.origin, json.dumps(item.fields), keys.mask(item.key) if item.key else "-")
     console.print(table)
     new = [item for item in found if force or item.name not in config.profiles]
     if not new:
@@ -481,7 +481,7 @@ def import_profiles(
         for item in new:
             profiles.profiles_table(doc)[item.name] = profiles.new_profile_table(item.fields)
     hint_alias_change(config.by_alias())
-    stores = {secrets.store_key(item.name, item.key, config.secret_store) for item in new if item.key}
+    stores = {keys.store_key(item.name, item.key, config.secret_store) for item in new if item.key}
     console.print(f"Saved {', '.join(item.name for item in new)}"
                   + (f"; keys stored in {' and '.join(sorted(stores))}, never in the TOML" if stores else ""))
     saved = profiles.load()
@@ -489,11 +489,11 @@ def import_profiles(
         profile = saved.get(item.name)
         if item.key or not profile.needs_key or profile.key_env or profile.key_cmd:
             continue
-        if secrets.status(profile, saved.secret_store)[1]:
+        if keys.status(profile, saved.secret_store)[1]:
             continue  # a key is stored already (a shared key_name, or a profile imported again)
         secret = read_secret(item.name, from_stdin=False, interactive=sys.stdin.isatty())
         if secret:
-            secrets.store_key(profile.keyring_user, secret, saved.secret_store)
+            keys.store_key(profile.keyring_user, secret, saved.secret_store)
             console.print(f"Stored the key of [bold]{item.name}[/]")
         else:
             console.print(f"No key stored for {item.name} yet: `ccs key set {item.name}`", markup=False)
@@ -572,13 +572,13 @@ def key_set(
     config = profiles.load()
     profile = config.get(name)
     if profile.key_env or profile.key_cmd:
-        raise CcsError(f"profile '{name}' reads its key from {secrets.status(profile, config.secret_store)[0]}; "
+        raise CcsError(f"profile '{name}' reads its key from {keys.status(profile, config.secret_store)[0]}; "
                        f"`ccs set {name} --unset key_env --unset key_cmd` to store one instead")
     secret = read_secret(name, from_stdin=stdin, interactive=sys.stdin.isatty())
     if not secret:
         raise CcsError("no key given: type it at the prompt or pipe it with --stdin")
-    where = secrets.store_key(profile.keyring_user, secret, config.secret_store)
-    console.print(f"Stored the key of [bold]{name}[/] ({secrets.mask(secret)}) in the "
+    where = keys.store_key(profile.keyring_user, secret, config.secret_store)
+    console.print(f"Stored the key of [bold]{name}[/] ({keys.mask(secret)}) in the "
                   f"{where if where == 'keyring' else 'file ' + where}")
 
 
@@ -586,7 +586,7 @@ def key_set(
 def key_print(name: str = ProfileArg) -> None:
     """Print a profile's key to stdout (for Claude Code's apiKeyHelper); nothing else ever prints it."""
     config = profiles.load()
-    print(secrets.require(config.get(name), config.secret_store))
+    print(keys.require(config.get(name), config.secret_store))
 
 
 @key_app.command("rm")
@@ -595,7 +595,7 @@ def key_rm(name: str = ProfileArg, yes: bool = typer.Option(False, "--yes", "-y"
     config = profiles.load()
     profile = config.get(name)
     confirm_or_yes(yes, f"Delete the stored key of '{name}'?", f"deleting the key of '{name}' needs confirmation")
-    if not secrets.delete_key(profile.keyring_user, config.secret_store):
+    if not keys.delete_key(profile.keyring_user, config.secret_store):
         raise CcsError(f"no stored key for '{name}'")
     console.print(f"Deleted the key of [bold]{name}[/]")
 
@@ -742,19 +742,19 @@ def doctor(
         config = None
         findings.append(Finding("fail", "profiles", str(e)))
     if config is not None:
-        findings.append(Finding("ok", "keys", f"stored in {secrets.where_keys_go(config.secret_store)}"))
+        findings.append(Finding("ok", "keys", f"stored in {keys.where_keys_go(config.secret_store)}"))
         findings += checks.route_findings(config)
         to_probe = []
         for profile in config.profiles.values():
             if profile.auth == "login" or not profile.own_provider:
                 continue  # a router's targets are profiles of their own, each checked on its own line
-            source, present, secret = secrets.key_info(profile, config.secret_store)
+            source, present, secret = keys.key_info(profile, config.secret_store)
             if profile.needs_key and present is False:
                 findings.append(Finding("fail", profile.name, f"no key ({source}): `ccs key set {profile.name}`"))
                 continue
             if profile.key_cmd and not offline:
                 try:
-                    secret = secrets.get(profile, config.secret_store)
+                    secret = keys.get(profile, config.secret_store)
                 except CcsError as e:
                     findings.append(Finding("fail", profile.name, str(e)))
                     continue
@@ -972,10 +972,10 @@ def env_command(
     if profile.uses_proxy:
         raise CcsError(f"profile '{name}' {profile.why_proxied}, so it needs the proxy: "
                        f"`ccs run {name}` or `ccs proxy {name}`")
-    secret = secrets.require(profile, config.secret_store) if profile.needs_key else None
+    secret = keys.lookup(profile, config.secret_store)
     values = launch.profile_env(profile, secret)
-    masked = set() if reveal else {k for k in launch.SECRET_VARS if values.get(k) and values[k] == secret}
-    values = {k: secrets.mask(v) if k in masked else v for k, v in values.items()}
+    masked = set() if reveal else {k for k in claude.SECRET_VARS if values.get(k) and values[k] == secret}
+    values = {k: keys.mask(v) if k in masked else v for k, v in values.items()}
     from . import shell as shell_code
 
     unset = [var for var in launch.removed_vars(profile) if var not in values]

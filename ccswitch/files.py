@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import CcsError
 
 APP = "ccswitch"
+UID = os.getuid() if hasattr(os, "getuid") else None  # None on Windows, where files have no owner uid
 
 
 def config_file() -> Path:
@@ -42,11 +44,53 @@ def data_dir() -> Path:
 def private_dir(name: str) -> Path:
     """A 0700 directory for short-lived files holding secrets (settings overlays)."""
     base = os.environ.get("XDG_RUNTIME_DIR")
-    path = Path(base) / APP / name if base and Path(base).is_dir() else state_dir() / name
+    return own_dir(Path(base) / APP / name if base and Path(base).is_dir() else state_dir() / name)
+
+
+def own_dir(path: Path) -> Path:
+    """`path`, created if need be, and ccs's own directories in it (0700): what ccs keeps there (logs quoting
+    prompts, keys in the file store, the usage log) is for this user alone."""
     with refused(path):
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(path, 0o700)
+        ours = [path, *(directory for directory in path.parents if directory.name == APP)]  # not $HOME or /tmp
+        for directory in ours:
+            info = directory.stat()
+            if info.st_uid == UID and info.st_mode & 0o077:
+                os.chmod(directory, 0o700)
     return path
+
+
+class Unreadable(Exception):
+    """Something at a path ccs reads that it must not read: a FIFO (which would hang), a device (`/dev/zero`,
+    which never ends), a file of another user, a file larger than makes sense."""
+
+
+def read_small(path: Path, limit: int, *, owned: bool = False) -> str | None:
+    """The text of a small regular file (UTF-8, a BOM allowed), or None when there is none. `owned`: only one
+    this user (or root) owns counts, since another user may have put it where ccs looks (`/tmp/.ccs-profile`)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise Unreadable(f"cannot be read ({e.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Unreadable("is not a regular file")
+        if owned and UID is not None and info.st_uid not in (UID, 0):
+            raise Unreadable(f"belongs to another user (uid {info.st_uid})")
+        if info.st_size > limit:
+            raise Unreadable(f"is larger than {limit} bytes")
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise Unreadable(f"is larger than {limit} bytes")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Unreadable("is not UTF-8 text") from None
 
 
 @contextlib.contextmanager

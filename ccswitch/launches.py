@@ -21,9 +21,9 @@ def note(profile: str) -> None:
     """`ccs run` started `profile` without the proxy. Never an error: the launch matters, not the note."""
     path = launches_file()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        files.own_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    except OSError:
+    except (OSError, files.CcsError):
         return
     try:
         if os.fstat(fd).st_size > LAUNCHES_BYTES:

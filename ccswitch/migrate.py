@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CcsError
-from .launch import TIER_VARS
+from .claude import TIER_VARS
 from .presets import PRESETS
 
 KEY_VARS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")

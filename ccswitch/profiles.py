@@ -193,6 +193,11 @@ class Config:
                 problems.append(f"route {route!r}: {problem}")
         return problems
 
+    def route_targets(self, profile: Profile) -> list[Profile]:
+        """The profiles a router's routes reach, each once (those that exist)."""
+        found = (self.find(split_route(route)[0]) for route in route_list(profile))
+        return list({target.name: target for target in found if target is not None}.values())
+
     def target_problem(self, name: str) -> str | None:
         """Why a route cannot go to profile `name`, if it cannot."""
         target = self.find(name)

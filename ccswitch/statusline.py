@@ -15,7 +15,7 @@ import os
 import sys
 
 from .errors import CcsError
-from .launch import MARKER
+from .claude import MARKER
 
 
 def line(session: dict, environ) -> str:

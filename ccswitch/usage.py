@@ -72,7 +72,7 @@ def connect(path: Path | None = None):
 
     path = path or log_file()
     with files.refused(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        files.own_dir(path.parent)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     try:
         db = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)

@@ -132,12 +132,16 @@ def imported_modules(importtime_output: str) -> set[str]:
 
 STUB = """#!{python}
 import json, os, sys, stat
-out = {{"argv": sys.argv[1:], "env": dict(os.environ)}}
-for i, arg in enumerate(sys.argv):
-    if arg == "--settings" and os.path.exists(sys.argv[i + 1]):
-        path = sys.argv[i + 1]
-        out["settings_file"] = {{"path": path, "mode": oct(stat.S_IMODE(os.stat(path).st_mode)),
-                                "content": json.load(open(path))}}
+argv = sys.argv[1:]
+out = {{"env": {{**os.environ, "STUB_PID": str(os.getpid())}}, "overlay": None}}
+if argv[:1] == ["--settings"]:  # what ccs passes ahead of claude's own arguments
+    path = argv[1]
+    out["settings_file"] = {{"path": path, "mode": oct(stat.S_IMODE(os.stat(path).st_mode)),
+                            "dir_mode": oct(stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode))}}
+    out["overlay"] = json.load(open(path))
+    argv = argv[2:]
+out["argv"] = argv
+out["raw_argv"] = sys.argv[1:]
 with open(os.environ["STUB_OUT"], "w") as f:
     json.dump(out, f)
 if os.environ.get("STUB_SESSION"):  # a conversation, where claude keeps them

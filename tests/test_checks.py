@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ccswitch import checks, profiles, secrets
+from ccswitch import checks, keys, profiles
 from conftest import ccs, write_config
 from fakes import FakeServer, Reply, anthropic_sse, block, json_reply, message_end, message_start, sse
 from proxy_harness import chunk
@@ -94,7 +94,7 @@ def test_a_working_anthropic_api_profile(anthropic_fake):
         auth = "api-key"
         models = {{ sonnet = "a-big" }}
     """)
-    secrets.store_key("anth", ANTHROPIC_KEY)
+    keys.store_key("anth", ANTHROPIC_KEY)
     result = ccs("test", "anth", "--json")
     assert result.returncode == 0, result.stderr
     trial = json.loads(result.stdout)
@@ -130,7 +130,7 @@ def test_a_failing_provider_is_diagnosed(status, says):
             [profiles.bad]
             base_url = "{server.url}"
         """)
-        secrets.store_key("bad", "sk-bad-key-0000")
+        keys.store_key("bad", "sk-bad-key-0000")
         result = ccs("test", "bad", "--json")
     finally:
         server.close()
@@ -162,7 +162,7 @@ def test_an_openai_api_profile_is_tested_through_its_proxy(openai_fake):
         base_url = "{openai_fake.url}/v1"
         model = "gpt-main"
     """)
-    secrets.store_key("gpt", OPENAI_KEY)
+    keys.store_key("gpt", OPENAI_KEY)
     result = ccs("test", "gpt", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     trial = json.loads(result.stdout)
@@ -188,8 +188,8 @@ def write_router(anthropic_fake, openai_fake, mix: str, gpt_key: str) -> None:
         [profiles.mix]
         models = {{ haiku = "anth,a-small" }}
     """ + mix)
-    secrets.store_key("anth", ANTHROPIC_KEY)
-    secrets.store_key("gpt", gpt_key)
+    keys.store_key("anth", ANTHROPIC_KEY)
+    keys.store_key("gpt", gpt_key)
 
 
 def test_a_router_is_tested_through_its_proxy_to_the_target(anthropic_fake, openai_fake):
@@ -216,8 +216,8 @@ def test_all_profiles_at_once(anthropic_fake):
         [profiles.router]
         model = "nosuch,x"
     """)
-    secrets.store_key("good", ANTHROPIC_KEY)
-    secrets.store_key("wrongkey", "sk-ant-wrong-0001")
+    keys.store_key("good", ANTHROPIC_KEY)
+    keys.store_key("wrongkey", "sk-ant-wrong-0001")
     result = ccs("test", "--all", "--json")
     assert result.returncode == 1
     trials = {trial["profile"]: trial for trial in json.loads(result.stdout)}
@@ -239,7 +239,7 @@ def test_all_good_exits_zero_and_skipped_ones_do_not_count(anthropic_fake):
         [profiles.sub]
         preset = "claude"
     """)
-    secrets.store_key("good", ANTHROPIC_KEY)
+    keys.store_key("good", ANTHROPIC_KEY)
     assert ccs("test", "--all").returncode == 0
 
 
@@ -296,8 +296,8 @@ def test_models_of_both_apis_mark_what_the_profile_uses(anthropic_fake, openai_f
         model = "gpt-main"
         models = {{ haiku = "gpt-mini" }}
     """)
-    secrets.store_key("anth", ANTHROPIC_KEY)
-    secrets.store_key("gpt", OPENAI_KEY)
+    keys.store_key("anth", ANTHROPIC_KEY)
+    keys.store_key("gpt", OPENAI_KEY)
     anth = ccs("models", "anth", "--json")
     assert anth.returncode == 0, anth.stderr
     (listing,) = json.loads(anth.stdout)
@@ -339,7 +339,7 @@ def test_doctor_checks_routers_and_a_saved_route_model(anthropic_fake, claude_st
         [profiles.fine]
         models = {{ sonnet = "anth,a-big" }}
     """)
-    secrets.store_key("anth", ANTHROPIC_KEY)
+    keys.store_key("anth", ANTHROPIC_KEY)
     config_dir = tmp_path / "claude-config"
     config_dir.mkdir()
     (config_dir / "settings.json").write_text(json.dumps({"model": "anth,a-big", "theme": "dark"}))

@@ -1,5 +1,5 @@
 """The model and provider variables of the installed claude, read from its code: each is either managed
-by `ccs run` (launch.MANAGED) or left alone on purpose (launch.LEFT_ALONE), so a new one in a new Claude
+by `ccs run` (claude.MANAGED) or left alone on purpose (claude.LEFT_ALONE), so a new one in a new Claude
 Code fails here first. Names are read where the code uses them ("NAME", `env.NAME`, `{NAME:`), never
 through its minified identifiers, which change with every release.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ccswitch import launch
+from ccswitch import claude
 from conftest import ccs, write_config
 from fakes import FakeServer, Reply, anthropic_text_stream
 
@@ -80,7 +80,7 @@ def provider_switches() -> set[str]:
             for name in names if name.startswith("CLAUDE_CODE_USE_")}
 
 
-LEFT_ALONE = {name for names in launch.LEFT_ALONE.values() for name in names}
+LEFT_ALONE = {name for names in claude.LEFT_ALONE.values() for name in names}
 
 
 def test_the_variables_are_found_where_claude_uses_them():
@@ -93,14 +93,14 @@ def test_the_variables_are_found_where_claude_uses_them():
 
 def test_every_model_and_provider_variable_of_claude_is_managed_or_left_alone_on_purpose():
     known = {name for name in variables() if "MODEL" in name or name.startswith("CLAUDE_CODE_USE_")}
-    unclassified = (known | model_list() | provider_switches()) - set(launch.MANAGED) - LEFT_ALONE
+    unclassified = (known | model_list() | provider_switches()) - set(claude.MANAGED) - LEFT_ALONE
     assert sorted(unclassified) == [], "claude knows variables that ccs neither manages nor leaves alone on purpose"
-    assert not set(launch.MANAGED) & LEFT_ALONE
+    assert not set(claude.MANAGED) & LEFT_ALONE
 
 
 def test_every_provider_switch_is_managed():
     """One left in the shell sends claude to a cloud instead of the profile's provider."""
-    assert sorted(provider_switches() - set(launch.MANAGED)) == []
+    assert sorted(provider_switches() - set(claude.MANAGED)) == []
 
 
 def test_claude_asks_the_profiles_provider_for_its_models_whatever_the_shell_says(tmp_path, monkeypatch, no_keyring):

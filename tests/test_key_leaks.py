@@ -95,12 +95,12 @@ def test_no_output_shows_the_key_without_reveal(no_keyring):
 
 BREAK_AFTER_THE_KEY_IS_READ = """
 import sys
-from ccswitch import launch, cli, secrets
-real_require = secrets.require
+from ccswitch import launch, cli, keys
+real_require = keys.require
 def require_then_break(*args):
     secret = real_require(*args)
     raise RuntimeError("an internal bug, with the key in a local variable")
-secrets.require = require_then_break
+keys.require = require_then_break
 from ccswitch.__main__ import main
 main(sys.argv[1:])
 """

@@ -130,7 +130,7 @@ SETTINGS = {"env": {"ANTHROPIC_BASE_URL": "https://old.example", "ANTHROPIC_MODE
             "enabledPlugins": {"p@m": True}}
 
 
-def test_claude_settings_round_trip_keeps_every_other_key(file_keyring):
+def test_claude_settings_round_trip_keeps_every_other_key(no_keyring):
     write_config('version = 1\n[profiles.glm]\npreset = "zai"\n[profiles.gpt]\npreset = "openai"\n')
     assert ccs("key", "set", "glm", "--stdin", input="sk-glm-settings-77").returncode == 0
     path = Path.home() / ".claude" / "settings.json"
@@ -144,7 +144,7 @@ def test_claude_settings_round_trip_keeps_every_other_key(file_keyring):
         k: SETTINGS[k] for k in ("hooks", "permissions", "statusLine", "enabledPlugins")}
     assert written["env"]["ANTHROPIC_BASE_URL"] == "https://api.z.ai/api/anthropic"
     assert written["env"]["KEEP"] == "me" and "ANTHROPIC_AUTH_TOKEN" not in written["env"]
-    assert written["apiKeyHelper"] == shlex.join([sys.executable, "-m", "ccswitch", "key", "print", "glm"])
+    assert written["apiKeyHelper"] == shlex.join([sys.executable, "-E", "-P", "-m", "ccswitch", "key", "print", "glm"])
     from_an_ide = subprocess.run(written["apiKeyHelper"], shell=True, capture_output=True, text=True,
                                  env={**os.environ, "PATH": "/usr/bin:/bin"})  # no venv on this PATH
     assert from_an_ide.stdout.strip() == "sk-glm-settings-77"

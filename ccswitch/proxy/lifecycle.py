@@ -60,13 +60,11 @@ def url_of(sock: socket.socket) -> str:
 def keys_for(config, profile) -> dict[str, str | None]:
     """The keys a profile's proxy needs from the start: its own and its routes' (a missing one is a clear
     error before claude starts, not a failed request later). Other profiles' are looked up when used."""
-    from .. import secrets as keys
-    from ..profiles import route_list, split_route
+    from .. import keys
 
     if problems := config.route_problems(profile):
         raise CcsError(f"profile '{profile.name}': {problems[0]}")
-    needed = {p.name: p for p in [profile, *(config.find(split_route(route)[0]) for route in route_list(profile))]}
-    return {name: keys.require(p, config.secret_store) if p.needs_key else None for name, p in needed.items()}
+    return {p.name: keys.lookup(p, config.secret_store) for p in [profile, *config.route_targets(profile)]}
 
 
 @contextlib.contextmanager
@@ -134,10 +132,7 @@ def priced_by(config):
 def serve_in_background(config, profile, keys: dict[str, str | None]) -> Iterator[Endpoint]:
     """`ccs run`: the proxy lives exactly as long as claude; its log goes to a file, not the terminal.
     Yields as soon as the socket listens (see the module's docstring)."""
-    from .. import files
-
-    files.state_dir().mkdir(parents=True, exist_ok=True)
-    log_file = str(files.state_dir() / "proxy.log")
+    log_file = log_path()
     sock, token = bind(), new_token()
     done = threading.Event()
 
@@ -208,13 +203,29 @@ def make_server(app, log: logging.Handler):
     return uvicorn.Server(config)
 
 
+def log_path() -> str:
+    """The proxy's log under `ccs run` and `ccs test`: in the state dir, 0600 (it may quote a provider's error,
+    and a provider's error may quote a prompt)."""
+    from .. import files
+
+    return str(files.own_dir(files.state_dir()) / "proxy.log")
+
+
 def log_handler(log_file: str | None, quiet: bool) -> logging.Handler:
     """Where uvicorn's log and ours go (a line per request unless `quiet`): `log_file` under `ccs run`
     (never over claude's screen), rotated; else stderr, never blocking (see StderrLog)."""
     if log_file:
-        from logging.handlers import RotatingFileHandler
+        from logging.handlers import RotatingFileHandler  # here: not on `ccs run`'s way to starting claude
 
-        handler: logging.Handler = RotatingFileHandler(log_file, maxBytes=LOG_BYTES, backupCount=1)
+        class PrivateLog(RotatingFileHandler):
+            """Its files (the current one and the one rotated away) only this user can read."""
+
+            def _open(self):
+                os.close(os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+                os.chmod(self.baseFilename, 0o600)  # one an older ccs created 0644
+                return super()._open()
+
+        handler: logging.Handler = PrivateLog(log_file, maxBytes=LOG_BYTES, backupCount=1)
     else:
         handler = StderrLog()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from ..errors import CcsError
 from ..profiles import Config, Profile, is_route, split_route, tier_model
-from ..secrets import mask
+from ..keys import mask
 from .errors import ProxyError
 from .upstream import TIERS, Upstream, tier_of
 
@@ -71,23 +71,22 @@ class Router:
         return cls(upstream, dict(upstream.models), upstream.model)
 
     @classmethod
-    def for_profile(cls, config: Config, profile: Profile, keys: dict[str, str | None], environ) -> Router:
-        """`keys`: the secrets already looked up (the served profile's and its routes', see
+    def for_profile(cls, config: Config, profile: Profile, known: dict[str, str | None], environ) -> Router:
+        """`known`: the keys already looked up (the served profile's and its routes', see
         `lifecycle.keys_for`), by profile name."""
-        from .. import secrets
+        from .. import keys
 
         def find(name: str) -> Upstream:
             if problem := config.target_problem(name):
                 raise ProxyError(404, f"model '{name},...': {problem} (see `ccs list`)", retry=False)
             target = config.find(name)
-            key = keys[target.name] if target.name in keys else \
-                secrets.require(target, config.secret_store) if target.needs_key else None
+            key = known[target.name] if target.name in known else keys.lookup(target, config.secret_store)
             return Upstream.from_profile(target, key, environ)
 
-        own = Upstream.from_profile(profile, keys.get(profile.name), environ) if profile.own_provider else None
+        own = Upstream.from_profile(profile, known.get(profile.name), environ) if profile.own_provider else None
         return cls(own, dict(profile.models), profile.model, profile.fallback, find,
                    COOLDOWN if profile.cooldown is None else profile.cooldown,
-                   [name for name in keys if name != profile.name])
+                   [name for name in known if name != profile.name])
 
     async def routes(self, requested: str) -> list[Route]:
         """Where a request for `requested` goes, in the order to try: its own target, then the fallbacks,

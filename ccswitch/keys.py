@@ -70,6 +70,12 @@ def require(profile: Profile, store: str = "auto") -> str:
     return secret
 
 
+def lookup(profile: Profile, store: str = "auto") -> str | None:
+    """The key a profile sends (an error when it is missing), or None for one that sends none (claude's login,
+    a keyless server, a router without a provider of its own)."""
+    return require(profile, store) if profile.needs_key else None
+
+
 def status(profile: Profile, store: str = "auto") -> tuple[str, bool | None]:
     """(where the key comes from, whether it is there); None when only running key_cmd would tell."""
     return key_info(profile, store)[:2]
@@ -254,6 +260,7 @@ def _file_get(user: str) -> str | None:
 
 def _file_set(user: str, secret: str) -> None:
     path = _file_path()
+    files.own_dir(path.parent)
     with files.locked(path):
         secrets = _file_read()
         secrets[user] = secret
@@ -282,5 +289,5 @@ def _notice_file_store_once(why: str = "") -> None:
         return
     print(f"ccs: no usable OS keyring{why}; keys are kept in {_file_path()} (mode 0600). "
           "Set secret_store = \"keyring\" to require a keyring.", file=sys.stderr)
-    marker.parent.mkdir(parents=True, exist_ok=True)
+    files.own_dir(marker.parent)
     marker.touch()

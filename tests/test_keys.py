@@ -13,7 +13,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from ccswitch import files, secrets
+from ccswitch import files, keys
 from ccswitch.errors import CcsError
 from ccswitch.profiles import resolve
 from conftest import REPO, MemoryKeyring, ccs, write_config
@@ -22,26 +22,26 @@ GLM = resolve("glm", {"preset": "zai"})
 
 
 def test_keyring_round_trip(memory_keyring):
-    assert secrets.store_key("glm", "sk-secret-1234", "auto") == "keyring"
+    assert keys.store_key("glm", "sk-secret-1234", "auto") == "keyring"
     assert memory_keyring.store[("ccswitch", "glm")] == "sk-secret-1234"
-    assert secrets.get(GLM) == "sk-secret-1234"
-    assert secrets.status(GLM) == ("keyring", True)
+    assert keys.get(GLM) == "sk-secret-1234"
+    assert keys.status(GLM) == ("keyring", True)
     assert not (files.data_dir() / "secrets.json").exists()
-    assert secrets.delete_key("glm") is True
-    assert secrets.get(GLM) is None
+    assert keys.delete_key("glm") is True
+    assert keys.get(GLM) is None
 
 
 def test_no_keyring_falls_back_to_a_0600_file_with_one_notice(no_keyring, capsys):
-    where = secrets.store_key("glm", "sk-secret-1234")
+    where = keys.store_key("glm", "sk-secret-1234")
     path = files.data_dir() / "secrets.json"
     assert where == str(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(path.read_text())["secrets"] == {"glm": "sk-secret-1234"}
     assert "no usable OS keyring" in capsys.readouterr().err
-    secrets.store_key("other", "sk-other")
+    keys.store_key("other", "sk-other")
     assert capsys.readouterr().err == ""  # said once only
-    assert secrets.get(GLM) == "sk-secret-1234"
-    assert secrets.status(GLM) == ("file", True)
+    assert keys.get(GLM) == "sk-secret-1234"
+    assert keys.status(GLM) == ("file", True)
 
 
 class BrokenKeyring(MemoryKeyring):
@@ -57,62 +57,62 @@ def test_a_keyring_that_fails_on_use_falls_back_to_the_file_in_auto_mode(capsys)
     import keyring
 
     keyring.set_keyring(BrokenKeyring())
-    assert secrets.store_key("glm", "sk-secret-1234") == str(files.data_dir() / "secrets.json")
+    assert keys.store_key("glm", "sk-secret-1234") == str(files.data_dir() / "secrets.json")
     assert "the keyring said: no Secret Service daemon" in capsys.readouterr().err
-    assert secrets.get(GLM) == "sk-secret-1234"
+    assert keys.get(GLM) == "sk-secret-1234"
     with pytest.raises(CcsError, match="the keyring refused to store the key: no Secret Service daemon"):
-        secrets.store_key("glm", "sk-other", "keyring")
+        keys.store_key("glm", "sk-other", "keyring")
 
 
 def test_required_keyring_missing_is_a_clear_error(no_keyring):
     with pytest.raises(CcsError, match='no usable keyring backend.*secret_store = "file"'):
-        secrets.store_key("glm", "sk", "keyring")
+        keys.store_key("glm", "sk", "keyring")
     with pytest.raises(CcsError, match="no usable keyring"):
-        secrets.get(GLM, "keyring")
+        keys.get(GLM, "keyring")
 
 
 def test_storing_in_the_keyring_removes_a_stale_file_copy(no_keyring, memory_keyring):
     import keyring
 
-    secrets.store_key("glm", "old-key-000000")
+    keys.store_key("glm", "old-key-000000")
     keyring.set_keyring(memory_keyring)
-    secrets.store_key("glm", "new-key-111111")
-    assert secrets.get(GLM) == "new-key-111111"
+    keys.store_key("glm", "new-key-111111")
+    assert keys.get(GLM) == "new-key-111111"
 
 
 def test_key_env(monkeypatch):
     profile = resolve("k", {"preset": "kimi", "key_env": "MY_KIMI"})
     with pytest.raises(CcsError, match=r"\$MY_KIMI, which is not set"):
-        secrets.get(profile)
+        keys.get(profile)
     monkeypatch.setenv("MY_KIMI", "sk-from-env")
-    assert secrets.get(profile) == "sk-from-env"
-    assert secrets.status(profile) == ("$MY_KIMI", True)
+    assert keys.get(profile) == "sk-from-env"
+    assert keys.status(profile) == ("$MY_KIMI", True)
 
 
 def test_key_cmd_success_failure_and_silence(monkeypatch):
     ok = resolve("d", {"preset": "deepseek", "key_cmd": "echo ' sk-from-cmd '"})
-    assert secrets.get(ok) == "sk-from-cmd"
+    assert keys.get(ok) == "sk-from-cmd"
     failing = resolve("d", {"preset": "deepseek", "key_cmd": "echo nope >&2; exit 3"})
     with pytest.raises(CcsError, match="exit code 3: nope"):
-        secrets.get(failing)
+        keys.get(failing)
     silent = resolve("d", {"preset": "deepseek", "key_cmd": "true"})
     with pytest.raises(CcsError, match="printed nothing"):
-        secrets.get(silent)
-    monkeypatch.setattr(secrets, "KEY_CMD_TIMEOUT", 0.2)
+        keys.get(silent)
+    monkeypatch.setattr(keys, "KEY_CMD_TIMEOUT", 0.2)
     slow = resolve("d", {"preset": "deepseek", "key_cmd": "sleep 5"})
     with pytest.raises(CcsError, match="did not finish"):
-        secrets.get(slow)
+        keys.get(slow)
 
 
 def test_missing_key_names_the_command_that_stores_it():
     with pytest.raises(CcsError, match="run `ccs key set glm`"):
-        secrets.require(GLM)
+        keys.require(GLM)
 
 
 @pytest.mark.parametrize("secret, masked", [("sk-ant-api03-abcdefgh1234", "sk-…1234"), ("abcdefghijklmnop", "ab…mnop"),
                                             ("short", "…rt"), (None, "(none)")])
 def test_mask(secret, masked):
-    assert secrets.mask(secret) == masked
+    assert keys.mask(secret) == masked
 
 
 def test_a_keyring_backend_picked_through_the_environment_across_processes(file_keyring):
@@ -131,7 +131,7 @@ def test_a_keyring_backend_picked_through_the_environment_across_processes(file_
 
 def test_file_store_is_written_atomically_and_survives_concurrency(no_keyring):
     for i in range(20):
-        secrets.store_key(f"user{i}", f"secret-{i}")
+        keys.store_key(f"user{i}", f"secret-{i}")
     stored = json.loads((files.data_dir() / "secrets.json").read_text())["secrets"]
     assert len(stored) == 20
     assert not [p for p in os.listdir(files.data_dir()) if p.startswith(".secrets.json.")]
@@ -145,12 +145,12 @@ def test_the_test_extra_installs_no_keyring_backend():
 
 
 def test_a_hanging_key_cmd_says_what_it_waits_for_and_is_stopped_with_its_children(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(secrets, "KEY_CMD_NOTICE", 0.2)
-    monkeypatch.setattr(secrets, "KEY_CMD_TIMEOUT", 1.0)
+    monkeypatch.setattr(keys, "KEY_CMD_NOTICE", 0.2)
+    monkeypatch.setattr(keys, "KEY_CMD_TIMEOUT", 1.0)
     pidfile = tmp_path / "child.pid"
     hanging = resolve("d", {"preset": "deepseek", "key_cmd": f"sleep 60 & echo $! > {pidfile}; wait"})
     with pytest.raises(CcsError, match="did not finish in 1.0 s"):
-        secrets.get(hanging)
+        keys.get(hanging)
     assert "waiting for the key_cmd of 'd' (sleep 60 &" in capsys.readouterr().err
     child = int(pidfile.read_text())
     for _ in range(50):
