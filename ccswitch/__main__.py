@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .errors import CcsError
+    from .errors import CcsError, fail
 
     args = sys.argv[1:] if argv is None else argv
     if "_CCS_COMPLETE" in os.environ:  # a TAB in the user's shell
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
         if command is not None:
             sys.exit(command() or 0)
     except CcsError as e:
-        print(f"ccs: error: {e}", file=sys.stderr)
+        fail(e)
         sys.exit(e.exit_code)
     from .cli import app
 

@@ -67,7 +67,7 @@ class Unreadable(Exception):
 
 def read_small(path: Path, limit: int, *, owned: bool = False) -> str | None:
     """The text of a small regular file (UTF-8, a BOM allowed), or None when there is none. `owned`: only one
-    this user (or root) owns counts, since another user may have put it where ccs looks (`/tmp/.ccs-profile`)."""
+    this user owns counts, since another may have put it where ccs looks (`/tmp/.ccs-profile`)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except (FileNotFoundError, NotADirectoryError):
@@ -78,7 +78,7 @@ def read_small(path: Path, limit: int, *, owned: bool = False) -> str | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise Unreadable("is not a regular file")
-        if owned and UID is not None and info.st_uid not in (UID, 0):
+        if owned and UID is not None and info.st_uid != UID:
             raise Unreadable(f"belongs to another user (uid {info.st_uid})")
         if info.st_size > limit:
             raise Unreadable(f"is larger than {limit} bytes")

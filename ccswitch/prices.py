@@ -3,7 +3,7 @@ genai-prices (a maintained table of providers' prices over time, matched by the 
 model name; update it with `pip install -U genai-prices`).
 
 The table and the pydantic it is built on take 12 MB, which a proxy that lives all day should not carry:
-the usage log's writer asks a short-lived `python -m ccswitch.prices URL MODEL TIME` for a model's rates
+the usage log's writer asks a short-lived `python -m ccswitch.prices` for a model's rates
 once per proxy, and prices each request from those (`TablePrices`). Nothing else imports genai-prices.
 """
 
@@ -16,7 +16,8 @@ from typing import NamedTuple
 
 MILLION = 1_000_000
 KINDS = ("input", "output", "cache_read", "cache_write")
-ASK_SECONDS = 60.0
+ASK_SECONDS = 15.0  # the most one question to the price table may take (it imports the table: ~0.5 s)
+RETRY_SECONDS = 600.0  # a price the table could not give is asked again after this long
 
 
 class Tokens(NamedTuple):
@@ -82,16 +83,24 @@ def table_rates(base_url: str, model: str, when: float) -> dict | None:
 
 
 class TablePrices:
-    """List prices for the usage log's writer: each (URL, model)'s rates asked of a child process once."""
+    """List prices for the usage log's writer: each (URL, model)'s rates asked of a child process once (one
+    that could not be had, again after RETRY_SECONDS); once the log is closing, only rates already known."""
 
     def __init__(self):
-        self.rates: dict[tuple[str, str], dict | None] = {}
+        self.rates: dict[tuple[str, str], tuple[float, dict | None]] = {}  # -> (when asked, rates)
+        self.known_only = False
+
+    def closing(self) -> None:
+        self.known_only = True
 
     def __call__(self, base_url: str, model: str, tokens: Tokens, when: float) -> Priced:
+        import time
+
         key = (base_url, model)
-        if key not in self.rates:
-            self.rates[key] = self._ask(base_url, model, when)
-        rates = self.rates[key]
+        asked, rates = self.rates.get(key, (None, None))
+        if not self.known_only and (asked is None or rates is None and time.monotonic() - asked > RETRY_SECONDS):
+            rates = self._ask(base_url, model, when)
+            self.rates[key] = (time.monotonic(), rates)
         return UNPRICED if rates is None else table_cost(rates, tokens)
 
     @staticmethod
@@ -99,9 +108,10 @@ class TablePrices:
         import subprocess
 
         try:
-            # -P: the current directory (claude's project, any cloned repo) is not put on the child's sys.path
-            answer = subprocess.run([sys.executable, "-P", "-m", "ccswitch.prices", base_url, model, repr(when)],
-                                    capture_output=True, text=True, timeout=ASK_SECONDS, check=True)
+            # -P: the current directory (claude's project, any cloned repo) is not put on the child's sys.path;
+            # the question goes on stdin, not argv, which every local user can read
+            answer = subprocess.run([sys.executable, "-P", "-m", "ccswitch.prices"], input=json.dumps(
+                [base_url, model, when]), capture_output=True, text=True, timeout=ASK_SECONDS, check=True)
             return json.loads(answer.stdout)
         except (OSError, subprocess.SubprocessError, ValueError) as e:
             import logging
@@ -119,5 +129,23 @@ def price(prices: Mapping, base_url: str, model: str, tokens: Tokens, when: floa
     return table(base_url, model, tokens, when)
 
 
-if __name__ == "__main__":  # the writer's question: python -m ccswitch.prices URL MODEL TIME
-    print(json.dumps(table_rates(sys.argv[1], sys.argv[2], float(sys.argv[3]))))
+class ProfilePrices:
+    """(target profile, model, tokens, time) -> Priced, for the usage log's writer: the profile's own `prices`,
+    else the price table's for its provider's URL."""
+
+    def __init__(self, config, table: TablePrices | None = None):
+        self.config = config
+        self.table = table or TablePrices()
+
+    def __call__(self, name: str, model: str, tokens: Tokens, when: float) -> Priced:
+        profile = self.config.find(name)
+        if profile is None:
+            return UNPRICED
+        return price(profile.prices, profile.url, model, tokens, when, self.table)
+
+    def closing(self) -> None:
+        self.table.closing()
+
+
+if __name__ == "__main__":  # the writer's question on stdin: ["URL", "MODEL", TIME]
+    print(json.dumps(table_rates(*json.load(sys.stdin))))

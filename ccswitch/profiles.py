@@ -22,6 +22,7 @@ from .presets import PRESETS
 from .prices import KINDS as PRICE_KINDS  # USD per million tokens
 
 VERSION = 1
+ANTHROPIC_URL = "https://api.anthropic.com"
 APIS = ("anthropic", "openai")
 AUTHS = ("bearer", "api-key", "login", "none")
 TIERS = ("opus", "sonnet", "haiku", "fable", "subagent")
@@ -65,7 +66,12 @@ version = 1
 
 
 class ConfigError(CcsError):
-    """The profiles file is not valid; the message names the file, line and profile."""
+    """The profiles file is not valid; the message names the file, line and profile. `reason`: what is wrong
+    with the profile, without where (for a value typed on the command line rather than in the file)."""
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 NO_ITEMS = MappingProxyType({})  # the read-only default of a table field
@@ -124,6 +130,11 @@ class Profile(NamedTuple):
         if self.api == "openai":
             return "speaks the OpenAI API"
         return "routes requests to other profiles" if self.is_router else "is observed (`observe = true`)"
+
+    @property
+    def url(self) -> str:
+        """Where its requests go: its base_url, else Anthropic's API."""
+        return self.base_url or ANTHROPIC_URL
 
     @property
     def keyring_user(self) -> str:
@@ -296,27 +307,24 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         raise ConfigError(f"{at}: invalid profile name {name!r}: use letters, digits, '.', '_' or '-'")
     if not isinstance(raw, dict):
         raise ConfigError(f"{at}: profile '{name}' must be a table")
+
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(f"{where.of(name, key)}: profile '{name}': {message}", message)
+
     for key, value in raw.items():
         expected = FIELDS.get(key)
         if expected is None:
-            hint = _suggest(key, FIELDS)
-            raise ConfigError(f"{where.of(name, key)}: profile '{name}': unknown key {key!r}{hint}")
+            raise fail(key, f"unknown key {key!r}{suggest(key, FIELDS)}")
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
-            raise ConfigError(
-                f"{where.of(name, key)}: profile '{name}': {key!r} must be {_type_name(expected)}, "
-                f"not {_type_name(type(value))}"
-            )
+            raise fail(key, f"{key!r} must be {_type_name(expected)}, not {_type_name(type(value))}")
     merged = _merge_preset(name, raw, where)
-
-    def fail(key: str, message: str) -> ConfigError:
-        return ConfigError(f"{where.of(name, key)}: profile '{name}': {message}")
 
     if merged.get("api", "anthropic") not in APIS:
         raise fail("api", f"api must be one of {', '.join(APIS)}")
     if merged.get("auth", "bearer") not in AUTHS:
         raise fail("auth", f"auth must be one of {', '.join(AUTHS)}")
-    if (url := merged.get("base_url")) is not None and not _valid_url(url):
-        raise fail("base_url", f"base_url {url!r} is not an http(s) URL")
+    if (url := merged.get("base_url")) is not None and (problem := url_problem(url, name)):
+        raise fail("base_url", problem)
     if merged.get("api") == "openai" and not merged.get("base_url"):
         raise fail("api", "an OpenAI-API profile needs a base_url")
     if merged.get("api") == "openai" and merged.get("auth") == "login":
@@ -390,9 +398,8 @@ def _merge_preset(name: str, raw: dict, where: _Locator) -> dict:
         return dict(raw)
     preset = PRESETS.get(preset_name)
     if preset is None:
-        hint = _suggest(preset_name, PRESETS)
-        raise ConfigError(f"{where.of(name, 'preset')}: profile '{name}': unknown preset {preset_name!r}{hint}; "
-                          "see `ccs presets`")
+        reason = f"unknown preset {preset_name!r}{suggest(preset_name, PRESETS)}; see `ccs presets`"
+        raise ConfigError(f"{where.of(name, 'preset')}: profile '{name}': {reason}", reason)
     merged = {**preset.fields, **raw}
     for key in ("models", "env", "prices"):
         if key in preset.fields or key in raw:
@@ -410,9 +417,23 @@ def _check_aliases(config: Config, where: _Locator) -> None:
             seen[alias] = profile.name
 
 
-def _valid_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+def url_problem(url: str, name: str) -> str | None:
+    """Why `url` cannot be a base_url: not http(s), or holding what may be a key (`user:pass@`, `?key=`), which
+    would reach logs, error messages and every command's output."""
+    not_http = f"base_url {url!r} is not an http(s) URL"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError:
+        return not_http
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return not_http
+    where = "a user name or password (user:pass@)" if "@" in parts.netloc else \
+        "a query or fragment (?...)" if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")) else None
+    if where:
+        return (f"base_url holds {where}, where a key would show in logs and output: give the provider's URL "
+                f"alone and keep the key in the keyring (`ccs key set {name}`, or key_env / key_cmd)")
+    return None
 
 
 def _type_name(t) -> str:
@@ -422,7 +443,7 @@ def _type_name(t) -> str:
             float: "a number"}.get(t, t.__name__)
 
 
-def _suggest(word: str, known) -> str:
+def suggest(word: str, known) -> str:
     import difflib
 
     close = difflib.get_close_matches(word, list(known), n=1)
@@ -432,7 +453,7 @@ def _suggest(word: str, known) -> str:
 def _unknown_profile_message(name: str, config: Config) -> str:
     if not config.profiles:
         return f"no profile named '{name}': {config.path} has no profiles yet; add one with `ccs add {name}`"
-    return (f"no profile named '{name}'{_suggest(name, config.profiles)}; "
+    return (f"no profile named '{name}'{suggest(name, config.profiles)}; "
             f"known: {', '.join(sorted(config.profiles))} (see `ccs list`)")
 
 

@@ -1,7 +1,7 @@
 """Shell integration: `eval "$(ccs shell-init zsh)"` makes plain `claude` honour the active profile.
 
 The generated code defines three things, none of which runs Python when the shell starts:
-- `claude`: `ccs run -- claude` when a profile applies ($CCS_PROFILE, a `.ccs-profile` in this
+- `claude`: `ccs run -- claude` when a profile applies ($CCS_PROFILE, a `.ccs-profile` of yours in this
   directory or above, or the default file exists), else the real claude untouched. `command` skips
   functions, so it never calls itself.
 - one function per profile alias: `cc-cheap ARGS` is `ccs run cheap -- claude ARGS`.
@@ -79,10 +79,10 @@ def _posix(shell: str, active: str, aliases: dict[str, str]) -> str:
         f"__ccs_here() {{  # a {HERE_FILE} in this directory or one above",
         "  local __ccs_d=\"$PWD\"",
         "  while [ -n \"$__ccs_d\" ]; do",
-        f"    [ -f \"$__ccs_d/{HERE_FILE}\" ] && return 0",
+        f"    [ -f \"$__ccs_d/{HERE_FILE}\" ] && [ -O \"$__ccs_d/{HERE_FILE}\" ] && return 0",
         "    __ccs_d=\"${__ccs_d%/*}\"",
         "  done",
-        f"  [ -f /{HERE_FILE} ]",
+        f"  [ -f /{HERE_FILE} ] && [ -O /{HERE_FILE} ]",
         "}",
         "ccs() {",
         "  case \"${1-}\" in",
@@ -124,10 +124,10 @@ def _fish(active: str, aliases: dict[str, str]) -> str:
         f"function __ccs_here --description 'a {HERE_FILE} in this directory or one above'",
         "    set -l d $PWD",
         "    while test -n \"$d\"",
-        f"        test -f \"$d/{HERE_FILE}\"; and return 0",
+        f"        test -f \"$d/{HERE_FILE}\"; and test -O \"$d/{HERE_FILE}\"; and return 0",
         "        set d (string replace -r '/[^/]*$' '' -- $d)",
         "    end",
-        f"    test -f /{HERE_FILE}",
+        f"    test -f /{HERE_FILE}; and test -O /{HERE_FILE}",
         "end",
         "function ccs --wraps ccs --description 'ccswitch'",
         "    if test \"$argv[1]\" = reload",
@@ -222,7 +222,8 @@ def completion_script(shell: str) -> str:
 def env_code(values: dict[str, str], unset: list[str], shell: str, notes: list[str] = (),
              masked: set[str] = frozenset()) -> str:
     """`ccs env`: set and unset variables, as code for a shell (or JSON), after `notes` as comments.
-    A `masked` variable (a key shown as `sk-…abcd`) is a comment too: as code it would set a wrong key."""
+    A `masked` variable (a key shown as `sk-…abcd`) is unset, its line a comment: as code it would set a wrong
+    key, and left alone a key from before (`ccs env OTHER --reveal`) would go to this profile's provider."""
     if shell == "json":
         return json.dumps({"set": values, "unset": unset, "masked": sorted(masked)}, indent=2) + "\n"
     if shell in ("bash", "zsh", "sh"):
@@ -231,11 +232,21 @@ def env_code(values: dict[str, str], unset: list[str], shell: str, notes: list[s
         unset_line, set_line = "set -e {}".format, lambda k, v: f"set -gx {k} {_fish_quote(v)}"
     elif shell == "powershell":
         unset_line = "Remove-Item Env:{} -ErrorAction SilentlyContinue".format
-        set_line = lambda k, v: f"$Env:{k} = '" + v.replace("'", "''") + "'"  # noqa: E731
+        set_line = lambda k, v: f"$Env:{k} = {_powershell_quote(v)}"  # noqa: E731
     else:
         raise CcsError(f"unknown shell '{shell}': use bash, zsh, fish, powershell or json")
     lines = [f"# {note}" for note in notes] + [unset_line(var) for var in unset]
     for var, value in values.items():
-        lines.append(f"# {set_line(var, value)}  (masked: --reveal prints the key)" if var in masked
-                     else set_line(var, value))
+        if var in masked:
+            lines += [unset_line(var), f"# {set_line(var, value)}  (masked: --reveal prints the key)"]
+        else:
+            lines.append(set_line(var, value))
     return "\n".join(lines) + "\n"
+
+
+POWERSHELL_QUOTES = "'\u2018\u2019\u201a\u201b"  # each ends a single-quoted string in PowerShell
+
+
+def _powershell_quote(value: str) -> str:
+    """A single-quoted PowerShell string: every quote character it knows is doubled."""
+    return "'" + "".join(c * 2 if c in POWERSHELL_QUOTES else c for c in value) + "'"

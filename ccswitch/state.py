@@ -10,6 +10,7 @@ from . import files
 
 SHELL_VAR = "CCS_PROFILE"
 HERE_FILE = ".ccs-profile"  # holds a profile name only, never a secret: it may be committed
+HERE_BYTES = 4096  # a profile name and a comment or two
 
 
 def default_file() -> Path:
@@ -38,8 +39,10 @@ def here(directory: Path) -> tuple[str, Path] | None:
     for folder in (directory, *directory.parents):
         path = folder / HERE_FILE
         try:
-            text = path.read_text(encoding="utf-8")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
+            text = files.read_small(path, HERE_BYTES, owned=True)
+        except files.Unreadable:
+            continue  # a FIFO, /dev/zero, another user's (`/tmp/.ccs-profile`): not the user's choice
+        if text is None:
             continue
         names = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
         if names:

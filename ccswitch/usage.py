@@ -9,6 +9,7 @@ kept in SQLite's `user_version`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -25,6 +26,7 @@ from .prices import UNPRICED, Priced, Tokens
 BUSY_SECONDS = 30.0  # how long a writer waits for another's transaction before giving up on a batch
 BATCH = 500  # rows written in one transaction at most
 LINGER = 0.05  # seconds the writer waits after a row for more: one transaction for a burst, not one each
+CLOSE_SECONDS = BUSY_SECONDS + 5  # how long closing waits for the writer: another writer's transaction, then ours
 
 log = logging.getLogger("ccswitch.usage")
 
@@ -58,12 +60,45 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE requests ADD COLUMN price_source TEXT",
         "CREATE INDEX requests_by_session ON requests (session)",
     ),
+    (  # 3: `ccs test`'s own requests, left out of the totals unless asked for
+        "ALTER TABLE requests ADD COLUMN test INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 SCHEMA = len(MIGRATIONS)
 
 
 def log_file() -> Path:
     return files.data_dir() / "usage.sqlite3"
+
+
+def reading(path: Path | None = None):
+    """The log for a reader, opened read-only (nothing is created for it); None when there is no log yet.
+    A log of an older schema is migrated first, as a writer would."""
+    import sqlite3
+
+    path = path or log_file()
+    if not path.exists():
+        return None
+    with damaged(path):
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_SECONDS, isolation_level=None,
+                             check_same_thread=False)
+        version = _refuse_newer(db, path)
+    if version < SCHEMA:
+        db.close()
+        connect(path).close()
+        return reading(path)
+    return db
+
+
+@contextlib.contextmanager
+def damaged(path: Path):
+    """SQLite's word that the log is not a usable database, as one clear line."""
+    import sqlite3
+
+    try:
+        yield
+    except sqlite3.DatabaseError as e:
+        raise CcsError(f"the usage log {path} cannot be read ({e}): move it away and ccs starts a new one") from None
 
 
 def connect(path: Path | None = None):
@@ -141,7 +176,7 @@ class Request(NamedTuple):
 
 COLUMNS = ("time", "session", "profile", "target", "model", "requested", "stream", "status", "input_tokens",
            "output_tokens", "cache_read_tokens", "cache_write_tokens", "ttfb_ms", "duration_ms", "error", "hops",
-           "failed", "cost", "price_source")
+           "failed", "cost", "price_source", "test")
 INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
@@ -164,9 +199,11 @@ class Recorder:
     the requests and writes them, a transaction per batch. A log that cannot be written is one warning,
     never a failed request."""
 
-    def __init__(self, profile: str, price: Callable[[str, str, Tokens, float], Priced], path: Path | None = None):
+    def __init__(self, profile: str, price: Callable[[str, str, Tokens, float], Priced], path: Path | None = None,
+                 test: bool = False):
         self.profile = profile
         self.price = price  # (target profile, model, tokens, time) -> Priced
+        self.test = test  # `ccs test`'s proxy: its rows are marked, and left out of totals
         self.path = path or log_file()
         self.queue: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
         self.written = 0
@@ -177,8 +214,11 @@ class Recorder:
     def record(self, request: Request) -> None:
         self.queue.put(request)
 
-    def close(self, timeout: float = BUSY_SECONDS + 5) -> None:
-        """Write what is queued, then stop; waits up to `timeout` seconds for the writer to finish."""
+    def close(self, timeout: float = CLOSE_SECONDS) -> None:
+        """Write what is queued, then stop; waits up to `timeout` seconds for the writer to finish. From now on
+        a price not known yet is not asked for (a slow price table must not cost rows at exit)."""
+        if closing := getattr(self.price, "closing", None):  # a plain function (a test's) has nothing to stop
+            closing()
         self.queue.put(None)
         self.thread.join(timeout)
 
@@ -229,7 +269,7 @@ class Recorder:
                 log.warning("ccs: no price for %s,%s: %s: %s", r.target, r.model, type(e).__name__, e)
         return (r.time, r.session, self.profile, r.target, r.model, r.requested, int(r.stream), r.status, *tokens,
                 None if r.ttfb is None else round(r.ttfb * 1000, 1), round(r.duration * 1000, 1), r.error,
-                len(r.failed), ", ".join(r.failed) or None, priced.cost, priced.source)
+                len(r.failed), ", ".join(r.failed) or None, priced.cost, priced.source, int(self.test))
 
 
 # ---------------------------------------------------------------- reading
@@ -258,11 +298,23 @@ _MAYBE_NONE = ("cost", "first", "last")  # no price, no request: None rather tha
 _FIGURES_SQL = ", ".join(_FIGURES.values())
 
 
-def summary(db, since: float | None, by: str) -> tuple[list[dict], dict]:
-    """(a dict per group, costliest first (by day: oldest first), the totals) of the requests since `since`."""
+class Period(NamedTuple):
+    """Which rows a report reads: since when (None: all), and whether `ccs test`'s own count."""
+
+    since: float | None = None
+    tests: bool = False
+
+    def where(self, *more: str) -> tuple[str, tuple]:
+        """A WHERE clause for these rows (and `more` conditions), with its arguments."""
+        conditions = [*more, *(["time >= ?"] if self.since is not None else []), *([] if self.tests else ["test = 0"])]
+        return ("WHERE " + " AND ".join(conditions) if conditions else ""), (() if self.since is None else (self.since,))
+
+
+def summary(db, period: Period, by: str) -> tuple[list[dict], dict]:
+    """(a dict per group, costliest first (by day and by session: oldest first), the totals) of the period."""
     keys = GROUPS[by]
-    where, args = ("WHERE time >= ?", (since,)) if since is not None else ("", ())
-    order = "1" if by == "day" else "sum(cost) IS NULL, sum(cost) DESC, count(*) DESC"
+    where, args = period.where()
+    order = {"day": "1", "session": "min(time)"}.get(by, "sum(cost) IS NULL, sum(cost) DESC, count(*) DESC")
     columns = ", ".join(keys.values())
     rows = db.execute(f"SELECT {columns}, {_FIGURES_SQL} FROM requests {where} GROUP BY {columns} ORDER BY {order}",
                       args).fetchall()
@@ -271,28 +323,47 @@ def summary(db, since: float | None, by: str) -> tuple[list[dict], dict]:
     return groups, total
 
 
+def empty_total() -> dict:
+    """The totals of no request at all."""
+    return _figures({}, [None] * len(FIGURES))
+
+
+@contextlib.contextmanager
+def snapshot(db):
+    """One read transaction: every query inside it reads the same rows, however many writers write meanwhile."""
+    db.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        db.execute("COMMIT")
+
+
 def _figures(group: dict, values) -> dict:
     figures = {name: value if value is not None or name in _MAYBE_NONE else 0 for name, value in zip(FIGURES, values)}
     return {**group, **figures}
 
 
-def price_sources(db, since: float | None) -> list[str]:
-    where, args = ("AND time >= ?", (since,)) if since is not None else ("", ())
-    return [row[0] for row in db.execute(
-        f"SELECT DISTINCT price_source FROM requests WHERE price_source IS NOT NULL {where} ORDER BY 1", args)]
+def price_sources(db, period: Period) -> list[str]:
+    where, args = period.where("price_source IS NOT NULL")
+    return [row[0] for row in db.execute(f"SELECT DISTINCT price_source FROM requests {where} ORDER BY 1", args)]
 
 
-def unpriced_models(db, since: float | None) -> list[str]:
+def unpriced_models(db, period: Period) -> list[str]:
     """"profile,model" of the requests with tokens and no price."""
-    where, args = ("AND time >= ?", (since,)) if since is not None else ("", ())
+    where, args = period.where("cost IS NULL", "input_tokens + output_tokens + cache_read_tokens + cache_write_tokens > 0")
     return [f"{row[0]},{row[1]}" for row in db.execute(
-        "SELECT DISTINCT COALESCE(target, profile), model FROM requests WHERE cost IS NULL AND "
-        f"input_tokens + output_tokens + cache_read_tokens + cache_write_tokens > 0 {where} ORDER BY 1, 2", args)]
+        f"SELECT DISTINCT COALESCE(target, profile), model FROM requests {where} ORDER BY 1, 2", args)]
 
 
-def recorded_profiles(db, since: float | None) -> set[str]:
-    where, args = ("WHERE time >= ?", (since,)) if since is not None else ("", ())
+def recorded_profiles(db, period: Period) -> set[str]:
+    where, args = period.where()
     return {row[0] for row in db.execute(f"SELECT DISTINCT profile FROM requests {where}", args)}
+
+
+def tests_left_out(db, period: Period) -> int:
+    """How many of `ccs test`'s own requests the period holds (a report without them says so)."""
+    where, args = Period(period.since, tests=True).where("test = 1")
+    return db.execute(f"SELECT count(*) FROM requests {where}", args).fetchone()[0]
 
 
 def after(db, last_id: int, limit: int = 100) -> list[dict]:

@@ -11,12 +11,11 @@ import time
 from datetime import datetime
 
 from rich.console import Console, Group
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from . import launches, usage
-from .errors import CcsError
+from .errors import CcsError, printable
 
 SPANS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 SPAN_RE = re.compile(r"(\d+(?:\.\d+)?)([mhdw])\Z")
@@ -29,10 +28,11 @@ def since_time(text: str, now: float) -> float | None:
     if text == "all":
         return None
     if match := SPAN_RE.match(text):
-        return now - float(match[1]) * SPANS[match[2]]
+        start = now - float(match[1]) * SPANS[match[2]]
+        return start if start > 0 else None  # before 1970: everything there is
     try:
         return datetime.fromisoformat(text).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         raise CcsError(f"--since {text!r}: say 30m, 12h, 7d, 2w, a date such as 2026-11-30, or all") from None
 
 
@@ -53,13 +53,19 @@ def when(timestamp: float | None) -> str:
 class Report:
     """What `ccs usage` shows for one period: the groups, the totals, and what the figures leave out."""
 
-    def __init__(self, db, since: float | None, by: str):
-        self.since, self.by = since, by
-        self.groups, self.total = usage.summary(db, since, by)
-        self.sources = usage.price_sources(db, since)
-        self.unpriced = usage.unpriced_models(db, since)
-        recorded = usage.recorded_profiles(db, since)
-        self.not_recorded = {name: n for name, n in launches.counts(since).items() if name not in recorded}
+    def __init__(self, db, period: usage.Period, by: str):
+        self.since, self.by = period.since, by
+        if db is None:  # no log yet: nothing recorded
+            self.groups, self.total = [], usage.empty_total()
+            self.sources, self.unpriced, recorded, self.tests = [], [], set(), 0
+        else:
+            with usage.snapshot(db):  # every figure from the same rows
+                self.groups, self.total = usage.summary(db, period, by)
+                self.sources = usage.price_sources(db, period)
+                self.unpriced = usage.unpriced_models(db, period)
+                recorded = usage.recorded_profiles(db, period)
+                self.tests = 0 if period.tests else usage.tests_left_out(db, period)
+        self.not_recorded = {name: n for name, n in launches.counts(period.since).items() if name not in recorded}
 
     def notes(self) -> list[str]:
         """What a reader of the figures must know: where the prices come from, what has no price, what the
@@ -73,6 +79,9 @@ class Report:
             notes.append(f"No price known for {target}: its cost is left out; add "
                          f"prices = {{ \"{model}\" = {{ input = ..., output = ... }} }} to profile '{profile}' "
                          "(US dollars per million tokens)")
+        if self.tests:
+            notes.append(f"Left out: {self.tests} request{'s' if self.tests > 1 else ''} of `ccs test` "
+                         "(`ccs usage --tests` counts them)")
         for name, times in sorted(self.not_recorded.items()):
             notes.append(f"Not recorded: profile '{name}' was started {times} time{'s' if times > 1 else ''} in this "
                          f"period without the proxy; `ccs run --observe {name}` (or `observe = true` in the profile) "
@@ -106,7 +115,7 @@ class Report:
         if self.by == "session":
             table.add_column("from", footer="")
         for group in self.groups:
-            cells = [escape(str(group[key] or "-")) for key in keys]
+            cells = [printable(group[key] or "-") for key in keys]
             cells += [count(group["requests"]), count(group["errors"]), count(group["input_tokens"]),
                       count(group["output_tokens"]), count(group["cache_read_tokens"]),
                       count(group["cache_write_tokens"]), money(group["cost"]) + ("*" if group["unpriced"] else "")]
@@ -116,70 +125,76 @@ class Report:
         return table
 
 
-def show(since: float | None, by: str, form: str, console: Console) -> None:
+def show(period: usage.Period, by: str, form: str, console: Console) -> None:
     path = usage.log_file()
-    if not path.exists() and form == "table":
-        console.print("No usage recorded yet: requests through the ccs proxy (OpenAI-API, router and observed "
-                      "profiles) are logged here as they happen.")
-        return
-    db = usage.connect(path)
+    db = usage.reading(path)
     try:
-        report = Report(db, since, by)
+        with usage.damaged(path):
+            report = Report(db, period, by)
     finally:
-        db.close()
+        if db is not None:
+            db.close()
     if form == "json":
         print(json.dumps(report.as_dict(), indent=2))
     elif form == "csv":
         print(report.as_csv(), end="")
+    elif db is None:
+        console.print("No usage recorded yet: every request through the ccs proxy is logged here as it happens.")
     else:
-        period = "all time" if since is None else f"since {when(since)}"
-        console.print(f"[bold]Usage by {by}[/], {period}: {path}")
+        span = "all time" if period.since is None else f"since {when(period.since)}"
+        console.print(Text.assemble((f"Usage by {by}", "bold"), f", {span}: {printable(path)}"))
         console.print(report.table() if report.groups else "no requests in this period")
         for note in report.notes():
-            console.print(f"[dim]{escape(note)}[/]")
+            console.print(Text(printable(note), "dim"))
         if any(group["unpriced"] for group in report.groups):
-            console.print("[dim]* some requests of this row have no price[/]")
+            console.print(Text("* some requests of this row have no price", "dim"))
 
 
 # ---------------------------------------------------------------- the live view
 
 
-def live(since: float | None, console: Console) -> None:
-    """Follow the log until Ctrl-C: the latest requests, and the period's totals."""
+def live(period: usage.Period, console: Console) -> None:
+    """Follow the log until Ctrl-C: the latest requests, and the period's totals (waiting for a log to begin)."""
     from rich.live import Live
 
-    db = usage.connect()
-    last_id, recent = 0, []
+    path = usage.log_file()
+    db, last_id, recent = None, 0, []
     try:
         with Live(console=console, refresh_per_second=4, transient=False) as view:
+            view.update(Text("waiting for the first request through the ccs proxy... Ctrl-C stops."))
             while True:
-                fresh = usage.after(db, last_id, LIVE_ROWS)
-                if fresh or not recent:
-                    last_id = fresh[-1]["id"] if fresh else last_id
-                    recent = (recent + fresh)[-LIVE_ROWS:]
-                    _, total = usage.summary(db, since, "profile")
-                    view.update(live_view(recent, total, since))
+                db = db or usage.reading(path)
+                if db is not None:
+                    with usage.damaged(path):
+                        fresh = usage.after(db, last_id, LIVE_ROWS)
+                        if fresh or not recent:
+                            last_id = fresh[-1]["id"] if fresh else last_id
+                            recent = (recent + fresh)[-LIVE_ROWS:]
+                            _, total = usage.summary(db, period, "profile")
+                            view.update(live_view(recent, total, period.since))
                 time.sleep(POLL)
     except KeyboardInterrupt:
         pass
     finally:
-        db.close()
+        if db is not None:
+            db.close()
 
 
 def live_view(recent: list[dict], total: dict, since: float | None) -> Group:
-    period = "all time" if since is None else f"since {when(since)}"
-    head = Text.from_markup(f"[bold]ccs usage --live[/] ({period}): {count(total['requests'])} requests, "
-                            f"{count(total['input_tokens'] + total['cache_read_tokens'] + total['cache_write_tokens'])}"
-                            f" tokens in, {count(total['output_tokens'])} out, {money(total['cost'])}. Ctrl-C stops.")
+    span = "all time" if since is None else f"since {when(since)}"
+    head = Text.assemble(("ccs usage --live", "bold"), f" ({span}): {count(total['requests'])} requests, "
+                         f"{count(total['input_tokens'] + total['cache_read_tokens'] + total['cache_write_tokens'])}"
+                         f" tokens in, {count(total['output_tokens'])} out, {money(total['cost'])}. Ctrl-C stops.")
     table = Table(box=None, pad_edge=False)
     for name, justify in (("time", "left"), ("profile", "left"), ("model", "left"), ("status", "right"),
                           ("in", "right"), ("out", "right"), ("cost", "right"), ("ms", "right"), ("", "left")):
         table.add_column(name, justify=justify)
     for r in recent:
         served = r["profile"] if r["target"] in (None, r["profile"]) else f"{r['profile']}>{r['target']}"
-        status = str(r["status"]) if r["status"] < 400 else f"[red]{r['status']}[/]"
-        table.add_row(datetime.fromtimestamp(r["time"]).strftime("%H:%M:%S"), escape(served), escape(r["model"] or "-"),
-                      status, count(r["input_tokens"] + r["cache_read_tokens"] + r["cache_write_tokens"]),
+        status = Text(str(r["status"]), "red" if r["status"] >= 400 else "")
+        table.add_row(datetime.fromtimestamp(r["time"]).strftime("%H:%M:%S"), printable(served),
+                      printable(r["model"] or "-"), status,
+                      count(r["input_tokens"] + r["cache_read_tokens"] + r["cache_write_tokens"]),
                       count(r["output_tokens"]), money(r["cost"]), f"{r['duration_ms']:.0f}",
-                      escape(f"after {r['failed']}" if r["failed"] else r["error"] or ""))
+                      printable(f"after {r['failed']}" if r["failed"] else r["error"] or ""))
     return Group(head, table)

@@ -206,6 +206,15 @@ def test_property_odd_requests_over_real_sockets_are_answered_never_a_5xx(proxy,
     assert proxy.bugs == []
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(ANY_JSON, st.sampled_from(REAL))
+def test_property_count_tokens_takes_any_max_tokens_never_a_5xx(proxy, max_tokens, req):
+    """Found by the reliability harness: count_tokens with max_tokens a string, a list or an object was a 500."""
+    response = post_raw(proxy, jsonio.dumps({**req, "max_tokens": max_tokens}), "/v1/messages/count_tokens")
+    assert response.status_code in (200, 400), response.text
+    assert proxy.bugs == []
+
+
 def test_the_proxy_serves_normally_after_all_that(proxy):
     assert proxy.sdk.messages.create(**SIMPLE).content[0].text == "fine"
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ccswitch import checks, keys, profiles
+from ccswitch import keys, profiles, trial
 from conftest import ccs, write_config
 from fakes import FakeServer, Reply, anthropic_sse, block, json_reply, message_end, message_start, sse
 from proxy_harness import chunk
@@ -257,7 +257,7 @@ def test_a_provider_that_never_answers_costs_the_time_limit_only():
             auth = "none"
         """))
         started = time.monotonic()
-        trials = checks.try_profiles(config, list(config.profiles.values()), timeout=1.0)
+        trials = trial.try_profiles(config, list(config.profiles.values()), timeout=1.0)
         assert time.monotonic() - started < 5
     finally:
         server.close()

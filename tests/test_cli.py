@@ -153,11 +153,27 @@ def test_env_masks_unless_revealed(glm, shell, expected):
 
 
 def test_env_without_reveal_is_code_that_sets_no_wrong_key(glm):
+    """Found in review: `eval "$(ccs env A --reveal)"; eval "$(ccs env B)"` left A's key for B's provider."""
     code = invoke("env", "glm").output
     result = subprocess.run(["bash", "-c", code + 'echo "token=${ANTHROPIC_AUTH_TOKEN-unset}"'],
-                            capture_output=True, text=True, env={**os.environ, "ANTHROPIC_AUTH_TOKEN": "mine"})
-    assert result.stdout.strip().endswith("token=mine") and json.loads(
+                            capture_output=True, text=True, env={**os.environ, "ANTHROPIC_AUTH_TOKEN": "sk-of-a"})
+    assert result.stdout.strip().endswith("token=unset") and json.loads(
         invoke("env", "glm", "--shell", "json").output)["masked"] == ["ANTHROPIC_AUTH_TOKEN"]
+
+
+def test_powershell_strings_end_at_no_quote_of_the_value():
+    """PowerShell ends a single-quoted string at ' and at U+2018-U+201B alike; two in a row stand for one."""
+    from ccswitch.shell import env_code
+
+    quotes = "'\u2018\u2019\u201a\u201b"
+    value = "a'b\u2018c\u2019d\u201ae\u201bf''"
+    code = env_code({"X": value}, [], "powershell").strip()
+    assert code.startswith("$Env:X = '")
+    literal, read, at = code[len("$Env:X = "):], [], 1
+    while literal[at] not in quotes or literal[at + 1:at + 2] in tuple(quotes):  # PowerShell's verbatim string
+        read.append(literal[at])
+        at += 2 if literal[at] in quotes else 1
+    assert "".join(read) == value and literal[at + 1:] == ""
 
 
 def test_set_says_when_nothing_changed_and_refuses_an_alias_that_hides_a_command(glm):

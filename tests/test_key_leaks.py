@@ -131,3 +131,24 @@ def test_the_proxy_log_of_its_own_bug_holds_no_key(monkeypatch):
 
         text = "\n".join(logging.Formatter().format(record) for record in h.log.records)
         assert "Traceback" in text and h.upstream.key not in text
+
+
+def test_a_routers_targets_keep_no_key_variable_in_claudes_environment(no_keyring, claude_stub):
+    """Found in review: only the served profile's key_env variable was removed; a router's targets' stayed."""
+    write_config("""
+        version = 1
+        [profiles.glm]
+        preset = "zai"
+        key_env = "GLM_KEY"
+        [profiles.gpt]
+        preset = "openai"
+        key_env = "GPT_KEY"
+        [profiles.mix]
+        models = { opus = "gpt,gpt-5" }
+        fallback = ["glm,glm-4.6"]
+    """)
+    keys = {"GLM_KEY": "sk-glm-target-key-1", "GPT_KEY": "sk-gpt-target-key-2", "UNRELATED_KEY": "mine"}
+    assert ccs("run", "mix", "--", "claude", env=keys).returncode == 0
+    env = claude_stub()["env"]
+    assert "GLM_KEY" not in env and "GPT_KEY" not in env and env["UNRELATED_KEY"] == "mine"
+    assert not [var for var, value in env.items() if "target-key" in value]

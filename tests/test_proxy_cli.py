@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -115,9 +117,31 @@ def test_ccs_proxy_prints_a_line_per_request_unless_quiet(provider):
 
 
 def test_ccs_run_writes_the_request_lines_to_the_proxy_log(provider):
+    """Its lines may quote a provider's error, which may quote a prompt: for this user alone."""
+    state = Path(os.environ["CCS_HOME"]) / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    state.chmod(0o755)  # as an older ccs left it
+    (state / "proxy.log").write_text("")
+    (state / "proxy.log").chmod(0o644)
     assert ccs("run", "gpt", "--", sys.executable, "-c", CHILD).returncode == 0
-    log = (Path(os.environ["CCS_HOME"]) / "state" / "proxy.log").read_text()
+    log = (state / "proxy.log").read_text()
     assert "claude-haiku-4-5 -> gpt,gpt-mini whole 200" in log
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700 and stat.S_IMODE((state / "proxy.log").stat().st_mode) == 0o600
+
+
+def test_the_rotated_proxy_log_is_private_too(tmp_path):
+    from ccswitch.proxy import lifecycle
+
+    handler = lifecycle.log_handler(str(tmp_path / "proxy.log"), quiet=False)
+    handler.maxBytes = 100
+    try:
+        for number in range(20):
+            logging.getLogger("ccswitch.proxy").info("line %d of the log, long enough to rotate", number)
+    finally:
+        handler.close()
+    logs = sorted(tmp_path.glob("proxy.log*"))
+    assert [path.name for path in logs] == ["proxy.log", "proxy.log.1"]
+    assert {stat.S_IMODE(path.stat().st_mode) for path in logs} == {0o600}
 
 
 def test_ccs_proxy_is_a_lean_process(provider):

@@ -22,7 +22,7 @@ from ccswitch.errors import CcsError
 from ccswitch.prices import Tokens
 from ccswitch.proxy import lifecycle
 from conftest import ccs, imported_modules, logged_rows, write_config
-from fakes import FakeServer, Reply, anthropic_sse, block, json_reply, message_end
+from fakes import FakeServer, Reply, anthropic_sse, block, json_reply, message_end, message_start, sse
 from proxy_harness import chunk
 
 KEYS = {"GLM_KEY": "sk-glm-secret-1111", "GPT_KEY": "sk-gpt-secret-2222"}
@@ -152,6 +152,32 @@ def test_a_client_that_leaves_mid_stream_and_a_provider_without_prices(fakes):
     assert (left["target"], left["status"], left["error"]) == ("slow", 499, "client_left")
 
 
+def test_a_client_that_leaves_mid_stream_is_billed_for_what_the_provider_reported_so_far(fakes):
+    """Found in review: message_start's usage (the input tokens the provider bills) was seen, and 0 recorded."""
+    glm, gpt = fakes
+    slow = FakeServer(lambda seen: anthropic_sse([message_start("m", input_tokens=1234), 5.0]))
+    translated = FakeServer(lambda seen: Reply(200, {"Content-Type": "text/event-stream"},
+                                               sse([chunk({"content": "partial answer"})])[:1] + [5.0]))
+    try:
+        text = config_text(glm, gpt) + (f'\n[profiles.slow]\nbase_url = "{slow.url}"\nauth = "none"\n'
+                                        f'[profiles.tslow]\napi = "openai"\nbase_url = "{translated.url}/v1"\n'
+                                        'auth = "none"\n')
+        with serve(text) as endpoint:
+            for model in ("slow,m", "tslow,m"):
+                with httpx2.stream("POST", endpoint.url + "/v1/messages", timeout=20,
+                                   headers={"authorization": f"Bearer {endpoint.token}"},
+                                   json={"model": model, "max_tokens": 5, "stream": True,
+                                         "messages": [{"role": "user", "content": "x" * 400}]}) as response:
+                    next(response.iter_raw())
+    finally:
+        slow.close()
+        translated.close()
+    relayed, estimated = logged_rows()
+    assert (relayed["status"], relayed["error"], relayed["input_tokens"]) == (499, "client_left", 1234)
+    assert (estimated["status"], estimated["error"]) == (499, "client_left")
+    assert estimated["input_tokens"] > 100 and estimated["output_tokens"] > 0  # the estimate: no usage came
+
+
 def test_a_log_that_cannot_be_written_costs_no_request(fakes, capfd):
     glm, gpt = fakes
     usage.log_file().parent.parent.mkdir(parents=True, exist_ok=True)
@@ -268,8 +294,8 @@ def test_usage_totals_groups_and_costs_are_exact():
     by_model = usage_json("--by", "model")["groups"]
     assert [(g["profile"], g["model"], g["requests"]) for g in by_model][:2] == [("gpt", "gpt-5", 2),
                                                                                ("glm", "glm-4.6", 2)]
-    by_session = {g["session"]: g["cost"] for g in usage_json("--by", "session", "--since", "30d")["groups"]}
-    assert by_session == {"s1": 0.75, "s2": 1.25, "s3": None, "old": 9.0}
+    by_session = [(g["session"], g["cost"]) for g in usage_json("--by", "session", "--since", "30d")["groups"]]
+    assert by_session == [("old", 9.0), ("s1", 0.75), ("s2", 1.25), ("s3", None)]  # in the order they began
     by_day = usage_json("--by", "day", "--since", "all")["groups"]
     assert sum(g["requests"] for g in by_day) == 6 and by_day[0]["cost"] == 9.0  # oldest first
     recent = usage_json("--since", "45m")["total"]
@@ -308,12 +334,93 @@ def test_usage_says_what_the_log_does_not_hold(file_keyring):
 
 @pytest.mark.parametrize("args, message", [
     (["--since", "yesterday"], "--since 'yesterday'"),
+    (["--since", "9999-99-99"], "--since '9999-99-99'"),
     (["--by", "colour"], "--by 'colour'"),
     (["--json", "--csv"], "not both"),
+    (["--live", "--json"], "--live shows the latest requests"),
+    (["--live", "--csv"], "--live shows the latest requests"),
+    (["--live", "--by", "model"], "--live shows the latest requests"),
 ])
 def test_bad_usage_options_exit_2(args, message):
     result = ccs("usage", *args)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_span_past_the_epoch_is_all_time():
+    seed(*SEEDED)
+    result = ccs("usage", "--since", "99999999w", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["total"]["requests"] == json.loads(ccs("usage", "--since", "all", "--json")
+                                                                        .stdout)["total"]["requests"]
+
+
+def test_readers_create_no_log():
+    """`--json`, `--csv` (and `--live`) only read: with no log there is nothing to create."""
+    for form in ("--json", "--csv", None):
+        result = ccs("usage", *([form] if form else []))
+        assert result.returncode == 0, result.stderr
+        assert not usage.log_file().exists() and not usage.log_file().parent.exists()
+    assert json.loads(ccs("usage", "--json").stdout)["total"]["requests"] == 0
+
+
+def test_a_damaged_log_is_one_clear_line(tmp_path):
+    """A database whose pages were overwritten (a disk fault, a copy cut short): no traceback."""
+    db = usage.connect()
+    db.executemany(f"INSERT INTO requests ({', '.join(usage.COLUMNS)}) VALUES ({', '.join('?' * len(usage.COLUMNS))})",
+                   [(NOW, "s", "p", "p", "m", "m", 1, 200, 1, 1, 0, 0, 1.0, 2.0, None, 0, None, 0.1, "profile", 0)] * 3000)
+    db.close()
+    with open(usage.log_file(), "r+b") as f:
+        f.seek(8192)
+        f.write(os.urandom(40000))
+    for args in (["usage"], ["usage", "--json"], ["usage", "--by", "session"]):
+        result = ccs(*args)
+        assert result.returncode == 2 and "cannot be read" in result.stderr and "move it away" in result.stderr, args
+        assert "Traceback" not in result.stderr
+
+
+def test_ccs_tests_own_requests_are_marked_and_left_out_unless_asked(fakes):
+    glm, gpt = fakes
+    write_config(config_text(glm, gpt))
+    tested = ccs("test", "mix", "--model", "glm,glm-4.6")
+    assert tested.returncode in (0, 1), tested.stderr
+    (row,) = logged_rows()
+    assert row["test"] == 1 and row["profile"] == "mix"
+    left_out = usage_json()
+    assert left_out["total"]["requests"] == 0 and any("Left out: 1 request of `ccs test`" in n for n in left_out["notes"])
+    assert json.loads(ccs("usage", "--json", "--tests").stdout)["total"]["requests"] == 1
+
+
+def test_rows_are_written_at_exit_however_slow_the_price_table_is(tmp_path, monkeypatch):
+    """Found in review: a price asked of the table at exit could take a minute, and the rows were lost."""
+    asked = []
+
+    def slow_table(self, base_url, model, when):
+        asked.append(model)
+        time.sleep(1.5)
+        return None
+
+    monkeypatch.setattr(prices.TablePrices, "_ask", slow_table)
+    config = profiles.parse('version = 1\n[profiles.p]\nbase_url = "https://api.example"\n', Path("p.toml"))
+    recorder = usage.Recorder("p", prices.ProfilePrices(config), tmp_path / "u.sqlite3")
+    for model in ("a", "b", "c", "d"):
+        recorder.record(usage.Request(NOW, None, "p", model, model, True, 200, {"input_tokens": 5}, 0.1, 0.2, None, ()))
+    time.sleep(0.2)  # the writer is asking the table about "a"
+    started = time.monotonic()
+    recorder.close()
+    assert time.monotonic() - started < 3.0 and asked == ["a"]  # no more questions once closing
+    db = sqlite3.connect(tmp_path / "u.sqlite3")
+    assert db.execute("SELECT count(*), count(cost) FROM requests").fetchone() == (4, 0)
+
+
+def test_a_price_the_table_could_not_give_is_asked_again_later(monkeypatch):
+    answers = [None, {"source": "genai-prices x", "input": [[0, 1.0]], "output": [[0, 2.0]]}]
+    monkeypatch.setattr(prices.TablePrices, "_ask", lambda self, *args: answers.pop(0))
+    table = prices.TablePrices()
+    tokens = Tokens(1_000_000, 0, 0, 0)
+    assert table("https://x", "m", tokens, NOW) == prices.UNPRICED
+    assert table("https://x", "m", tokens, NOW) == prices.UNPRICED  # not asked again at once
+    monkeypatch.setattr(prices, "RETRY_SECONDS", 0.0)
+    assert table("https://x", "m", tokens, NOW) == prices.Priced(1.0, "genai-prices x")
 
 
 # ---------------------------------------------------------------- writers and readers at once

@@ -51,7 +51,7 @@ def check_request(req: dict, *, counting: bool = False) -> None:
     _fields(req, COUNT_TOKENS if counting else REQUEST, "")
     if not req["messages"]:
         raise InvalidRequest("messages: at least one message is required")
-    if req.get("max_tokens") is not None and req["max_tokens"] < 1:
+    if not counting and req.get("max_tokens") is not None and req["max_tokens"] < 1:
         raise InvalidRequest("max_tokens: must be at least 1")
     for index, message in enumerate(req["messages"]):
         at = f"messages.{index}"

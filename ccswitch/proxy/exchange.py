@@ -187,7 +187,7 @@ class Exchange:
 
     async def _relay_stream(self, reader: BodyReader, scan: StreamScan) -> None:
         clock = StreamClock(reader, self.upstream.timeout, pings=False)
-        try:
+        try:  # the usage seen so far counts, however the stream ends (a client that leaves was billed for it)
             while True:
                 chunks = await reader.take()
                 if self.client_left.done():
@@ -206,12 +206,12 @@ class Exchange:
                     self.outcome.status = CLIENT_LEFT
                     return
                 if reader.ended:
-                    self.outcome.usage = scan.usage
                     self.outcome.complete = reader.error is None
                     if reader.error is not None:
                         log.warning("ccs proxy: the stream from %s broke off: %s", self.upstream.url, reader.error)
                     return
         finally:
+            self.outcome.usage = scan.usage
             clock.stop()
 
     # ---------------------------------------------------------------- OpenAI Chat Completions: translated
@@ -307,10 +307,12 @@ class Exchange:
                     outcome.status = CLIENT_LEFT
                     return
                 if translator.finished:
-                    outcome.usage, outcome.complete = translator.final_usage, True
+                    outcome.complete = True
                     await reader.close(grace=DRAIN_GRACE)  # read to its end, the connection serves the next request
                     return
-        finally:
+        finally:  # what the answer used so far counts, however it ends (a client that leaves was billed for it)
+            if translator.started:
+                outcome.usage = translator.usage_so_far()
             clock.stop()
 
     def _translate(self, chunks: list[bytes], reader: BodyReader, parser: SSEParser,

@@ -195,7 +195,6 @@ class StreamTranslator:
         self.current: _Call | None = None  # the call whose block is open
         self.finish_reason: str | None = None
         self.usage: dict | None = None  # as the provider reported it
-        self.final_usage: dict | None = None  # as claude got it, once finished
         self.finished = False
 
     def feed(self, chunk: dict) -> bytes:
@@ -244,10 +243,12 @@ class StreamTranslator:
                 self._open_call(call, out)
                 self._close_block(out)
         self.finished = True
-        self.final_usage = (usage_of(self.usage) if self.usage else
-                            estimated_usage(self.estimate_input(), self.generated))
-        self.writer.end(stop_reason_of(self.finish_reason, bool(self.calls)), self.final_usage, out)
+        self.writer.end(stop_reason_of(self.finish_reason, bool(self.calls)), self.usage_so_far(), out)
         return b"".join(out)
+
+    def usage_so_far(self) -> dict:
+        """The provider's usage when it reported one, else an estimate (claude sizes its context from it)."""
+        return usage_of(self.usage) if self.usage else estimated_usage(self.estimate_input(), self.generated)
 
     @property
     def started(self) -> bool:

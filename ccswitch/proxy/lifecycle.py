@@ -19,10 +19,13 @@ import threading
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from ..errors import CcsError
+from ..errors import CcsError, fail
 
 HOST = "127.0.0.1"
 LOG_BYTES = 1_000_000  # the proxy log under `ccs run` is rotated at this size, one old file kept
+# How long `ccs run` waits, once claude is gone, for the proxy to stop: its server (5 s), then the usage log's
+# writer (usage.CLOSE_SECONDS), which no row may be lost to.
+STOP_SECONDS = 45.0
 
 
 class Endpoint(NamedTuple):
@@ -100,32 +103,15 @@ def running(router, port: int = 0, client=None, log_file: str | None = None, max
             recorder.close()
 
 
-def running_for(config, profile, keys: dict[str, str | None], **options):
+def running_for(config, profile, keys: dict[str, str | None], test: bool = False, **options):
     """`running` with what the profile says: its routes, timeout and request limit; each request recorded in
-    the usage log, at its target profile's prices."""
-    from .. import usage
+    the usage log, at its target profile's prices (`test`: as `ccs test`'s own)."""
+    from .. import prices, usage
     from .router import Router
 
     router = Router.for_profile(config, profile, keys, os.environ)
     return running(router, max_request_mb=profile.max_request_mb,
-                   recorder=usage.Recorder(profile.name, priced_by(config)), **options)
-
-
-def priced_by(config):
-    """(target profile, model, tokens, time) -> Priced: the profile's own `prices`, else the price table's
-    for its provider's URL (asked of a child process, see `prices`)."""
-    from .. import prices
-    from .upstream import ANTHROPIC_URL
-
-    table = prices.TablePrices()
-
-    def price(name: str, model: str, tokens, when: float):
-        profile = config.find(name)
-        if profile is None:
-            return prices.UNPRICED
-        return prices.price(profile.prices, profile.base_url or ANTHROPIC_URL, model, tokens, when, table)
-
-    return price
+                   recorder=usage.Recorder(profile.name, prices.ProfilePrices(config), test=test), **options)
 
 
 @contextlib.contextmanager
@@ -141,7 +127,7 @@ def serve_in_background(config, profile, keys: dict[str, str | None]) -> Iterato
             with running_for(config, profile, keys, log_file=log_file, sock=sock, token=token):
                 done.wait()
         except Exception as e:  # claude runs already: its requests meet a closed socket, the user this line
-            print(f"ccs: error: the proxy failed to start: {type(e).__name__}: {e}", file=sys.stderr)
+            fail(f"the proxy failed to start: {type(e).__name__}: {e}")
             sock.close()
 
     thread = threading.Thread(target=serve, name="ccs-proxy-start", daemon=True)
@@ -150,7 +136,7 @@ def serve_in_background(config, profile, keys: dict[str, str | None]) -> Iterato
         yield Endpoint(url_of(sock), token, log_file)
     finally:
         done.set()
-        thread.join(10)
+        thread.join(STOP_SECONDS)
         sock.close()
 
 

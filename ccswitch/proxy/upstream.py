@@ -18,7 +18,6 @@ from .dialect import Dialect, dialect_for, on_this_machine
 from .errors import ProxyError
 
 TIERS = ("opus", "sonnet", "haiku", "fable")
-ANTHROPIC_URL = "https://api.anthropic.com"
 BUFFER_LIMIT = 1024 * 1024  # bytes read from a provider and not yet taken by the writer
 CLOSE_WAIT = 5.0  # seconds a closed response may take to end its reading task
 TRANSPORT_ERRORS = (httpx2.HTTPError, httpx2.StreamError)  # how a provider's connection fails under a reader
@@ -43,7 +42,7 @@ class Upstream:
 
     @classmethod
     def from_profile(cls, profile, secret: str | None, environ) -> Upstream:
-        return cls(name=profile.name, base_url=(profile.base_url or ANTHROPIC_URL).rstrip("/"), key=secret,
+        return cls(name=profile.name, base_url=profile.url.rstrip("/"), key=secret,
                    model=profile.model, models=dict(profile.models), max_output_tokens=profile.max_output_tokens,
                    reasoning_effort=profile.reasoning_effort, timeout=proxy_timeout(profile, environ),
                    kind=profile.api, auth=profile.auth,

@@ -1,0 +1,198 @@
+"""`ccs doctor`: what would stop a setup from working, each check one `Finding`: ok, warn (worth knowing,
+nothing is broken) or fail (this will not work). It asks each provider whether it takes its key, reads
+the Claude Code settings files that would override a profile, and finds claude."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import claude
+from .diagnosis import ANTHROPIC_VERSION, transport_diagnosis
+from .profiles import Config, Profile, is_route, route_list, split_route
+
+PROBE_TIMEOUT = 8.0  # seconds for a provider to answer the key check
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # "ok", "warn" or "fail"
+    check: str
+    detail: str
+
+
+def run(offline: bool, environ: dict[str, str], cwd: Path) -> Iterator[Finding]:
+    """Every check, each as soon as it is known: the local ones at once, each provider's answer as it comes
+    (they are asked all at once, in a thread, while the rest is checked)."""
+    from . import keys, profiles, shell, state
+    from .errors import CcsError
+
+    answers: Iterator[Finding] = iter(())
+    try:
+        config = profiles.load()
+    except CcsError as e:
+        config = None
+        yield Finding("fail", "profiles", str(e))
+    if config is not None:
+        yield Finding("ok", "profiles", f"{config.path}: {len(config.profiles)} profile(s)")
+        yield Finding("ok", "keys", f"stored in {keys.where_keys_go(config.secret_store)}")
+        yield from route_findings(config)
+        to_probe = []
+        for profile in config.profiles.values():
+            if profile.auth == "login" or not profile.own_provider:
+                continue  # a router's targets are profiles of their own, each checked on its own line
+            source, present, secret = keys.key_info(profile, config.secret_store)
+            if profile.needs_key and present is False:
+                fix = (f"${profile.key_env} is not set here: `export {profile.key_env}=...` before `ccs run`"
+                       if profile.key_env else f"`ccs key set {profile.name}`")
+                yield Finding("fail", profile.name, f"no key ({source}): {fix}")
+                continue
+            if profile.key_cmd and not offline:
+                try:
+                    secret = keys.get(profile, config.secret_store)
+                except CcsError as e:
+                    yield Finding("fail", profile.name, str(e))
+                    continue
+            to_probe.append((profile, secret))
+        if not offline and to_probe:
+            answers = probe_keys(to_probe)
+        name, why = state.current()
+        if name is not None and name not in config.profiles:
+            yield Finding("fail", "active profile", f"{why} names profile '{name}', which does not exist")
+        else:
+            yield Finding("ok", "active profile", f"{name or '-'} ({why})")
+    yield from settings_overrides(environ, cwd)
+    yield from saved_route_models(environ, cwd)
+    active = shell.integration_active()
+    yield (Finding("ok", "shell integration", f"active ({active})") if active else
+           Finding("warn", "shell integration", 'not active: add `eval "$(ccs shell-init)"` to your rc file'))
+    yield claude_version()
+    yield from answers
+
+
+def probe_keys(profiles: list[tuple[Profile, str | None]]) -> Iterator[Finding]:
+    """Ask each provider's models endpoint with the profile's key, all at once in a thread of their own:
+    accepted, rejected, unreachable. Yields each answer as it comes."""
+    import queue
+    import threading
+
+    answers: queue.SimpleQueue[Finding | None] = queue.SimpleQueue()
+
+    async def ask_all() -> None:
+        for answer in asyncio.as_completed([_probe(profile, secret) for profile, secret in profiles]):
+            answers.put(await answer)
+
+    def asking() -> None:
+        try:
+            asyncio.run(ask_all())
+        finally:
+            answers.put(None)
+
+    threading.Thread(target=asking, name="ccs-doctor", daemon=True).start()
+    while (finding := answers.get()) is not None:
+        yield finding
+
+
+async def _probe(profile: Profile, secret: str | None) -> Finding:
+    import httpx2
+
+    from .proxy.dialect import on_this_machine
+
+    url, headers = models_request(profile, secret)
+    host = urlsplit(url).hostname or ""
+    check = f"{profile.name}: {url}"
+    try:
+        async with httpx2.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=not on_this_machine(host)) as client:
+            response = await client.get(url, headers=headers)
+    except httpx2.HTTPError as e:
+        level = "warn" if on_this_machine(host) else "fail"  # a local server may simply not be running now
+        return Finding(level, check, transport_diagnosis(e, url))
+    status = response.status_code
+    if status in (401, 403):
+        return Finding("fail", check, f"the provider rejected the key ({status}): `ccs key set {profile.name}`")
+    if status == 200:
+        return Finding("ok", check, "the key works" if secret else "the server answers")
+    return Finding("warn", check, f"answered {status}; the key could not be checked this way")
+
+
+def models_request(profile: Profile, secret: str | None) -> tuple[str, dict[str, str]]:
+    """The provider's model list, asked for with the key sent the way the proxy or claude sends it."""
+    from .proxy.upstream import Upstream
+
+    upstream = Upstream.from_profile(profile, secret, {})
+    return upstream.models_url, {"anthropic-version": ANTHROPIC_VERSION, **upstream.headers()}
+
+
+def settings_overrides(environ: dict[str, str], cwd: Path) -> list[Finding]:
+    """Claude Code settings files whose `env` or `apiKeyHelper` beat the environment: plain `claude`
+    (without `ccs run` or the shell integration) goes where they say, not where a profile says. A helper
+    written by an older ccs runs Python that imports from claude's working directory: a failure."""
+    from .claude_settings import unsafe_helper
+
+    found = []
+    for settings in claude.settings_files(environ, cwd):
+        where = str(settings.path)
+        if settings.problem:
+            found.append(Finding("warn", where, f"{settings.problem}: ccs cannot tell what it sets; `ccs run` "
+                                                "overrides every provider setting all the same"))
+            continue
+        helper = settings.get(claude.HELPER)
+        if name := unsafe_helper(helper):
+            found.append(Finding("fail", where, f"{claude.HELPER} runs `python -m ccswitch` in claude's working "
+                                                "directory, where a repository's own `ccswitch/` folder would run "
+                                                f"instead: `ccs use {name} --claude-settings` rewrites it safely"))
+        managed = sorted(var for var in settings.env if var in claude.MANAGED)
+        if helper:
+            managed.append(f"{claude.HELPER} ({helper})")
+        if managed:
+            found.append(Finding("warn", where, f"sets {', '.join(managed)}: plain `claude` goes there; "
+                                                "`ccs run` and the shell integration override it"))
+    return found
+
+
+def claude_version() -> Finding:
+    program = shutil.which("claude")
+    if program is None:
+        return Finding("fail", "claude", f"not on PATH ({claude.INSTALL_HINT})")
+    try:
+        done = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=15)
+        version = done.stdout.strip().splitlines()[0] if done.stdout.strip() else f"exit code {done.returncode}"
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return Finding("fail", "claude", f"{program} does not start: {e}")
+    return Finding("ok", "claude", f"{program}: {version}")
+
+
+def route_findings(config: Config) -> list[Finding]:
+    """Each router's routes: what stops them (a missing, login or router target), else where they go. The
+    targets' keys are checked on their own lines, as profiles of their own."""
+    found = []
+    for profile in config.profiles.values():
+        if not profile.is_router:
+            continue
+        problems = config.route_problems(profile)
+        found += [Finding("fail", profile.name, problem) for problem in problems]
+        if not problems:
+            targets = dict.fromkeys(config.find(split_route(route)[0]).name for route in route_list(profile))
+            found.append(Finding("ok", profile.name, f"routes to {', '.join(targets)}"))
+    return found
+
+
+def saved_route_models(environ: dict[str, str], cwd: Path) -> list[Finding]:
+    """A router's `profile,model` saved as the `model` of a Claude Code settings file (claude keeps a /model
+    pick there): plain `claude`, and a profile without a model of its own, would send that name to a
+    provider that has no such model."""
+    found = []
+    for settings in claude.settings_files(environ, cwd):
+        model = settings.get("model")
+        if isinstance(model, str) and is_route(model):
+            found.append(Finding("warn", str(settings.path), f'"model": "{model}" is a route, which only a router\'s proxy '
+                                                    "understands (claude saves a /model pick here): plain `claude` "
+                                                    'sends it to its provider as is; remove "model" from this file '
+                                                    "and set it in the router's profile "
+                                                    f"(`ccs set ROUTER model={model}`)"))
+    return found

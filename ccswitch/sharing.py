@@ -1,0 +1,93 @@
+"""Profiles that travel between machines and people: `ccs export` leaves every secret behind, and an
+imported profile never gets to use a key stored here for another profile, or for another provider,
+without the user saying so by name."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from . import keys, profiles
+from .profiles import Config, Profile
+
+MASKED = "<masked by ccs export>"
+# Variables whose values are credentials by their name; ANTHROPIC_CUSTOM_HEADERS holds header values
+# (a gateway's key) and is masked value by value.
+SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.I)
+HEADERS_VAR = "ANTHROPIC_CUSTOM_HEADERS"
+# Fields of an imported profile that decide where a key goes or what runs: shown one by one before saving.
+TELLING = ("base_url", "key_cmd", "key_name", "key_env", "env", "claude_args", "config_dir")
+
+
+def masked_env(env: dict) -> tuple[dict, list[str]]:
+    """(a profile's env with credential-like values masked, the names masked)."""
+    out, masked = {}, []
+    for var, value in env.items():
+        if var == HEADERS_VAR and isinstance(value, str):
+            lines = [f"{name.strip()}: {MASKED}" for name, sep, _ in (h.partition(":") for h in value.splitlines())
+                     if sep and name.strip()]
+            out[var] = "\n".join(lines)
+            masked += [f"{var} ({name.split(':')[0]})" for name in lines]
+        elif SECRET_NAME.search(var) and value:
+            out[var] = MASKED
+            masked.append(var)
+        else:
+            out[var] = value
+    return out, masked
+
+
+def export_text(config: Config, names: list[str]) -> tuple[str, list[str]]:
+    """The TOML of the named profiles as the user wrote them (comments kept), without any secret: stored keys
+    stay here, and credential-like `env` values are masked. Returns (text, "profile: VAR" of each masked)."""
+    import tomlkit
+
+    source = profiles.profiles_table(tomlkit.parse(config.text or profiles.NEW_FILE_HEADER))
+    doc = tomlkit.parse("# ccswitch profiles, without keys: `ccs import --from-file FILE` reads them\n"
+                        "version = 1\n")
+    exported = profiles.profiles_table(doc)
+    masked_all = []
+    for name in names:
+        table = source[name]
+        if isinstance(table.get("env"), dict):
+            env, masked = masked_env(dict(table["env"]))
+            for var in masked:
+                masked_all.append(f"{name}: env.{var}")
+            for var, value in env.items():
+                table["env"][var] = value
+        exported[name] = table
+    return tomlkit.dumps(doc), masked_all
+
+
+def key_dangers(config: Config, incoming: list[Profile]) -> list[str]:
+    """What saving `incoming` would do with keys stored here, said by name: a profile that would send the key
+    stored for another profile, or the key of the profile it replaces to another provider. Empty: nothing."""
+    stored_for = {p.keyring_user: p for p in config.profiles.values() if p.needs_key}
+    found = []
+    for profile in incoming:
+        if not profile.needs_key or profile.key_env or profile.key_cmd:
+            continue
+        owner = stored_for.get(profile.keyring_user)
+        if owner is None and profile.key_name is None:
+            continue
+        if not keys.key_info(owner or profile, config.secret_store)[1]:
+            continue  # nothing stored to take
+        if owner is None:
+            found.append(f"profile '{profile.name}' would use the key stored under '{profile.key_name}' and send it "
+                         f"to {where(profile)}")
+        elif owner.name != profile.name:
+            found.append(f"profile '{profile.name}' would use the key stored for profile '{owner.name}' "
+                         f"({where(owner)}) and send it to {where(profile)}")
+        elif _origin(owner) != _origin(profile):
+            found.append(f"profile '{profile.name}' replaces the one of that name: its stored key, for "
+                         f"{where(owner)}, would go to {where(profile)}")
+    return found
+
+
+def where(profile: Profile) -> str:
+    return profile.url
+
+
+def _origin(profile: Profile) -> str:
+    """Scheme, host and port: where a key goes (another path on the same server is the same provider)."""
+    parts = urlsplit(where(profile))
+    return f"{parts.scheme}://{parts.netloc}".lower()
