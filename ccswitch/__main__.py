@@ -59,19 +59,23 @@ def fast_path(args: list[str]) -> Callable[[], int | None] | None:
 
         return first_steps if not load().profiles else None
     if name not in COMMANDS and not name.startswith("-") and (parsed := split_run_args(args)) is not None:
-        from .profiles import load
+        from .errors import CcsError
+        from .profiles import load, suggest
 
-        if name in load().profiles:  # `ccs glm --print hi` is `ccs run glm --print hi`
+        known = load().profiles
+        if name in known:  # `ccs glm --print hi` is `ccs run glm --print hi`
             from .launch import run_profile
 
             return lambda: run_profile(*parsed)
+        raise CcsError(f"'{name}' is neither a command nor a profile{suggest(name, [*COMMANDS, *known])}; "
+                       "`ccs --help` lists the commands, `ccs list` the profiles")
     return None
 
 
 # The commands of the Typer app (a test keeps this in step): any other first word may be a profile name.
 COMMANDS = ("add", "list", "show", "set", "edit", "rm", "rename", "import", "export", "presets", "key", "use",
             "shell", "current", "shell-init", "reload", "completions", "doctor", "test", "models", "run", "proxy", "env",
-            "statusline", "usage")
+            "statusline", "usage", "logs")
 
 
 def first_steps() -> int:

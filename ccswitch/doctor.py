@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import claude
-from .diagnosis import ANTHROPIC_VERSION, transport_diagnosis
+from .diagnosis import ANTHROPIC_VERSION
 from .profiles import Config, Profile, is_route, route_list, split_route
 
 PROBE_TIMEOUT = 8.0  # seconds for a provider to answer the key check
@@ -99,25 +99,22 @@ def probe_keys(profiles: list[tuple[Profile, str | None]]) -> Iterator[Finding]:
 
 
 async def _probe(profile: Profile, secret: str | None) -> Finding:
-    import httpx2
-
+    """The provider's model list, asked with the key: a list means the key works (the same question and the
+    same words as `ccs models`)."""
+    from .model_list import ask
     from .proxy.dialect import on_this_machine
 
-    url, headers = models_request(profile, secret)
-    host = urlsplit(url).hostname or ""
-    check = f"{profile.name}: {url}"
-    try:
-        async with httpx2.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=not on_this_machine(host)) as client:
-            response = await client.get(url, headers=headers)
-    except httpx2.HTTPError as e:
-        level = "warn" if on_this_machine(host) else "fail"  # a local server may simply not be running now
-        return Finding(level, check, transport_diagnosis(e, url))
-    status = response.status_code
-    if status in (401, 403):
-        return Finding("fail", check, f"the provider rejected the key ({status}): `ccs key set {profile.name}`")
-    if status == 200:
-        return Finding("ok", check, "the key works" if secret else "the server answers")
-    return Finding("warn", check, f"answered {status}; the key could not be checked this way")
+    listing = await ask(profile, secret, timeout=PROBE_TIMEOUT)
+    check = f"{profile.name}: {listing.url}"
+    if listing.status in (401, 403):
+        return Finding("fail", check, listing.problem)
+    if listing.problem is None:
+        return Finding("ok", check, f"{'the key works' if secret else 'the server answers'} "
+                                    f"({len(listing.models)} model{'' if len(listing.models) == 1 else 's'})")
+    if listing.status is None:  # no answer at all; a local server may simply not be running now
+        return Finding("warn" if on_this_machine(urlsplit(listing.url).hostname or "") else "fail", check,
+                       listing.problem)
+    return Finding("warn", check, f"{listing.problem}; the key could not be checked this way")
 
 
 def models_request(profile: Profile, secret: str | None) -> tuple[str, dict[str, str]]:

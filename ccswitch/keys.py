@@ -84,7 +84,8 @@ def status(profile: Profile, store: str = "auto") -> tuple[str, bool | None]:
 def key_info(profile: Profile, store: str = "auto") -> tuple[str, bool | None, str | None]:
     """`status` plus the key itself when looking for it already read it (never runs key_cmd)."""
     if not profile.needs_key:
-        return ("-" if profile.auth == "none" else "claude login"), None, None
+        return ("routes' profiles" if not profile.own_provider else "none needed" if profile.auth == "none"
+                else "claude login"), None, None
     if profile.key_env:
         value = os.environ.get(profile.key_env) or None
         return f"${profile.key_env}", value is not None, value
@@ -111,6 +112,8 @@ def store_key(user: str, secret: str, store: str = "auto") -> str:
         if backend is not None:
             try:
                 backend.set_password(SERVICE, user, secret)
+                if backend.get_password(SERVICE, user) != secret:  # keyring's null backend takes and keeps nothing
+                    raise RuntimeError(f"{type(backend).__name__} kept nothing")
             except Exception as e:  # a backend that exists but cannot work here (no daemon, locked)
                 refused = e
             else:

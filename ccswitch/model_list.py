@@ -23,6 +23,7 @@ class ModelList:
     url: str = ""
     models: list[dict] = field(default_factory=list)  # {"id", "used_as": [...], "listed": bool}
     problem: str | None = None
+    status: int | None = None  # the provider's HTTP status, when it answered
 
 
 def model_lists(config: Config, profile: Profile) -> list[ModelList]:
@@ -43,12 +44,13 @@ def model_lists(config: Config, profile: Profile) -> list[ModelList]:
             except CcsError as e:  # no key, a key_cmd that failed
                 listing.problem = str(e)
                 continue
-            asks.append(_list_models(owner, secret, listing, uses.get(owner.name, {})))
+            asks.append((lists.index(listing), ask(owner, secret, uses.get(owner.name, {}))))
 
-    async def ask_all() -> None:
-        await asyncio.gather(*asks)
+    async def ask_all() -> list[ModelList]:
+        return await asyncio.gather(*(asking for _, asking in asks))
 
-    asyncio.run(ask_all())
+    for (at, _), answered in zip(asks, asyncio.run(ask_all())):
+        lists[at] = answered
     return lists
 
 
@@ -66,32 +68,56 @@ def _uses(config: Config, profile: Profile) -> dict[str, dict[str, list[str]]]:
     return uses
 
 
-async def _list_models(profile: Profile, secret: str | None, listing: ModelList, used: dict[str, list[str]]) -> None:
+async def ask(profile: Profile, secret: str | None, used: dict[str, list[str]] | None = None,
+              timeout: float = LIST_TIMEOUT) -> ModelList:
+    """What the profile's provider lists, asked with its key as the proxy or claude sends it; `used`: model ->
+    what the profile uses it as (a used model the provider does not list is added, `listed` false)."""
     import httpx2
 
     from .proxy.dialect import on_this_machine
 
+    used = used or {}
+    listing = ModelList(profile.name)
     listing.url, headers = models_request(profile, secret)
     params = {} if profile.api == "openai" else {"limit": "1000"}  # Anthropic's pages hold 20 otherwise
     try:
-        async with httpx2.AsyncClient(timeout=LIST_TIMEOUT,
+        async with httpx2.AsyncClient(timeout=timeout,
                                       trust_env=not on_this_machine(urlsplit(listing.url).hostname or "")) as client:
             response = await client.get(listing.url, headers=headers, params=params)
     except httpx2.HTTPError as e:
         listing.problem = transport_diagnosis(e, listing.url)
-        return
+        return listing
+    listing.status = response.status_code
     if response.status_code != 200:
         listing.problem = status_diagnosis(response.status_code, error_message(response.content, secret),
                                            profile.name, "this URL lists no models")
-        return
+        return listing
     try:
         page = response.json().get("data")
     except (ValueError, AttributeError):
         page = None
     if not isinstance(page, list):
         listing.problem = "answered 200 without a model list (`data`): is base_url right?"
-        return
-    listed = list(dict.fromkeys(item["id"] for item in page
-                                if isinstance(item, dict) and isinstance(item.get("id"), str)))
-    listing.models = [{"id": m, "used_as": used.get(m, []), "listed": True} for m in listed]
-    listing.models += [{"id": m, "used_as": roles, "listed": False} for m, roles in used.items() if m not in listed]
+        return listing
+    listed = {item["id"]: context_of(item) for item in page if isinstance(item, dict) and isinstance(item.get("id"), str)}
+    listing.models = [{"id": m, "used_as": used.get(m, []), "listed": True, "context": c} for m, c in listed.items()]
+    listing.models += [{"id": m, "used_as": roles, "listed": False, "context": None}
+                       for m, roles in used.items() if m not in listed]
+    return listing
+
+
+CONTEXT_FIELDS = ("max_model_len", "context_length", "context_window", "max_context_length")  # vLLM, OpenRouter, ...
+
+
+def context_of(item: dict) -> int | None:
+    """A model's context window, where its provider's list says it."""
+    for name in CONTEXT_FIELDS:
+        value = item.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def served(profile: Profile, secret: str | None, timeout: float = 5.0) -> ModelList:
+    """`ask`, for code that does not run an event loop (`ccs add` offering a local server's models)."""
+    return asyncio.run(ask(profile, secret, timeout=timeout))

@@ -302,9 +302,9 @@ def test_models_of_both_apis_mark_what_the_profile_uses(anthropic_fake, openai_f
     assert anth.returncode == 0, anth.stderr
     (listing,) = json.loads(anth.stdout)
     assert listing["url"] == f"{anthropic_fake.url}/v1/models" and listing["problem"] is None
-    assert listing["models"] == [{"id": "a-big", "used_as": ["model", "opus"], "listed": True},
-                                 {"id": "a-small", "used_as": [], "listed": True},
-                                 {"id": "a-typo", "used_as": ["haiku"], "listed": False}]
+    assert listing["models"] == [{"id": "a-big", "used_as": ["model", "opus"], "listed": True, "context": None},
+                                 {"id": "a-small", "used_as": [], "listed": True, "context": None},
+                                 {"id": "a-typo", "used_as": ["haiku"], "listed": False, "context": None}]
     assert anthropic_fake.requests[-1].path == "/v1/models?limit=1000"
     gpt = ccs("models", "gpt")
     assert gpt.returncode == 0, gpt.stderr
@@ -351,11 +351,11 @@ def test_doctor_checks_routers_and_a_saved_route_model(anthropic_fake, claude_st
         by_check.setdefault(finding["check"].split(":")[0], []).append(finding)
     assert [(f["level"], f["detail"]) for f in by_check["mix"]] == [("fail", "route 'nosuch,x': no profile named 'nosuch'")]
     assert [(f["level"], f["detail"]) for f in by_check["fine"]] == [("ok", "routes to anth")]
-    assert [f["detail"] for f in by_check["anth"]] == ["the key works"]  # the target, probed as itself
+    assert [f["detail"] for f in by_check["anth"]] == ["the key works (2 models)"]  # the target, probed as itself
     (saved,) = by_check[str(config_dir / "settings.json")]
     assert saved["level"] == "warn" and '"model": "anth,a-big"' in saved["detail"]
     assert 'remove "model" from this file' in saved["detail"]
-    assert [seen.path for seen in anthropic_fake.requests] == ["/v1/models"]  # no router probed as a provider
+    assert [seen.path for seen in anthropic_fake.requests] == ["/v1/models?limit=1000"]  # no router probed as a provider
     offline = json.loads(ccs("doctor", "--offline", "--json", env={"CLAUDE_CONFIG_DIR": str(config_dir)}).stdout)
     assert {"mix", "fine", str(config_dir / "settings.json")} <= {f["check"] for f in offline}
 

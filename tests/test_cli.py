@@ -246,12 +246,13 @@ def test_usage_errors_are_one_line_and_exit_2(memory_keyring, args):
 
 
 def test_add_without_a_terminal_says_what_it_needs(memory_keyring):
-    assert ccs("add").stderr == "ccs: error: give --preset P or --base-url URL (see `ccs presets`)\n"
+    assert ccs("add").stderr == ("ccs: error: give --preset P or --base-url URL (see `ccs presets`), or --router "
+                                 "with routes\n")
     assert ccs("add", "--preset", "zai").stderr == "ccs: error: give the new profile's NAME: `ccs add NAME --preset P`\n"
-    custom = ccs("add", "vl", "--base-url", "http://localhost:8000/v1", "--api", "openai", "--auth", "none",
+    custom = ccs("add", "vl", "--base-url", "http://llm.example/v1", "--api", "openai", "--auth", "none",
                  "--model", "qwen3-coder", "--context-window", "131072")
     assert custom.returncode == 0 and profiles.load().get("vl").context_window == 131072
-    bare = ccs("add", "vl2", "--base-url", "http://localhost:8000/v1", "--api", "openai", "--auth", "none",
+    bare = ccs("add", "vl2", "--base-url", "http://llm.example/v1", "--api", "openai", "--auth", "none",
                "--model", "qwen3-coder")
     assert "No context window for qwen3-coder: claude will assume 1M tokens" in bare.stdout
 
@@ -316,8 +317,8 @@ preset = "deepseek"
         fake.close()
     assert result.returncode == 1
     findings = {f["check"].split(":")[0]: f for f in json.loads(result.stdout)}
-    assert findings["good"]["level"] == "ok" and findings["good"]["detail"] == "the key works"
-    assert findings["bad"]["level"] == "fail" and "rejected the key (401)" in findings["bad"]["detail"]
+    assert findings["good"]["level"] == "ok" and findings["good"]["detail"] == "the key works (0 models)"
+    assert findings["bad"]["level"] == "fail" and "the key was rejected: `ccs key set bad` (401" in findings["bad"]["detail"]
     assert findings["nokey"]["level"] == "fail" and "ccs key set nokey" in findings["nokey"]["detail"]
     assert findings["active profile"]["level"] == "fail" and "removed-profile" in findings["active profile"]["detail"]
     assert "ANTHROPIC_BASE_URL, apiKeyHelper (echo sk-other)" in findings[str(settings)]["detail"]

@@ -77,7 +77,7 @@ def test_interactive_add_with_no_arguments_offers_presets_then_a_name(no_keyring
 
 
 def test_interactive_add_of_a_custom_provider_asks_for_models_and_window(no_keyring):
-    child = pexpect.spawn(sys.executable, ["-m", "ccswitch", "add", "mine", "--base-url", "http://localhost:9/v1",
+    child = pexpect.spawn(sys.executable, ["-m", "ccswitch", "add", "mine", "--base-url", "https://llm.example/v1",
                                            "--api", "openai", "--auth", "none"], env=dict(os.environ),
                           encoding="utf-8", timeout=30, dimensions=(60, 200))
     child.expect("Main model")

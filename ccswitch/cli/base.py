@@ -48,8 +48,8 @@ class ErrorBoundary(TyperGroup):
     def main(self, *args, standalone_mode: bool = True, **kwargs):  # noqa: ARG002 (always ours, whatever asked)
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
-        except NoArgsIsHelpError as e:
-            print(e.ctx.get_help() or "", end="")
+        except NoArgsIsHelpError as e:  # building it printed Typer's help already, unless that came as text
+            print(e.format_message(), end="")
             code = 0
         except UsageError as e:
             hint = f"; see `{e.ctx.command_path} --help`" if e.ctx else ""
@@ -107,8 +107,9 @@ def confirm_or_yes(yes: bool, question: str, why: str) -> None:
     typer.confirm(question, abort=True)
 
 
-def read_secret(name: str, *, from_stdin: bool, interactive: bool) -> str | None:
-    """A key from stdin or a hidden prompt; never from the command line."""
+def read_secret(name: str, *, from_stdin: bool, interactive: bool, keyless: bool = False) -> str | None:
+    """A key from stdin or a hidden prompt; never from the command line. `keyless`: a server that may take
+    none, which Enter says."""
     if from_stdin:
         secret = sys.stdin.read().strip()
         if not secret:
@@ -118,5 +119,6 @@ def read_secret(name: str, *, from_stdin: bool, interactive: bool) -> str | None
         return None
     import getpass
 
-    secret = getpass.getpass(f"Key for {name} (hidden, empty to skip): ").strip()
+    empty = "empty: it takes none" if keyless else "empty to skip"
+    secret = getpass.getpass(f"Key for {name} (hidden, {empty}): ").strip()
     return secret or None

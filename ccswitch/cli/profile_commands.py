@@ -27,12 +27,19 @@ def add(
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Provider preset (see `ccs presets`).",
                                          autocompletion=complete_preset),
     base_url: Optional[str] = typer.Option(None, help="Provider base URL."),
-    api: Optional[str] = typer.Option(None, help="anthropic (native) or openai (through the proxy)."),
-    auth: Optional[str] = typer.Option(None, help="bearer, api-key, login or none."),
-    model: Optional[str] = typer.Option(None, help="Main model (ANTHROPIC_MODEL)."),
-    opus: Optional[str] = typer.Option(None, help="Model for the opus tier."),
-    sonnet: Optional[str] = typer.Option(None, help="Model for the sonnet tier."),
-    haiku: Optional[str] = typer.Option(None, help="Model for the haiku tier (background tasks)."),
+    api: Optional[str] = typer.Option(None, help="anthropic (native) or openai (translated)."),
+    auth: Optional[str] = typer.Option(None, help="bearer, api-key, login or none (a server that takes no key)."),
+    model: Optional[str] = typer.Option(None, help="Main model (ANTHROPIC_MODEL); a route `profile,model` in a router."),
+    opus: Optional[str] = typer.Option(None, help="Model (or route) for the opus tier."),
+    sonnet: Optional[str] = typer.Option(None, help="Model (or route) for the sonnet tier."),
+    haiku: Optional[str] = typer.Option(None, help="Model (or route) for the haiku tier (background tasks)."),
+    subagent: Optional[str] = typer.Option(None, help="Model (or route) for subagents."),
+    router: bool = typer.Option(False, "--router", help="A router: its models are routes `profile,model` to other "
+                                                         "profiles (no provider or key of its own)."),
+    fallback: Optional[list[str]] = typer.Option(None, "--fallback", help="A route tried when a request's own fails "
+                                                                          "(repeatable)."),
+    alias: Optional[list[str]] = typer.Option(None, "--alias", help="A shell command for this profile, e.g. cc-cheap "
+                                                                    "(repeatable; needs the shell integration)."),
     context_window: Optional[int] = typer.Option(None, help="The model's context window in tokens "
                                                              "(claude assumes 1M for a model it does not know)."),
     description: Optional[str] = typer.Option(None, help="A note shown in `ccs list`."),
@@ -41,17 +48,22 @@ def add(
     key_stdin: bool = typer.Option(False, help="Read the key from standard input."),
     force: bool = typer.Option(False, "--force", help="Replace an existing profile of that name."),
 ) -> None:
-    """Add a profile; in a terminal it asks for what is missing (the preset, the name, the key hidden;
-    for a provider without a preset its models and context window).
+    """Add a profile; in a terminal it asks for what is missing (the preset, the name, the key hidden, the
+    model of a server on this machine from those it serves; for a provider without a preset its models and
+    context window).
 
-    Example: ccs add glm --preset zai; ccs add local --base-url http://localhost:8000/v1 --api openai
+    Example: ccs add glm --preset zai; ccs add local --preset vllm; ccs add mix --router --opus glm,glm-4.6
+    --sonnet gpt,gpt-5 --fallback glm,glm-4.5-air
     """
     interactive = sys.stdin.isatty()
     from rich.prompt import IntPrompt, Prompt
 
-    if preset is None and base_url is None:
+    tiers = {k: v for k, v in {"opus": opus, "sonnet": sonnet, "haiku": haiku, "subagent": subagent}.items() if v}
+    router = router or (preset is None and base_url is None and
+                        any(profiles.is_route(m) for m in [model, *tiers.values(), *(fallback or [])] if m))
+    if preset is None and base_url is None and not router:
         if not interactive:
-            raise CcsError("give --preset P or --base-url URL (see `ccs presets`)")
+            raise CcsError("give --preset P or --base-url URL (see `ccs presets`), or --router with routes")
         from .sharing_commands import presets_table
 
         presets_table(err_console)
@@ -60,29 +72,38 @@ def add(
         if not interactive:
             raise CcsError("give the new profile's NAME: `ccs add NAME --preset P`")
         name = Prompt.ask("Profile name", default=preset or "custom", console=err_console)
-    tiers = {k: v for k, v in {"opus": opus, "sonnet": sonnet, "haiku": haiku}.items() if v}
-    if preset is None and interactive:  # no preset to say which models and window: ask, skippable
-        model = model or Prompt.ask("Main model (empty: the provider's default)", default="", show_default=False,
-                                    console=err_console) or None
-        for tier in ("opus", "sonnet", "haiku"):
-            if model and tier not in tiers:
-                tiers[tier] = Prompt.ask(f"Model for the {tier} tier", default=model, console=err_console)
-        if model and context_window is None:
-            context_window = IntPrompt.ask(f"Context window of {model} in tokens (0: skip; claude assumes 1M)",
-                                           default=0, console=err_console) or None
     values = {"preset": preset, "description": description, "api": api, "base_url": base_url, "auth": auth,
               "model": model, "key_env": key_env, "key_cmd": key_cmd, "context_window": context_window}
     values = {k: v for k, v in values.items() if v is not None}
     if tiers:
         values["models"] = tiers
-    profile = profiles.resolve(name, values)
+    if fallback:
+        values["fallback"] = list(fallback)
+    if alias:
+        values["aliases"] = list(alias)
     config = profiles.load()
     exists = CcsError(f"profile '{name}' exists; use `ccs set {name} ...` or `ccs add {name} --force`")
     if name in config.profiles and not force:
         raise exists
+    profile = profiles.resolve(name, values)
+    if router:
+        if not profile.is_router:
+            raise CcsError("a router names its models as routes: --opus glm,glm-4.6 (profile,model), or --fallback")
+        if problems := config.route_problems(profile):
+            raise CcsError(f"profile '{name}': {problems[0]}")
+    elif on_this_machine(profile) and not (profile.model or tiers):
+        values.update(local_model(profile, interactive))
+    elif preset is None and interactive:  # no preset to say which models and window: ask, skippable
+        values.update(asked_models(values, tiers, Prompt, IntPrompt))
     secret = None
     if profile.needs_key and not (key_env or key_cmd):
-        secret = read_secret(name, from_stdin=key_stdin, interactive=interactive)
+        secret = read_secret(name, from_stdin=key_stdin, interactive=interactive,
+                             keyless=on_this_machine(profile) and auth is None)
+        if secret is None and on_this_machine(profile) and auth is None:
+            values["auth"] = "none"  # a server on this machine that takes no key (Enter at the prompt, or no terminal)
+    if not force:
+        refuse_shadowing_aliases(values.get("aliases", []), config.by_alias())
+    profile = profiles.resolve(name, values)
     with profiles.editing() as doc:
         table = profiles.profiles_table(doc)
         if name in table and not force:  # another ccs added it meanwhile
@@ -95,9 +116,67 @@ def add(
         console.print(line(f"Stored its key in the {where if where == 'keyring' else 'file ' + where}"))
     elif profile.needs_key and not (key_env or key_cmd):
         console.print(line(f"No key stored yet: run `ccs key set {name}`"))
-    if profile.model and not profile.context_window:
+    elif values.get("auth") == "none" and auth is None:
+        console.print(line(f"No key: a server on this machine that takes none (if it needs one: `ccs set {name} "
+                           f"auth=bearer`, then `ccs key set {name}`)"))
+    if profile.model and not profile.context_window and not profile.model.startswith("claude"):
         console.print(line(f"No context window for {profile.model}: claude will assume 1M tokens and compact late; "
                            f"`ccs set {name} context_window=N`"))
+
+
+def on_this_machine(profile: Profile) -> bool:
+    from ..proxy.dialect import on_this_machine as local
+    from urllib.parse import urlsplit
+
+    return bool(profile.base_url) and local(urlsplit(profile.base_url).hostname or "")
+
+
+def local_model(profile: Profile, interactive: bool) -> dict:
+    """The model for a server on this machine, from those it serves: asked in a terminal (the first by
+    default), else the only one it serves; its context window when the server tells it (vLLM does)."""
+    from rich.prompt import IntPrompt, Prompt
+
+    from .. import model_list
+
+    listing = model_list.served(profile, None)
+    served = {model["id"]: model["context"] for model in listing.models}
+    if len(served) == 1:
+        chosen = next(iter(served))
+        err_console.print(line("Model: ", bold(chosen), f" (the one {profile.url} serves)"))
+    elif served and interactive:
+        err_console.print(line(f"{profile.url} serves: {', '.join(served)}"))
+        chosen = Prompt.ask("Model", choices=list(served), default=next(iter(served)), show_choices=False,
+                            console=err_console)
+    elif served:
+        raise CcsError(f"which model? {profile.url} serves {', '.join(served)}: add --model NAME")
+    elif interactive:
+        chosen = Prompt.ask(f"Model ({profile.url} did not list its models: {listing.problem or 'none listed'})",
+                            console=err_console)
+    else:
+        raise CcsError(f"which model? {profile.url} did not say ({listing.problem or 'none listed'}): add --model NAME")
+    window = served.get(chosen) or profile.context_window
+    if not window and interactive:
+        window = IntPrompt.ask(f"Context window of {chosen} in tokens, as the server runs it (0: skip; claude "
+                               "assumes 1M)", default=0, console=err_console)
+    return {"model": chosen, **({"context_window": window} if window and not profile.context_window else {})}
+
+
+def asked_models(values: dict, tiers: dict, Prompt, IntPrompt) -> dict:  # noqa: N803 (Rich's prompt classes)
+    """A provider without a preset: its main model, tiers and window, each skippable."""
+    model = values.get("model") or Prompt.ask("Main model (empty: the provider's default)", default="",
+                                              show_default=False, console=err_console) or None
+    answers: dict = {"model": model} if model else {}
+    for tier in ("opus", "sonnet", "haiku"):
+        if model and tier not in tiers:
+            tiers[tier] = Prompt.ask(f"Model for the {tier} tier", default=model, console=err_console)
+    if tiers:
+        answers["models"] = tiers
+    if model and values.get("context_window") is None:
+        window = IntPrompt.ask(f"Context window of {model} in tokens (0: skip; claude assumes 1M)", default=0,
+                               console=err_console)
+        if window:
+            answers["context_window"] = window
+    return answers
 
 
 @app.command("list")
@@ -126,8 +205,15 @@ def list_profiles(as_json: bool = typer.Option(False, "--json", help="Machine-re
 def describe(profile: Profile, config: profiles.Config, active: str | None) -> dict:
     source, present = keys.status(profile, config.secret_store)
     return {"name": profile.name, "active": profile.name == active, "provider": profile.provider,
-            "api": profile.api, "model": profile.model, "key_source": source, "key_present": present,
+            "api": api_words(profile), "model": profile.model, "key_source": source, "key_present": present,
             "aliases": profile.aliases, "description": profile.description}
+
+
+def api_words(profile: Profile) -> str:
+    """How a profile reaches its models: its provider's API, routes to other profiles, or both."""
+    if not profile.is_router:
+        return profile.api
+    return f"{profile.api} + routes" if profile.own_provider else "routes"
 
 
 @app.command()
@@ -139,6 +225,9 @@ def show(
     config = profiles.load()
     profile = config.get(name)
     values = {field: getattr(profile, field) for field in ("name", *profiles.FIELDS)}
+    if not profile.own_provider:  # a router: no API, auth or key of its own to speak of
+        for field in ("api", "auth"):
+            values.pop(field)
     source, present, secret = keys.key_info(profile, config.secret_store)
     values["key"] = {"source": source, "present": present, "masked": keys.mask(secret) if present else None}
     if as_json:
@@ -151,10 +240,13 @@ def show(
         if value in (None, "", [], {}):
             continue
         if field == "key":
-            value = f"{value['masked'] or 'missing'} ({value['source']})"
+            value = {True: f"{value['masked']} ({source})", False: f"missing ({source})"}.get(present, source)
         elif isinstance(value, (dict, list)):
             value = json.dumps(value, ensure_ascii=False)
         table.add_row(field, shown(value))
+    if profile.is_router:
+        targets = ", ".join(target.name for target in config.route_targets(profile))
+        table.add_row("routes to", shown(targets or "-"))
     console.print(table)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
 
 from .. import claude, keys, launch, profiles
 from ..errors import CcsError
-from .base import ProfileArg, app, complete_profile, console
+from .base import ProfileArg, app, complete_profile, console, line
 
 
 @app.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -114,3 +115,30 @@ def env_command(
     if profile.key_env:
         notes.append(f"{profile.key_env} is unset: the key reaches claude once, as the profile's token")
     print(shell_code.env_code(values, unset, shell, notes, masked), end="")
+
+
+@app.command()
+def logs(
+    lines: int = typer.Option(40, "--lines", "-n", help="How many of the last lines to show."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep showing new lines as the proxy writes them."),
+) -> None:
+    """Show the proxy's log (`ccs run` and `ccs test` write it): a line per request, and every error with
+    what the provider said.
+
+    Example: ccs logs; ccs logs -f
+    """
+    from ..proxy.lifecycle import log_path
+    from ..tail import follow_lines, last_lines
+
+    path = Path(log_path())
+    if not path.exists() and not follow:
+        console.print(line(f"No proxy log yet ({path}): the proxy writes one when a session starts"))
+        return
+    for text in last_lines(path, lines):
+        console.print(line(text))
+    if follow:
+        try:
+            for text in follow_lines(path):
+                console.print(line(text))
+        except KeyboardInterrupt:
+            pass

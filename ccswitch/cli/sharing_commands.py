@@ -123,9 +123,13 @@ def export_profiles(
     Example: ccs export glm gpt -o team.toml
     """
     config = profiles.load()
-    chosen = names or list(config.profiles)
-    for name in chosen:
-        config.get(name)  # an unknown name is an error, with a suggestion
+    chosen = [config.get(name).name for name in names] if names else list(config.profiles)
+    targets = {target.name: router for router in chosen for target in config.route_targets(config.get(router))
+               if target.name not in chosen}
+    if targets:  # a router without its targets would load elsewhere and fail at its first request
+        chosen += list(targets)
+        err_console.print(line("Also exported, as routes go there: " + ", ".join(
+            f"{target} (from {router})" for target, router in targets.items())))
     text, masked = sharing.export_text(config, chosen)
     profiles.parse(text, output or Path("export"))
     if masked:
