@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CcsError
-from .claude import TIER_VARS
+from .claude import MANAGED, TIER_VARS
 from .presets import PRESETS
 
 KEY_VARS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")
@@ -53,7 +53,8 @@ def from_variables(name: str, variables: dict[str, str], origin: str) -> Found:
     token, api_key = variables.pop("ANTHROPIC_AUTH_TOKEN", ""), variables.pop("ANTHROPIC_API_KEY", "")
     key = token or api_key
     if key:
-        fields["auth"] = "bearer" if token else "api-key"
+        # how claude sent it matters to a provider claude talks to; a preset says how its provider takes it
+        fields["auth"] = PRESETS[preset].fields.get("auth", "bearer") if preset else "bearer" if token else "api-key"
         if reference := re.fullmatch(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", key):
             fields["key_env"] = reference.group(1)
         else:
@@ -62,8 +63,9 @@ def from_variables(name: str, variables: dict[str, str], origin: str) -> Found:
         fields["auth"] = "login"
     else:
         fields["auth"] = "none"
-    if model := variables.pop("ANTHROPIC_MODEL", ""):
-        fields["model"] = model
+    model, default = variables.pop("ANTHROPIC_MODEL", ""), variables.pop("ANTHROPIC_DEFAULT_MODEL", "")
+    if model or default:  # claude runs ANTHROPIC_MODEL, else ANTHROPIC_DEFAULT_MODEL
+        fields["model"] = model or default
     models = {tier: variables.pop(var) for tier, var in TIER_VARS.items() if variables.get(var)}
     small = variables.pop("ANTHROPIC_SMALL_FAST_MODEL", "")
     if small and "haiku" not in models:
@@ -76,13 +78,13 @@ def from_variables(name: str, variables: dict[str, str], origin: str) -> Found:
             fields[key_name] = int(variables.pop(var))
     if config_dir := variables.pop("CLAUDE_CONFIG_DIR", ""):
         fields["config_dir"] = config_dir
-    for var in TIER_VARS.values():
+    for var in MANAGED:  # ccs sets these itself from the fields above (the labels of /model included)
         variables.pop(var, None)
     if variables:
         fields["env"] = dict(sorted(variables.items()))
-    if preset:  # keep only what differs from the preset
+    if preset:  # keep only what differs from the preset, but the models: they stay what ran, whatever it says later
         for key_name, value in list(fields.items()):
-            if key_name != "preset" and PRESETS[preset].fields.get(key_name) == value:
+            if key_name not in ("preset", "model", "models") and PRESETS[preset].fields.get(key_name) == value:
                 del fields[key_name]
     return found
 
@@ -121,20 +123,25 @@ _ALIAS = re.compile(r"^\s*alias\s+([\w.-]+)=(['\"])(.*)\2\s*$")
 
 def from_shell(path: Path, default_name: str) -> list[Found]:
     """Best effort over a shell file: `case` branches of a function (`set_model cheap`), functions
-    full of exports, `alias x='VAR=... claude'`, and top-level exports. One profile per group."""
+    full of exports, `alias x='VAR=... claude'`, and top-level exports. One profile per group; an alias
+    that calls a function with a branch's name (`alias cc-glm="cc glm"`) becomes that profile's alias."""
     try:
         lines = path.expanduser().read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise CcsError(f"cannot read {path}: {e}") from None
     groups: dict[str, dict[str, str]] = {}
     aliases: set[str] = set()
+    calls: dict[str, list[str]] = {}  # alias -> the words it runs, when it sets no variable itself
     function = branch = None
     depth = 0
     for line in lines:
         stripped = line.split("#", 1)[0] if not line.lstrip().startswith(("'", '"')) else line
         if alias := _ALIAS.match(stripped):
-            groups.setdefault(alias.group(1), {}).update(_assignments(alias.group(3)))
-            aliases.add(alias.group(1))
+            if assigns := _assignments(alias.group(3)):
+                groups.setdefault(alias.group(1), {}).update(assigns)
+                aliases.add(alias.group(1))
+            else:
+                calls[alias.group(1)] = _words(alias.group(3))
             continue
         if function is None and (match := _FUNCTION.match(stripped)):
             function, depth = match.group(1), 1
@@ -164,12 +171,20 @@ def from_shell(path: Path, default_name: str) -> list[Found]:
             item = from_variables(safe, variables, f"{path} ({name})")
         except CcsError:
             continue  # a group without provider variables is not a profile
-        if name in aliases:
-            item.fields["aliases"] = [name]  # the command keeps working, now through ccs
+        named = [name] if name in aliases else [alias for alias, words in calls.items() if name in words[1:]]
+        if named:
+            item.fields["aliases"] = named  # the command keeps working, now through ccs
         found.append(item)
     if not found:
         raise CcsError(f"no provider variables (ANTHROPIC_*) found in {path}")
     return found
+
+
+def _words(text: str) -> list[str]:
+    try:
+        return shlex.split(text.replace("&&", " ").replace(";", " "))
+    except ValueError:
+        return text.split()
 
 
 def _assignments(text: str) -> dict[str, str]:

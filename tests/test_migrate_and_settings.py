@@ -168,3 +168,65 @@ def test_claude_settings_restore_removes_a_file_section_it_created(memory_keyrin
     assert ccs("use", "--off", "--claude-settings").returncode == 0
     assert json.loads(path.read_text()) == {"model": "x"}
     assert "Nothing to restore" in ccs("use", "--off", "--claude-settings").stdout
+
+
+GUIDE_STYLE = r'''
+# ~/.zshrc: switch Claude Code between providers (the way the popular guides do it)
+export ZAI_API_KEY="sk-zai-from-rc-0001"
+
+set_model() {
+  unset ANTHROPIC_BASE_URL ANTHROPIC_AUTH_TOKEN ANTHROPIC_API_KEY ANTHROPIC_MODEL ANTHROPIC_DEFAULT_MODEL
+  case "$1" in
+    glm)
+      export ANTHROPIC_BASE_URL="https://api.z.ai/api/anthropic"
+      export ANTHROPIC_AUTH_TOKEN="$ZAI_API_KEY"
+      export ANTHROPIC_DEFAULT_MODEL="glm-4.6"
+      export ANTHROPIC_DEFAULT_OPUS_MODEL="glm-4.6"
+      export ANTHROPIC_DEFAULT_SONNET_MODEL="glm-4.6"
+      export ANTHROPIC_DEFAULT_HAIKU_MODEL="glm-4.5-air"
+      export ANTHROPIC_DEFAULT_OPUS_MODEL_NAME="GLM 4.6"
+      ;;
+    gpt)
+      # OpenRouter's OpenAI-compatible API, through a local translator
+      export ANTHROPIC_BASE_URL="https://openrouter.ai/api/v1"
+      export ANTHROPIC_API_KEY="sk-or-v1-guide-0002"
+      export ANTHROPIC_DEFAULT_MODEL="openai/gpt-5"
+      ;;
+    kimi)
+      export ANTHROPIC_BASE_URL="https://api.moonshot.ai/anthropic"
+      export ANTHROPIC_AUTH_TOKEN="sk-kimi-guide-0003"
+      export ANTHROPIC_MODEL="kimi-k2.5"
+      export API_TIMEOUT_MS=600000
+      ;;
+    claude)
+      ;;
+  esac
+}
+
+cc() {
+  set_model "$1" && shift && claude "$@"
+}
+alias cc-glm="cc glm"
+alias cc-gpt='cc gpt'
+alias cc-kimi="set_model kimi && claude"
+'''
+
+
+def test_a_guide_style_set_model_function_imports_to_the_same_models_and_auth(tmp_path):
+    """What most users come from: each profile runs the model the function chose, sends its key the way the
+    provider takes it, and keeps its `cc-x` command."""
+    path = tmp_path / ".zshrc"
+    path.write_text(GUIDE_STYLE)
+    found = {f.name: f for f in migrate.from_shell(path, "imported")}
+    assert set(found) == {"glm", "gpt", "kimi"}
+    glm, gpt, kimi = found["glm"], found["gpt"], found["kimi"]
+    assert glm.fields == {"preset": "zai", "key_env": "ZAI_API_KEY", "model": "glm-4.6",
+                          "models": {"opus": "glm-4.6", "sonnet": "glm-4.6", "haiku": "glm-4.5-air"},
+                          "aliases": ["cc-glm"]}
+    assert gpt.fields == {"preset": "openrouter-openai", "model": "openai/gpt-5", "aliases": ["cc-gpt"]}
+    assert gpt.key == "sk-or-v1-guide-0002"
+    assert kimi.fields == {"preset": "kimi", "model": "kimi-k2.5", "env": {"API_TIMEOUT_MS": "600000"},
+                           "aliases": ["cc-kimi"]}
+    for item in found.values():
+        profile = profiles.resolve(item.name, item.fields)
+        assert profile.auth == "bearer"  # OpenRouter and both Anthropic-API providers take a bearer token
