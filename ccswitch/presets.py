@@ -1,8 +1,9 @@
 """Built-in provider presets: plain data that fills in whatever a profile does not say.
 
-Values come from each provider's own Claude Code / API documentation, checked 2026-11-21.
-`context_window` is the default model's input window: without it claude assumes 1M tokens for a
-model name it does not know, and auto-compacts far too late.
+Each comes from its provider's own documentation (`docs`), checked on the date beside it (`checked`), so
+the next check starts there. `context_window` is the default model's window: without it claude assumes
+1M tokens for a model name it does not know, and compacts too late for a smaller one. `prices` appear
+only for models the price table (genai-prices) does not know yet.
 A preset holds profile fields only (see `profiles.FIELDS`), so merging is a dict update.
 """
 
@@ -16,6 +17,7 @@ class Preset(NamedTuple):  # a NamedTuple, not a dataclass: `ccs run` must not p
     title: str
     docs: str
     fields: dict
+    checked: str = "2026-12-04"  # when `docs` was last read for these values
 
 
 # Providers whose docs recommend a long timeout and no side traffic for Claude Code.
@@ -27,71 +29,102 @@ def _free() -> dict:
     return {"*": {"input": 0, "output": 0}}
 
 
-def _tiers(opus: str, sonnet: str, haiku: str) -> dict:
-    return {"opus": opus, "sonnet": sonnet, "haiku": haiku, "subagent": sonnet}
+def _tiers(opus: str, sonnet: str, haiku: str, subagent: str | None = None) -> dict:
+    return {"opus": opus, "sonnet": sonnet, "haiku": haiku, "subagent": subagent or sonnet}
 
+
+# Z.ai and BigModel announced GLM-5.4 (2026-11-23) for the Coding Plan; the price table has no entry yet.
+# Their pay-as-you-go price, as resellers quote it (the same as GLM-5.3's).
+_GLM = {"model": "glm-5.4", "models": _tiers("glm-5.4", "glm-5.4", "glm-5.3-flash"), "context_window": 1048576,
+        "env": dict(_SLOW), "prices": {"glm-5.4": {"input": 1.4, "output": 4.4, "cache_read": 0.26}}}
+# A local server's Anthropic endpoint: the key is ignored unless the server was started with one.
+_LOCAL = {"api": "anthropic", "auth": "none", "prices": _free()}
+_LOCAL_OPENAI = {"api": "openai", "auth": "none", "prices": _free()}
 
 _ALL = [
-    # --- Anthropic Messages API: no proxy, claude talks to the provider directly ---
-    Preset("anthropic", "Anthropic API (API key)", "https://docs.anthropic.com/en/api/getting-started",
+    # --- Anthropic Messages API: the proxy passes requests through, with the provider's key ---
+    Preset("anthropic", "Anthropic API (API key)", "https://platform.claude.com/docs/en/api/overview",
            {"api": "anthropic", "base_url": "https://api.anthropic.com", "auth": "api-key"}),
-    Preset("claude", "Claude subscription (claude's own login)", "https://docs.anthropic.com/en/docs/claude-code",
+    Preset("claude", "Claude subscription (claude's own login)", "https://code.claude.com/docs",
            {"api": "anthropic", "auth": "login"}),
     Preset("zai", "Z.ai GLM Coding Plan (international)", "https://docs.z.ai/devpack/tool/claude",
-           {"api": "anthropic", "base_url": "https://api.z.ai/api/anthropic", "auth": "bearer",
-            "model": "glm-4.6", "models": _tiers("glm-4.6", "glm-4.6", "glm-4.5-air"), "env": dict(_SLOW), "context_window": 200000}),
-    Preset("bigmodel", "Zhipu BigModel GLM (mainland China)", "https://docs.bigmodel.cn/cn/guide/develop/claude",
-           {"api": "anthropic", "base_url": "https://open.bigmodel.cn/api/anthropic", "auth": "bearer",
-            "model": "glm-4.6", "models": _tiers("glm-4.6", "glm-4.6", "glm-4.5-air"), "env": dict(_SLOW), "context_window": 200000}),
-    Preset("kimi", "Moonshot Kimi platform API", "https://platform.moonshot.ai/docs/guide/agent-support",
+           {"api": "anthropic", "base_url": "https://api.z.ai/api/anthropic", "auth": "bearer", **_GLM}),
+    Preset("bigmodel", "Zhipu BigModel GLM (mainland China)", "https://docs.bigmodel.cn/cn/coding-plan/tool/claude",
+           {"api": "anthropic", "base_url": "https://open.bigmodel.cn/api/anthropic", "auth": "bearer", **_GLM}),
+    Preset("kimi", "Moonshot Kimi platform API", "https://platform.kimi.ai/docs/guide/agent-support",
            {"api": "anthropic", "base_url": "https://api.moonshot.ai/anthropic", "auth": "bearer",
-            "model": "kimi-k2.5", "models": _tiers("kimi-k2.5", "kimi-k2.5", "kimi-k2.5"), "context_window": 262144,
+            "model": "kimi-k3.1-pro", "models": _tiers("kimi-k3.1-pro", "kimi-k3.1-pro", "kimi-k2.7-code"),
+            "context_window": 1048576,
             "env": {"API_TIMEOUT_MS": "600000", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}}),
     Preset("kimi-code", "Kimi For Coding membership (sk-kimi- keys, x-api-key)",
            "https://www.kimi.com/code/docs/en/third-party-tools/other-coding-agents.html",
            {"api": "anthropic", "base_url": "https://api.kimi.com/coding/", "auth": "api-key",
-            "model": "kimi-for-coding", "models": _tiers("kimi-for-coding", "kimi-for-coding", "kimi-for-coding"), "context_window": 262144,
-            "env": {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}}),
-    Preset("deepseek", "DeepSeek API", "https://api-docs.deepseek.com/guides/anthropic_api",
+            "model": "kimi-for-coding", "models": _tiers("kimi-for-coding", "kimi-for-coding", "kimi-for-coding"),
+            "context_window": 262144, "env": {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}}),
+    # deepseek-chat and deepseek-reasoner were retired on 2026-07-24
+    Preset("deepseek", "DeepSeek API", "https://api-docs.deepseek.com/quick_start/agent_integrations/claude_code",
            {"api": "anthropic", "base_url": "https://api.deepseek.com/anthropic", "auth": "bearer",
-            "model": "deepseek-chat", "models": _tiers("deepseek-chat", "deepseek-chat", "deepseek-chat"), "context_window": 128000,
+            "model": "deepseek-flash", "models": _tiers("deepseek-v4-pro", "deepseek-flash", "deepseek-flash"),
+            "context_window": 1048576,
             "env": {"API_TIMEOUT_MS": "600000", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}}),
-    Preset("minimax", "MiniMax (international)", "https://platform.minimax.io/docs/guides/text-ai-coding-tools",
+    Preset("minimax", "MiniMax (international)", "https://platform.minimax.io/docs/m-plan/claude-code",
            {"api": "anthropic", "base_url": "https://api.minimax.io/anthropic", "auth": "bearer",
-            "model": "MiniMax-M2.7", "models": _tiers("MiniMax-M2.7", "MiniMax-M2.7", "MiniMax-M2.7"), "context_window": 204800,
-            "env": dict(_SLOW)}),
+            "model": "MiniMax-M3", "models": _tiers("MiniMax-M3", "MiniMax-M3", "MiniMax-M3.1-Flash"),
+            "context_window": 1000000, "env": dict(_SLOW)}),
+    # The price table has no Alibaba provider: Model Studio's list price of its flagship, as quoted on launch.
     Preset("qwen", "Alibaba Model Studio / DashScope (international)",
-           "https://www.alibabacloud.com/help/en/model-studio/anthropic-api-messages",
+           "https://www.alibabacloud.com/help/en/model-studio/claude-code",
            {"api": "anthropic", "base_url": "https://dashscope-intl.aliyuncs.com/apps/anthropic", "auth": "bearer",
-            "model": "qwen3-coder-plus", "models": _tiers("qwen3-coder-plus", "qwen3-coder-plus", "qwen-flash"), "context_window": 1000000}),
-    Preset("openrouter", "OpenRouter (its Anthropic-compatible API)", "https://openrouter.ai/docs/guides/claude-code",
+            "model": "qwen3.8-max", "models": _tiers("qwen3.8-max", "qwen3.7-max", "qwen3.6-flash"),
+            "context_window": 1000000, "prices": {"qwen3.8-max": {"input": 2.0, "output": 6.0}}}),
+    # Claude model names: claude knows their windows itself
+    Preset("openrouter", "OpenRouter (its Anthropic-compatible API)",
+           "https://openrouter.ai/docs/guides/coding-agents/claude-code-integration",
            {"api": "anthropic", "base_url": "https://openrouter.ai/api", "auth": "bearer",
-            "models": _tiers("anthropic/claude-opus-4.5", "anthropic/claude-sonnet-4.5", "anthropic/claude-haiku-4.5"), "context_window": 200000}),
+            "models": _tiers("anthropic/claude-opus-5.5", "anthropic/claude-sonnet-5.5", "anthropic/claude-haiku-5.5")}),
     Preset("ollama", "Ollama >= 0.14 on this machine (Anthropic API)", "https://docs.ollama.com/integrations/claude-code",
-           {"api": "anthropic", "base_url": "http://localhost:11434", "auth": "none",
-            "model": "qwen3-coder", "env": {"ANTHROPIC_AUTH_TOKEN": "ollama"}, "prices": _free()}),
-    Preset("litellm", "A LiteLLM gateway (team proxy)", "https://docs.litellm.ai/docs/tutorials/claude_responses_api",
+           {**_LOCAL, "base_url": "http://localhost:11434", "model": "qwen3.5", "context_window": 65536,
+            "env": {"ANTHROPIC_AUTH_TOKEN": "ollama"}}),
+    Preset("lmstudio", "LM Studio on this machine (its Anthropic API)", "https://lmstudio.ai/docs/integrations/claude-code",
+           {**_LOCAL, "base_url": "http://localhost:1234"}),
+    Preset("vllm", "vLLM on this machine (its Anthropic API, >= 0.11.1)",
+           "https://docs.vllm.ai/en/stable/serving/integrations/claude_code/",
+           {**_LOCAL, "base_url": "http://localhost:8000"}),
+    Preset("llamacpp", "llama.cpp llama-server on this machine (its Anthropic API)",
+           "https://huggingface.co/blog/ggml-org/anthropic-messages-api-in-llamacpp",
+           {**_LOCAL, "base_url": "http://localhost:8080"}),
+    Preset("litellm", "A LiteLLM gateway (team proxy)", "https://docs.litellm.ai/docs/proxy/client_setup/claude_code",
            {"api": "anthropic", "base_url": "http://localhost:4000", "auth": "bearer"}),
-    # --- OpenAI Chat Completions: served through the embedded translation proxy ---
-    Preset("openai", "OpenAI API", "https://platform.openai.com/docs/api-reference/chat",
+    # --- OpenAI Chat Completions: translated by the proxy ---
+    # GPT-6 models take tools through the Responses API only; on Chat Completions, GPT-5.6 Sol is the newest
+    # that calls tools with reasoning.
+    Preset("openai", "OpenAI API (Chat Completions)", "https://developers.openai.com/api/docs/models/gpt-5.6-sol",
            {"api": "openai", "base_url": "https://api.openai.com/v1", "auth": "bearer",
-            "model": "gpt-5", "models": _tiers("gpt-5", "gpt-5", "gpt-5-mini"), "context_window": 272000}),
+            "model": "gpt-5.6-sol", "models": _tiers("gpt-5.6-sol", "gpt-5.6-sol", "gpt-5.6-luna"),
+            "context_window": 272000}),
+    # gemini-2.5-pro and -flash were retired on 2026-12-01 (Google routes them to 3.8 Flash and 3.5 Flash-Lite)
     Preset("gemini", "Google Gemini (OpenAI-compatible endpoint)", "https://ai.google.dev/gemini-api/docs/openai",
            {"api": "openai", "base_url": "https://generativelanguage.googleapis.com/v1beta/openai", "auth": "bearer",
-            "model": "gemini-2.5-pro", "models": _tiers("gemini-2.5-pro", "gemini-2.5-pro", "gemini-2.5-flash"), "context_window": 1048576}),
+            "model": "gemini-3.8-flash", "models": _tiers("gemini-3.8-flash", "gemini-3.8-flash", "gemini-3.5-flash-lite"),
+            "context_window": 1048576}),
     Preset("groq", "Groq", "https://console.groq.com/docs/openai",
            {"api": "openai", "base_url": "https://api.groq.com/openai/v1", "auth": "bearer",
-            "model": "openai/gpt-oss-120b", "models": _tiers("openai/gpt-oss-120b", "openai/gpt-oss-120b", "openai/gpt-oss-20b"), "context_window": 131072}),
-    Preset("openrouter-openai", "OpenRouter (its OpenAI-compatible API)", "https://openrouter.ai/docs/api-reference/overview",
+            "model": "openai/gpt-oss-120b", "models": _tiers("openai/gpt-oss-120b", "openai/gpt-oss-120b",
+                                                              "openai/gpt-oss-20b"), "context_window": 131072}),
+    Preset("openrouter-openai", "OpenRouter (its OpenAI-compatible API)",
+           "https://openrouter.ai/docs/api-reference/overview",
            {"api": "openai", "base_url": "https://openrouter.ai/api/v1", "auth": "bearer",
-            "model": "openai/gpt-5", "models": _tiers("openai/gpt-5", "openai/gpt-5", "openai/gpt-5-mini"), "context_window": 272000}),
-    Preset("lmstudio", "LM Studio on this machine", "https://lmstudio.ai/docs/app/api/endpoints/openai",
-           {"api": "openai", "base_url": "http://localhost:1234/v1", "auth": "none", "prices": _free()}),
-    Preset("vllm", "vLLM server on this machine", "https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html",
-           {"api": "openai", "base_url": "http://localhost:8000/v1", "auth": "none", "prices": _free()}),
-    Preset("llamacpp", "llama.cpp llama-server on this machine",
+            "model": "openai/gpt-5.6-sol", "models": _tiers("openai/gpt-5.6-sol", "openai/gpt-5.6-sol",
+                                                             "openai/gpt-5.6-luna"), "context_window": 272000}),
+    # The same local servers through their OpenAI API, for versions without an Anthropic one
+    Preset("lmstudio-openai", "LM Studio on this machine (OpenAI API)", "https://lmstudio.ai/docs/app/api/endpoints/openai",
+           {**_LOCAL_OPENAI, "base_url": "http://localhost:1234/v1"}),
+    Preset("vllm-openai", "vLLM on this machine (OpenAI API)",
+           "https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html",
+           {**_LOCAL_OPENAI, "base_url": "http://localhost:8000/v1"}),
+    Preset("llamacpp-openai", "llama.cpp llama-server on this machine (OpenAI API)",
            "https://github.com/ggml-org/llama.cpp/tree/master/tools/server",
-           {"api": "openai", "base_url": "http://localhost:8080/v1", "auth": "none", "prices": _free()}),
+           {**_LOCAL_OPENAI, "base_url": "http://localhost:8080/v1"}),
 ]
 
 PRESETS: dict[str, Preset] = {p.name: p for p in _ALL}

@@ -309,8 +309,8 @@ def test_models_of_both_apis_mark_what_the_profile_uses(anthropic_fake, openai_f
     gpt = ccs("models", "gpt")
     assert gpt.returncode == 0, gpt.stderr
     assert f"gpt: {openai_fake.url}/v1/models (2 models)" in gpt.stdout
-    assert re.search(r"^\*  gpt-main  model\s*$", gpt.stdout, re.M) and re.search(r"^\*  gpt-mini  haiku\s*$", gpt.stdout, re.M)
-    assert re.search(r"^!  gpt-5     opus, sonnet, subagent \(not listed\)", gpt.stdout, re.M)  # the preset's
+    assert re.search(r"^\*  gpt-main\s+model\s*$", gpt.stdout, re.M) and re.search(r"^\*  gpt-mini\s+haiku\s*$", gpt.stdout, re.M)
+    assert re.search(r"^!  gpt-5.6-sol\s+opus, sonnet, subagent \(not listed\)", gpt.stdout, re.M)  # the preset's
     assert openai_fake.requests[-1].path == "/v1/models"
     human = ccs("models", "anth")
     assert "a-typo" in human.stdout and "haiku (not listed)" in human.stdout

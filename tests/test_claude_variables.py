@@ -142,7 +142,7 @@ def test_claude_asks_the_profiles_provider_for_its_models_whatever_the_shell_say
             posts = [r for r in provider.requests[before:] if r.method == "POST"]
             asked[pick] = {r.body["model"] for r in posts}
             assert not any("context-1m" in r.headers.get("anthropic-beta", "") for r in posts)
-        assert asked == {"fable": {"glm-big"}, "default": {"glm-4.6"}, "haiku": {"glm-4.5-air"}}
+        assert asked == {"fable": {"glm-big"}, "default": {"glm-5.4"}, "haiku": {"glm-5.3-flash"}}
         assert not mantle.requests
     finally:
         provider.close()

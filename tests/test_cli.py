@@ -63,7 +63,7 @@ def test_add_with_key_env_and_custom_url(memory_keyring):
 def test_list_and_show_mask_the_key(glm):
     listed = invoke("list", "--json")
     assert json.loads(listed.output) == [{"name": "glm", "active": False, "provider": "zai", "api": "anthropic",
-                                          "model": "glm-4.6", "key_source": "keyring", "key_present": True,
+                                          "model": "glm-5.4", "key_source": "keyring", "key_present": True,
                                           "aliases": [], "description": ""}]
     table = invoke("list")
     assert "glm" in table.output and "keyring yes" in table.output
@@ -90,7 +90,7 @@ def test_set_and_unset_keep_the_file_valid(glm):
         "glm-5", "10", ["cc-glm"], 200000)
     assert invoke("set", "glm", "--unset", "model", "--unset", "env.API_TIMEOUT_MS").exit_code == 0
     profile = profiles.load().get("glm")
-    assert profile.model == "glm-4.6" and profile.env["API_TIMEOUT_MS"] == "3000000"  # back to the preset's
+    assert profile.model == "glm-5.4" and profile.env["API_TIMEOUT_MS"] == "3000000"  # back to the preset's
     bad = invoke("set", "glm", "auth=magic")
     assert bad.exit_code == 2 and "auth must be one of" in bad.output
     assert invoke("set", "nope", "model=x").exit_code == 2

@@ -55,11 +55,11 @@ def test_bearer_profile_gets_exactly_its_environment(configured, claude_stub):
     assert env["ANTHROPIC_BASE_URL"] == "https://api.z.ai/api/anthropic"
     assert env["ANTHROPIC_AUTH_TOKEN"] == "sk-glm-secret-0001"
     assert env["ANTHROPIC_API_KEY"] == ""
-    assert env["ANTHROPIC_MODEL"] == "glm-4.6"
-    assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "glm-4.5-air"
-    assert env["CLAUDE_CODE_SUBAGENT_MODEL"] == "glm-4.6"
+    assert env["ANTHROPIC_MODEL"] == "glm-5.4"
+    assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "glm-5.3-flash"
+    assert env["CLAUDE_CODE_SUBAGENT_MODEL"] == "glm-5.4"
     assert env["API_TIMEOUT_MS"] == "3000000" and env["EXTRA"] == "yes"
-    assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "200000"  # the preset's window, not claude's 1M guess
+    assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "1048576"  # the preset's window, not claude's guess
     assert env["DISABLE_AUTOUPDATER"] == ""  # "" neutralises the inherited value
     assert env["UNRELATED"] == "kept" and env["CCS_RUN"] == "glm"
     for gone in ("ANTHROPIC_SMALL_FAST_MODEL", "CLAUDE_CODE_USE_BEDROCK", "CLAUDECODE", "ANTHROPIC_CUSTOM_HEADERS"):
@@ -238,7 +238,7 @@ def test_other_commands_get_no_settings_overlay(configured, claude_stub):
     settings.parent.mkdir()
     settings.write_text(json.dumps({"env": {"ANTHROPIC_MODEL": "old"}}))
     result = ccs("run", "glm", "--", sys.executable, "-c", "import os; print(os.environ['ANTHROPIC_MODEL'])")
-    assert result.stdout.strip() == "glm-4.6" and result.stderr == ""
+    assert result.stdout.strip() == "glm-5.4" and result.stderr == ""
 
 
 def test_exit_code_passes_through(configured, claude_stub):
@@ -339,7 +339,7 @@ def test_a_profile_name_alone_is_ccs_run(configured, claude_stub):
     seen = claude_stub()
     assert seen["argv"] == ["--verbose", "--print", "hi"] and seen["env"]["CCS_RUN"] == "glm"
     unknown = ccs("glmm")
-    assert unknown.returncode == 2 and "No such command 'glmm'" in unknown.stderr
+    assert unknown.returncode == 2 and "'glmm' is neither a command nor a profile (did you mean 'glm'?)" in unknown.stderr
 
 
 def test_run_verbose_says_which_profile_and_why(configured, claude_stub):
@@ -409,7 +409,7 @@ def test_profile_env_is_pure_and_complete():
     assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "100" and env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "50"
     proxied = launch.profile_env(resolve("g", {"preset": "openai"}), None, Endpoint("http://127.0.0.1:9", "tok"))
     assert proxied["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9" and proxied["ANTHROPIC_AUTH_TOKEN"] == "tok"
-    assert proxied["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "gpt-5-mini"
+    assert proxied["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "gpt-5.6-luna"
 
 
 PICKED = ("opus", "sonnet", "haiku", "fable")
@@ -421,18 +421,18 @@ def tiers(env: dict) -> dict:
 
 def test_a_profile_that_names_models_maps_every_tier_claude_may_ask_for():
     glm = launch.model_env(resolve("glm", {"preset": "zai"}))
-    assert tiers(glm) == {"opus": "glm-4.6", "sonnet": "glm-4.6", "haiku": "glm-4.5-air", "fable": "glm-4.6"}
-    assert glm["ANTHROPIC_MODEL"] == glm["ANTHROPIC_DEFAULT_MODEL"] == "glm-4.6"
+    assert tiers(glm) == {"opus": "glm-5.4", "sonnet": "glm-5.4", "haiku": "glm-5.3-flash", "fable": "glm-5.4"}
+    assert glm["ANTHROPIC_MODEL"] == glm["ANTHROPIC_DEFAULT_MODEL"] == "glm-5.4"
     big = launch.model_env(resolve("big", {"preset": "zai", "models": {"opus": "glm-big"}}))
     assert tiers(big)["fable"] == "glm-big"  # fable: its own, else opus's, else the profile's model
     own = launch.model_env(resolve("own", {"preset": "zai", "models": {"fable": "glm-5"}}))
-    assert tiers(own)["fable"] == "glm-5" and tiers(own)["opus"] == "glm-4.6"
+    assert tiers(own)["fable"] == "glm-5" and tiers(own)["opus"] == "glm-5.4"
     local = launch.model_env(resolve("local", {"preset": "ollama"}))  # `model` alone
-    assert set(tiers(local).values()) == {"qwen3-coder"} and "CLAUDE_CODE_SUBAGENT_MODEL" not in local
+    assert set(tiers(local).values()) == {"qwen3.5"} and "CLAUDE_CODE_SUBAGENT_MODEL" not in local
     router = launch.model_env(resolve("or", {"preset": "openrouter"}))  # `models` alone: no ANTHROPIC_MODEL
     assert "ANTHROPIC_MODEL" not in router
-    assert router["ANTHROPIC_DEFAULT_MODEL"] == tiers(router)["sonnet"] == "anthropic/claude-sonnet-4.5"
-    assert tiers(router)["fable"] == "anthropic/claude-opus-4.5"
+    assert router["ANTHROPIC_DEFAULT_MODEL"] == tiers(router)["sonnet"] == "anthropic/claude-sonnet-5.5"
+    assert tiers(router)["fable"] == "anthropic/claude-opus-5.5"
     small = launch.model_env(resolve("s", {"base_url": "https://llm.example", "models": {"haiku": "tiny"}}))
     assert set(tiers(small).values()) == {"tiny"}  # nothing reaches that provider under a Claude name
     for anthropic in ("anthropic", "litellm", "claude"):  # neither `model` nor `models`: claude's own names
@@ -443,11 +443,11 @@ def test_model_rows_name_the_model_its_tier_and_where_it_goes():
     """claude 2.1.329's /model shows <VAR>_NAME as a row's label and <VAR>_DESCRIPTION beside it (instead
     of "Custom Opus model"): rows of one model differ by their tier."""
     glm = launch.model_env(resolve("glm", {"preset": "zai"}))
-    assert glm["ANTHROPIC_DEFAULT_OPUS_MODEL_NAME"] == "glm-4.6"
+    assert glm["ANTHROPIC_DEFAULT_OPUS_MODEL_NAME"] == "glm-5.4"
     assert glm["ANTHROPIC_DEFAULT_OPUS_MODEL_DESCRIPTION"] == (
-        "Opus tier: glm-4.6 via Z.ai GLM Coding Plan (international) (ccs profile glm)")
-    assert glm["ANTHROPIC_DEFAULT_FABLE_MODEL_DESCRIPTION"].startswith("Fable tier: glm-4.6 via Z.ai")
-    assert glm["ANTHROPIC_DEFAULT_HAIKU_MODEL_NAME"] == "glm-4.5-air"
+        "Opus tier: glm-5.4 via Z.ai GLM Coding Plan (international) (ccs profile glm)")
+    assert glm["ANTHROPIC_DEFAULT_FABLE_MODEL_DESCRIPTION"].startswith("Fable tier: glm-5.4 via Z.ai")
+    assert glm["ANTHROPIC_DEFAULT_HAIKU_MODEL_NAME"] == "glm-5.3-flash"
     plain = launch.model_env(resolve("mine", {"base_url": "https://llm.example/v1", "model": "m1"}))
     assert plain["ANTHROPIC_DEFAULT_SONNET_MODEL_DESCRIPTION"] == "Sonnet tier: m1 via llm.example (ccs profile mine)"
     mix = launch.model_env(resolve("mix", {"models": {"opus": "glm,glm-4.6", "sonnet": "gpt,gpt-5"}}))
@@ -488,7 +488,7 @@ def test_a_settings_file_with_them_is_neutralised_by_the_overlay(tmp_path):
     assert planned.notes == (f"ccs: {settings} sets provider settings; the profile overrides them with --settings",)
     overlay = planned.overlay["env"]
     assert set(NEW_LEAKS) <= set(overlay) and "CLAUDE_CODE_NO_MODEL_FALLBACK" not in overlay  # left alone: the user's
-    assert overlay["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "glm-4.6" and overlay["ANTHROPIC_DEFAULT_MODEL"] == "glm-4.6"
+    assert overlay["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "glm-5.4" and overlay["ANTHROPIC_DEFAULT_MODEL"] == "glm-5.4"
     assert {var for var in NEW_LEAKS if overlay[var] == ""} == set(NEW_LEAKS) - {
         "ANTHROPIC_DEFAULT_FABLE_MODEL", "ANTHROPIC_DEFAULT_MODEL"}
 

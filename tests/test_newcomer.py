@@ -39,7 +39,7 @@ def test_help_is_shown_once(no_keyring, args):
 def vllm_like(*served: tuple[str, int | None]):
     """A local model server listing its models as vLLM does (with the length it runs them at)."""
     data = [{"id": name, "object": "model", **({"max_model_len": window} if window else {})} for name, window in served]
-    return FakeServer(lambda seen: json_reply({"object": "list", "data": data}) if seen.path.endswith("/models")
+    return FakeServer(lambda seen: json_reply({"object": "list", "data": data}) if "/models" in seen.path
                       else Reply(404, {"Content-Length": "0"}))
 
 

@@ -65,7 +65,7 @@ def test_preset_fills_in_and_profile_values_win_key_by_key():
     glm = profiles.load(path).get("glm")
     assert glm.base_url == "https://api.z.ai/api/anthropic"
     assert glm.model == "glm-9"
-    assert glm.models["haiku"] == "tiny" and glm.models["opus"] == "glm-4.6"
+    assert glm.models["haiku"] == "tiny" and glm.models["opus"] == "glm-5.4"
     assert glm.env == {"API_TIMEOUT_MS": "5", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
 
 

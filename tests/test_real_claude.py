@@ -172,7 +172,7 @@ def test_claude_recovers_from_a_full_context_through_the_proxy(claude_path, no_k
 
     provider = FakeServer(vllm)
     try:
-        write_proxy_profile("local", "vllm", provider, "qwen-local", "qwen-local")
+        write_proxy_profile("local", "vllm-openai", provider, "qwen-local", "qwen-local")
         result = ccs("run", "local", "--", "claude", "--print", "hello", cwd=claude_path, timeout=180)
         assert result.returncode == 0, result.stderr + result.stdout
         assert "fitted in" in result.stdout
