@@ -88,17 +88,19 @@ def first_steps() -> int:
 
 
 def split_run_args(args: list[str]) -> tuple[str | None, list[str], bool, bool, bool] | None:
-    """(NAME, words, explicit, verbose, observe) of `run [-v] [--observe] [NAME] [WORDS...]`, or None for
+    """(NAME, words, explicit, verbose, direct) of `run [-v] [--direct] [NAME] [WORDS...]`, or None for
     Typer (`--help`).
 
     Options before NAME are ccs's; what follows NAME is claude's arguments unless it begins with a
-    command, or comes after `--` (then it is the command itself)."""
-    verbose = observe = False
+    command, or comes after `--` (then it is the command itself). `--observe` is taken and means nothing
+    now (every profile whose key ccs holds is behind the proxy)."""
+    verbose = direct = False
     words = list(args)
-    while words and words[0] in ("-v", "--verbose", "--observe"):
-        if words.pop(0) == "--observe":
-            observe = True
-        else:
+    while words and words[0] in ("-v", "--verbose", "--direct", "--observe"):
+        option = words.pop(0)
+        if option == "--direct":
+            direct = True
+        elif option in ("-v", "--verbose"):
             verbose = True
     if words and words[0] in ("-h", "--help"):
         return None
@@ -106,7 +108,7 @@ def split_run_args(args: list[str]) -> tuple[str | None, list[str], bool, bool, 
     if words and not words[0].startswith("-"):
         name = words.pop(0)
     explicit = bool(words) and words[0] == "--"
-    return name, words[1:] if explicit else words, explicit, verbose, observe
+    return name, words[1:] if explicit else words, explicit, verbose, direct
 
 
 def split_proxy_args(args: list[str]) -> tuple[str, int, bool, bool] | None:

@@ -58,7 +58,7 @@ def backup_path() -> Path:
 def apply(profile: Profile) -> Path:
     from .launch import profile_env
 
-    if profile.uses_proxy:
+    if profile.needs_proxy:
         raise CcsError(f"profile '{profile.name}' {profile.why_proxied}, so it needs the ccs proxy running "
                        "beside claude, which a settings file cannot start; use `ccs run` or `ccs proxy`")
     path = settings_path()

@@ -17,6 +17,8 @@ from .diagnosis import ANTHROPIC_VERSION
 from .profiles import Config, Profile, is_route, route_list, split_route
 
 PROBE_TIMEOUT = 8.0  # seconds for a provider to answer the key check
+DIRECT = ("direct = true: claude holds the key itself, and gives up what the proxy does: a clear error in seconds "
+          "when the provider is down, the usage log and cost, fallback, and keeping the key from what claude runs")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,12 @@ def run(offline: bool, environ: dict[str, str], cwd: Path) -> Iterator[Finding]:
         yield from route_findings(config)
         to_probe = []
         for profile in config.profiles.values():
+            if profile.observe:
+                yield Finding("warn", profile.name, "`observe = true` is no longer needed (every profile whose key "
+                                                    f"ccs holds runs behind the proxy): `ccs set {profile.name} "
+                                                    "--unset observe`")
+            if profile.direct:
+                yield Finding("warn", profile.name, DIRECT)
             if profile.auth == "login" or not profile.own_provider:
                 continue  # a router's targets are profiles of their own, each checked on its own line
             source, present, secret = keys.key_info(profile, config.secret_store)

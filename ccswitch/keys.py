@@ -287,10 +287,7 @@ def _file_write(secrets: dict[str, str]) -> None:
 
 
 def _notice_file_store_once(why: str = "") -> None:
-    marker = files.state_dir() / "file-store-notice"
-    if marker.exists():
-        return
-    print(f"ccs: no usable OS keyring{why}; keys are kept in {_file_path()} (mode 0600). "
-          "Set secret_store = \"keyring\" to require a keyring.", file=sys.stderr)
-    files.own_dir(marker.parent)
-    marker.touch()
+    from .state import say_once
+
+    say_once("file-store", f"ccs: no usable OS keyring{why}; keys are kept in {_file_path()} (mode 0600). "
+                           "Set secret_store = \"keyring\" to require a keyring.")

@@ -28,16 +28,19 @@ if TYPE_CHECKING:  # the proxy is imported only when a profile needs it
 PROXY_VARS = ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_CUSTOM_HEADERS")
 LOOPBACK = "127.0.0.1,localhost"
 NO_KEY = "no-key"  # claude insists on some credential even when the provider takes none
+SETTINGS_VAR = "CCS_CLAUDE_SETTINGS"  # the overlay's file, for a program that starts claude itself
 
 
 class Launch(NamedTuple):
-    """What to start and how: argv, environment, the settings passed with --settings (claude only), and
-    what to tell the user about the settings files it overrides."""
+    """What to start and how: argv, environment, the settings that beat claude's settings files, and what to
+    tell the user about those files. claude gets the overlay with --settings; another program (one that
+    starts claude itself, like the Agent SDK) gets it as a file named in its environment (`export`)."""
 
     argv: list[str]
     env: dict[str, str]
     overlay: dict | None = None  # {"env": ..., "apiKeyHelper": ""}
     notes: tuple[str, ...] = ()
+    export: bool = False
 
 
 def removed_vars(profile: Profile, hidden=()) -> tuple[str, ...]:
@@ -129,27 +132,36 @@ def plan(
         for var in ("NO_PROXY", "no_proxy"):
             env[var] = ",".join(filter(None, [parent_env.get(var), LOOPBACK]))
     argv = list(command)
-    if not is_claude(argv[0]):
-        return Launch(argv, env)
-    argv[1:1] = profile.claude_args
     overlay: dict = {"env": {var: env.get(var, "") for var in dict.fromkeys([*MANAGED, *NETWORK_VARS, *own])}}
     if profile.auth != "login":  # a helper's key (another profile's, from --claude-settings) would go along
         overlay[HELPER] = ""
-    return Launch(argv, env, overlay, settings_notes(env, cwd, overlay))
+    if is_claude(argv[0]):
+        argv[1:1] = profile.claude_args
+        return Launch(argv, env, overlay, settings_notes(env, cwd, overlay, "the profile overrides them with "
+                                                                            "--settings"))
+    if endpoint is None:  # a program started directly: its own claude on its own, as the user set it up
+        return Launch(argv, env, notes=settings_notes(env, cwd, overlay, FOR_DIRECT_PROGRAMS))
+    return Launch(argv, env, overlay, settings_notes(env, cwd, overlay, FOR_PROGRAMS), export=True)
 
 
-def settings_notes(env: dict[str, str], cwd: Path, overlay: dict) -> tuple[str, ...]:
+# Where settings files would win over what ccs gives a program that starts claude itself (the Agent SDK).
+FOR_PROGRAMS = (f"a claude that this program starts obeys them over its environment: give it `--settings "
+                f"${SETTINGS_VAR}` (the Agent SDK: ClaudeAgentOptions(settings=os.environ['{SETTINGS_VAR}']))")
+FOR_DIRECT_PROGRAMS = (f"a claude that this program starts obeys them over its environment (behind the proxy, "
+                       f"without `direct`, ccs names settings that beat them in ${SETTINGS_VAR})")
+
+
+def settings_notes(env: dict[str, str], cwd: Path, overlay: dict, remedy: str) -> tuple[str, ...]:
     """What to say about claude's settings files: those that set what the overlay overrides, those ccs could
-    not read (claude may obey them all the same; the overlay overrides everything either way)."""
+    not read (claude may obey them all the same, so the overlay overrides everything either way)."""
     notes, overridden = [], []
     for settings in settings_files(env, cwd):
         if settings.problem:
-            notes.append(f"ccs: {settings.path} {settings.problem}; claude may obey it, so the profile overrides "
-                         "every provider setting with --settings")
+            notes.append(f"ccs: {settings.path} {settings.problem}; claude may obey it: {remedy}")
         elif set(settings.env) & set(overlay["env"]) or (HELPER in overlay and settings.get(HELPER)):
             overridden.append(str(settings.path))
     if overridden:
-        notes.append(f"ccs: {', '.join(overridden)} sets provider settings; the profile overrides them with --settings")
+        notes.append(f"ccs: {', '.join(overridden)} sets provider settings; {remedy}")
     return tuple(notes)
 
 
@@ -167,10 +179,12 @@ def execute(launch: Launch, *, wait: bool = False) -> int:
     overlay_file = write_overlay(launch.overlay)
     started = time.time()
     try:
+        if launch.export:
+            return spawn.spawn(argv, {**launch.env, SETTINGS_VAR: str(overlay_file)})
         return spawn.spawn([argv[0], "--settings", str(overlay_file), *argv[1:]], launch.env)
     finally:
         overlay_file.unlink(missing_ok=True)
-        if hint := resume_hint(launch, started):
+        if not launch.export and (hint := resume_hint(launch, started)):
             print(hint, file=sys.stderr)
 
 
@@ -234,9 +248,9 @@ def command_for(words: list[str], explicit: bool, env: dict[str, str]) -> list[s
 
 
 def run_profile(name: str | None, words: list[str], explicit: bool = False, verbose: bool = False,
-                observe: bool = False) -> int:
-    """`ccs run`: resolve the profile and its key, start the proxy if the API needs one (or `observe`: to
-    record a native profile's usage), launch."""
+                direct: bool = False) -> int:
+    """`ccs run`: resolve the profile, start its proxy (which holds the key) unless claude signs in itself
+    or the profile (or `direct`) says so, launch."""
     from . import keys, launches, profiles, state
 
     config = profiles.load()
@@ -248,26 +262,29 @@ def run_profile(name: str | None, words: list[str], explicit: bool = False, verb
         if name not in config.profiles:
             raise CcsError(f"{why} names profile '{name}', which does not exist (see `ccs list`)")
     profile = config.get(name)
-    if observe and not profile.observe:
-        if profile.auth == "login":
-            raise CcsError(f"profile '{name}' uses claude's own login, which cannot go through the proxy (claude "
-                           "would send the proxy's token instead of its login): it cannot be observed")
-        profile = profile._replace(observe=True)
+    if direct and not profile.direct:
+        if profile.needs_proxy:
+            raise CcsError(f"profile '{name}' {profile.why_proxied}, which only the proxy can do: it cannot run "
+                           "direct")
+        profile = profile._replace(direct=True)
+    if profile.observe:
+        state.say_once("observe", f"ccs: `observe = true` (profile '{name}') is no longer needed: every profile "
+                                  "whose key ccs holds runs behind the proxy, and is in `ccs usage`")
     command = command_for(words, explicit, dict(os.environ))
     cwd = Path.cwd()
     hidden = [target.key_env for target in config.route_targets(profile) if target.key_env]
     if not profile.uses_proxy:
         secret = keys.lookup(profile, config.secret_store)
         if verbose:
-            print(f"ccs: profile '{name}' ({why}): {command[0]} talks to "
-                  f"{profile.base_url or 'Anthropic'} directly, no proxy (not in the usage log)", file=sys.stderr)
+            print(f"ccs: profile '{name}' ({why}): {command[0]} talks to {profile.url} directly, holding "
+                  "its key; no proxy (not in the usage log)", file=sys.stderr)
         launches.note(profile.name)
         return execute(plan(profile, secret, command, dict(os.environ), cwd, hidden=hidden))
     from .claude_settings import routed_pick_undone
     from .proxy.lifecycle import keys_for, serve_in_background
 
-    keys = keys_for(config, profile)
-    with serve_in_background(config, profile, keys) as endpoint:
+    known = keys_for(config, profile)
+    with serve_in_background(config, profile, known) as endpoint:
         if verbose:
             behind = profile.base_url or ", ".join(route_list(profile)) or "Anthropic"
             print(f"ccs: profile '{name}' ({why}): the proxy on {endpoint.url} serves {command[0]}, "

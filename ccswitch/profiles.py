@@ -55,7 +55,8 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "fallback": list,
     "cooldown": (int, float),
     "prices": dict,
-    "observe": bool,
+    "direct": bool,
+    "observe": bool,  # no longer needed: every profile whose key ccs holds runs behind the proxy
 }
 
 NEW_FILE_HEADER = """\
@@ -104,13 +105,14 @@ class Profile(NamedTuple):
     fallback: list[str] = ()  # routes ("profile,model") tried in turn when a request's own fails before answering
     cooldown: float | None = None  # seconds a failing route is skipped
     prices: dict[str, dict[str, float]] = NO_ITEMS  # model (or "*") -> USD per million tokens, over the price table
-    observe: bool = False  # a native profile through the pass-through proxy all the same, so its usage is logged
+    direct: bool = False  # claude talks to the provider itself, holding its key: no proxy in between
+    observe: bool = False  # from before every profile ran behind the proxy; it changes nothing now
 
     @property
     def is_router(self) -> bool:
         """A router: some model goes to another profile (`"glm,glm-4.6"`), or there is a fallback. It is
         served through the proxy, which sends each request where its model says."""
-        return bool(self.fallback) or any(is_route(m) for m in (self.model, *self.models.values()) if m)
+        return _routes(self._asdict())
 
     @property
     def own_provider(self) -> bool:
@@ -122,14 +124,21 @@ class Profile(NamedTuple):
         return self.own_provider and self.auth in ("bearer", "api-key")
 
     @property
+    def needs_proxy(self) -> bool:
+        """Only the proxy can serve it: an API claude does not speak, or routes to other profiles."""
+        return self.api != "anthropic" or self.is_router
+
+    @property
     def uses_proxy(self) -> bool:
-        return self.api == "openai" or self.is_router or self.observe
+        """Behind the proxy, which holds the key: every profile but those claude signs in to itself (its own
+        login) and those that say `direct = true`."""
+        return self.needs_proxy or not (self.direct or self.auth == "login")
 
     @property
     def why_proxied(self) -> str:
-        if self.api == "openai":
-            return "speaks the OpenAI API"
-        return "routes requests to other profiles" if self.is_router else "is observed (`observe = true`)"
+        if self.api != "anthropic":
+            return f"speaks the {self.api} API"
+        return "routes requests to other profiles"
 
     @property
     def url(self) -> str:
@@ -160,6 +169,12 @@ def tier_model(model: str | None, models, tier: str) -> str | None:
 def default_model(model: str | None, models) -> str | None:
     """What runs when nothing names a tier: the profile's model, else the tier rule's sonnet."""
     return model or tier_model(None, models, "sonnet")
+
+
+def _routes(fields: dict) -> bool:
+    """Whether raw profile fields route anywhere (see Profile.is_router)."""
+    named = [fields.get("model"), *fields.get("models", {}).values()]
+    return bool(fields.get("fallback")) or any(isinstance(m, str) and is_route(m) for m in named)
 
 
 def is_route(model: str) -> bool:
@@ -356,9 +371,10 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
                 raise fail("prices", f"prices.{model}: unknown price {kind!r} (allowed: {', '.join(PRICE_KINDS)})")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
                 raise fail("prices", f"prices.{model}.{kind} must be a number of US dollars per million tokens")
-    if merged.get("observe") and merged.get("auth") == "login":
-        raise fail("observe", "a profile on claude's own login cannot be observed: claude would send the proxy's "
-                              "token instead of its login")
+    if merged.get("direct") and (merged.get("api", "anthropic") != "anthropic" or _routes(merged)):
+        raise fail("direct", "direct = true needs a provider claude speaks to itself: this profile "
+                             + ("speaks the OpenAI API" if merged.get("api", "anthropic") != "anthropic"
+                                else "routes to other profiles") + ", which only the proxy can do")
     for var, value in merged.get("env", {}).items():
         if not ENV_NAME_RE.match(var):
             raise fail("env", f"env {var!r}: not a variable name")

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from . import files
+from .errors import CcsError
 
 SHELL_VAR = "CCS_PROFILE"
 HERE_FILE = ".ccs-profile"  # holds a profile name only, never a secret: it may be committed
@@ -77,3 +78,18 @@ def _working_directory() -> Path | None:
         return Path.cwd()
     except FileNotFoundError:  # removed under us: no directory to take a profile from
         return None
+
+
+def say_once(topic: str, message: str) -> None:
+    """Print `message` on stderr the first time only (a note about the user's setup, not an error)."""
+    import sys
+
+    marker = files.state_dir() / f"said-{topic}"
+    if marker.exists():
+        return
+    print(message, file=sys.stderr)
+    try:
+        files.own_dir(marker.parent)
+        marker.touch()
+    except (OSError, CcsError):
+        pass

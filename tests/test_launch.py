@@ -18,19 +18,27 @@ from ccswitch.profiles import resolve
 from ccswitch.proxy.lifecycle import Endpoint
 from conftest import assert_sigterm_reaches_claude, ccs, imported_modules, write_config
 
+# Profiles that say `direct = true`: claude gets the provider's variables itself (the path most of this file
+# tests); `behind` is the same provider behind the proxy, as every profile is by default.
 CONFIG = """
 version = 1
 [profiles.glm]
 preset = "zai"
+direct = true
 claude_args = ["--verbose"]
 env = { EXTRA = "yes", DISABLE_AUTOUPDATER = "" }
 [profiles.anth]
 preset = "anthropic"
+direct = true
 [profiles.sub]
 preset = "claude"
 config_dir = "~/.claude-sub"
 [profiles.local]
 preset = "ollama"
+direct = true
+[profiles.behind]
+preset = "zai"
+key_name = "glm"
 """
 
 
@@ -67,7 +75,7 @@ def test_bearer_profile_gets_exactly_its_environment(configured, claude_stub):
 
 
 def test_a_key_env_key_reaches_claude_once_as_the_token_never_as_its_variable(configured, claude_stub):
-    write_config(CONFIG + '[profiles.envkey]\npreset = "zai"\nkey_env = "ZAI_API_KEY"\n')
+    write_config(CONFIG + '[profiles.envkey]\npreset = "zai"\ndirect = true\nkey_env = "ZAI_API_KEY"\n')
     assert ccs("run", "envkey", env={"ZAI_API_KEY": "sk-zai-from-the-shell-42"}).returncode == 0
     env = claude_stub()["env"]
     assert env["ANTHROPIC_AUTH_TOKEN"] == "sk-zai-from-the-shell-42" and "ZAI_API_KEY" not in env
@@ -120,19 +128,22 @@ def test_every_managed_variable_is_passed_again_whatever_the_settings_files_say(
     assert set(claude.MANAGED) <= set(claude_stub()["overlay"]["env"])
 
 
+@pytest.mark.parametrize("profile", ["glm", "behind"])
 @pytest.mark.parametrize("raw", [
     b"\xef\xbb\xbf" + json.dumps({"env": {"ANTHROPIC_BASE_URL": "http://127.0.0.1:9/attacker"}}).encode(),  # a BOM
     b'{"env": {"ANTHROPIC_BASE_URL": "http://127.0.0.1:9/attacker",}}',  # JSON that only a lenient parser takes
 ])
-def test_a_project_settings_file_ccs_cannot_parse_cannot_escape_the_override(configured, claude_stub, tmp_path, raw):
+def test_a_project_settings_file_ccs_cannot_parse_cannot_escape_the_override(configured, claude_stub, tmp_path, raw,
+                                                                             profile):
     """Found in review: a settings file starting with a BOM failed ccs's parse and was skipped, while claude
-    stripped the BOM and sent the key to the repository's host."""
+    stripped the BOM and sent the key to the repository's host (direct, and behind the proxy alike)."""
     project = tmp_path / "repo"
     (project / ".claude").mkdir(parents=True)
     (project / ".claude" / "settings.json").write_bytes(raw)
-    result = ccs("run", "glm", "--", "claude", cwd=project)
+    result = ccs("run", profile, "--", "claude", cwd=project)
     assert result.returncode == 0, result.stderr
-    assert claude_stub()["overlay"]["env"]["ANTHROPIC_BASE_URL"] == "https://api.z.ai/api/anthropic"
+    seen = claude_stub()
+    assert seen["overlay"]["env"]["ANTHROPIC_BASE_URL"] == seen["env"]["ANTHROPIC_BASE_URL"] != "http://127.0.0.1:9/attacker"
     assert "settings.json" in result.stderr
 
 
@@ -181,7 +192,8 @@ def test_settings_are_read_from_the_profiles_own_config_dir(configured, claude_s
 
 def test_the_overlay_lives_in_a_0600_file_never_on_the_command_line(configured, claude_stub, tmp_path):
     """Every local user can read a process's command line; the overlay holds the key (or a header's)."""
-    write_config(CONFIG + '[profiles.hdr]\npreset = "zai"\nenv = { ANTHROPIC_CUSTOM_HEADERS = "X-Gateway-Key: gw-secret-77" }\n')
+    write_config(CONFIG + '[profiles.hdr]\npreset = "zai"\ndirect = true\n'
+                          'env = { ANTHROPIC_CUSTOM_HEADERS = "X-Gateway-Key: gw-secret-77" }\n')
     assert ccs("key", "set", "hdr", "--stdin", input="sk-hdr-secret-0001").returncode == 0
     project = tmp_path / "project"
     (project / ".claude").mkdir(parents=True)
@@ -233,12 +245,13 @@ def test_the_resume_hint_names_a_command_that_works(configured, claude_stub):
     assert "resume this session" not in printed.stderr  # claude prints no hint for --print either
 
 
-def test_other_commands_get_no_settings_overlay(configured, claude_stub):
+def test_a_program_started_directly_hears_which_settings_file_its_claude_would_obey(configured, claude_stub):
     settings = Path.home() / ".claude" / "settings.json"
     settings.parent.mkdir()
     settings.write_text(json.dumps({"env": {"ANTHROPIC_MODEL": "old"}}))
     result = ccs("run", "glm", "--", sys.executable, "-c", "import os; print(os.environ['ANTHROPIC_MODEL'])")
-    assert result.stdout.strip() == "glm-5.4" and result.stderr == ""
+    assert result.stdout.strip() == "glm-5.4"
+    assert "a claude that this program starts obeys them over its environment" in result.stderr
 
 
 def test_exit_code_passes_through(configured, claude_stub):
@@ -347,6 +360,56 @@ def test_run_verbose_says_which_profile_and_why(configured, claude_stub):
     result = ccs("run", "-v", "--", "claude")
     assert result.returncode == 0
     assert "ccs: profile 'anth' (the default" in result.stderr and "https://api.anthropic.com directly" in result.stderr
+    behind = ccs("run", "-v", "behind", "--", "claude")
+    assert "the proxy on http://127.0.0.1:" in behind.stderr and "https://api.z.ai/api/anthropic behind it" in behind.stderr
+
+
+# ---------------------------------------------------------------- one path: behind the proxy by default
+
+
+def test_a_profile_whose_key_ccs_holds_runs_behind_the_proxy_by_default(configured, claude_stub):
+    """claude gets the proxy's address and a session token: the key is in none of its environment, its
+    arguments or the settings ccs gives it."""
+    result = ccs("run", "behind", "--", "claude", "--print", "hi", env=LEAKY)
+    assert result.returncode == 0, result.stderr
+    seen = claude_stub()
+    env, overlay = seen["env"], seen["overlay"]["env"]
+    assert env["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:") and env["ANTHROPIC_AUTH_TOKEN"].startswith("ccs-")
+    assert (overlay["ANTHROPIC_BASE_URL"], overlay["ANTHROPIC_AUTH_TOKEN"]) == (env["ANTHROPIC_BASE_URL"],
+                                                                              env["ANTHROPIC_AUTH_TOKEN"])
+    assert env["ANTHROPIC_API_KEY"] == "" and env["ANTHROPIC_MODEL"] == "glm-5.4" and env["CCS_RUN"] == "behind"
+    everything = json.dumps([env, seen["overlay"], seen["raw_argv"]])
+    assert "sk-glm-secret-0001" not in everything
+    assert "127.0.0.1" in env["NO_PROXY"]
+    direct = ccs("run", "--direct", "behind", "--", "claude")  # this once, claude holds the key
+    assert direct.returncode == 0 and claude_stub()["env"]["ANTHROPIC_AUTH_TOKEN"] == "sk-glm-secret-0001"
+
+
+def test_a_program_behind_the_proxy_gets_the_overlay_for_the_claude_it_starts(configured, claude_stub):
+    """An Agent SDK program starts claude itself: the overlay that beats claude's settings files is a file
+    named in its environment, for ClaudeAgentOptions(settings=...), removed when the program ends."""
+    show = "import json, os; path = os.environ['CCS_CLAUDE_SETTINGS']; print(json.dumps([path, json.load(open(path))]))"
+    result = ccs("run", "behind", "--", sys.executable, "-c", show)
+    assert result.returncode == 0, result.stderr
+    path, overlay = json.loads(result.stdout)
+    assert overlay["env"]["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:") and overlay["apiKeyHelper"] == ""
+    assert not Path(path).exists() and oct(Path(path).parent.stat().st_mode & 0o777) == "0o700"
+
+
+def test_observe_is_taken_and_said_once_to_be_needed_no_more(configured, claude_stub):
+    write_config(CONFIG + '[profiles.old]\npreset = "zai"\nkey_name = "glm"\nobserve = true\n')
+    first, second = ccs("run", "old", "--", "claude"), ccs("run", "--observe", "old", "--", "claude")
+    assert first.returncode == second.returncode == 0
+    assert "no longer needed" in first.stderr and "no longer needed" not in second.stderr
+    assert claude_stub()["env"]["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:")
+
+
+def test_direct_is_refused_where_only_the_proxy_can_serve(configured):
+    write_config(CONFIG + '[profiles.gpt]\npreset = "openai"\ndirect = true\n')
+    assert "direct = true needs a provider claude speaks to itself" in ccs("list").stderr
+    write_config(CONFIG + '[profiles.gpt]\npreset = "openai"\n')
+    refused = ccs("run", "--direct", "gpt", "--", "claude")
+    assert refused.returncode == 2 and "cannot run direct" in refused.stderr
 
 
 def test_hot_path_imports_nothing_it_does_not_need(configured):
@@ -379,8 +442,9 @@ def test_split_proxy_args(words, parsed):
     (["glm"], ("glm", [], False, False, False)),
     (["glm", "--", "--", "x"], ("glm", ["--", "x"], True, False, False)),
     (["-v", "glm", "--print"], ("glm", ["--print"], False, True, False)),
-    (["--observe", "-v", "glm"], ("glm", [], False, True, True)),
-    (["glm", "--observe"], ("glm", ["--observe"], False, False, False)),  # after the profile: claude's
+    (["--direct", "-v", "glm"], ("glm", [], False, True, True)),
+    (["--observe", "glm"], ("glm", [], False, False, False)),  # taken, and meaning nothing now
+    (["glm", "--direct"], ("glm", ["--direct"], False, False, False)),  # after the profile: claude's
     (["--print", "hi"], (None, ["--print", "hi"], False, False, False)),
     (["glm", "-v"], ("glm", ["-v"], False, False, False)),  # after the profile: claude's -v
     (["--help"], None),

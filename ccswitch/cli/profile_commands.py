@@ -209,6 +209,17 @@ def describe(profile: Profile, config: profiles.Config, active: str | None) -> d
             "aliases": profile.aliases, "description": profile.description}
 
 
+def runs(profile: Profile) -> str:
+    """How `ccs run` starts claude for this profile, and what that means for its key."""
+    from ..doctor import DIRECT
+
+    if profile.uses_proxy:
+        return "behind the ccs proxy: claude holds a session token, the key stays in ccs"
+    if profile.auth == "login":
+        return "claude signs in itself (its own login)"
+    return DIRECT
+
+
 def api_words(profile: Profile) -> str:
     """How a profile reaches its models: its provider's API, routes to other profiles, or both."""
     if not profile.is_router:
@@ -247,6 +258,7 @@ def show(
     if profile.is_router:
         targets = ", ".join(target.name for target in config.route_targets(profile))
         table.add_row("routes to", shown(targets or "-"))
+    table.add_row("runs", shown(runs(profile)))
     console.print(table)
 
 

@@ -15,13 +15,15 @@ from .base import ProfileArg, app, complete_profile, console, line
 @app.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 def run(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Say which profile, why, and where the proxy logs."),
-    observe: bool = typer.Option(False, "--observe", help="Send a native profile through the pass-through proxy, "
-                                                        "so its requests are in `ccs usage`."),
+    direct: bool = typer.Option(False, "--direct", help="This once, claude talks to the provider itself, holding "
+                                                       "its key (no proxy: no usage log, no fallback)."),
+    observe: bool = typer.Option(False, "--observe", hidden=True, help="No longer needed: every profile is behind "
+                                                                      "the proxy."),
     name: Optional[str] = typer.Argument(None, help="Profile (default: the one that applies here).",
                                          autocompletion=complete_profile),
     words: Optional[list[str]] = typer.Argument(None, help="claude's arguments, or a command and its arguments."),
 ) -> None:
-    """Run claude (or a command) with a profile: ccs run [-v] [--observe] [NAME] [ARGS...] or [NAME] -- CMD ARGS...
+    """Run claude (or a command) with a profile: ccs run [-v] [--direct] [NAME] [ARGS...] or [NAME] -- CMD ARGS...
 
     What follows NAME is claude's arguments unless it begins with a command; after `--` it is the
     command. `ccs NAME ARGS...` is short for `ccs run NAME ARGS...`.
@@ -30,7 +32,7 @@ def run(
     """
     words = words or []
     explicit = bool(words) and words[0] == "--"
-    raise typer.Exit(launch.run_profile(name, words[1:] if explicit else words, explicit, verbose, observe))
+    raise typer.Exit(launch.run_profile(name, words[1:] if explicit else words, explicit, verbose, direct))
 
 
 @app.command()
@@ -98,10 +100,11 @@ def env_command(
     shell: str = typer.Option("bash", "--shell", help="bash, zsh, fish, powershell or json."),
     reveal: bool = typer.Option(False, "--reveal", help="Print the key itself instead of its masked form."),
 ) -> None:
-    """Print what `ccs run` would set and unset, as shell code or JSON."""
+    """Print what `ccs run --direct` would set and unset, as shell code or JSON: the variables that point
+    claude at the provider itself, with its key (masked unless --reveal)."""
     config = profiles.load()
     profile = config.get(name)
-    if profile.uses_proxy:
+    if profile.needs_proxy:
         raise CcsError(f"profile '{name}' {profile.why_proxied}, so it needs the proxy: "
                        f"`ccs run {name}` or `ccs proxy {name}`")
     secret = keys.lookup(profile, config.secret_store)
@@ -111,7 +114,8 @@ def env_command(
     from .. import shell as shell_code
 
     unset = [var for var in launch.removed_vars(profile) if var not in values]
-    notes = []
+    notes = [] if profile.direct or not profile.needs_key else [
+        f"these give claude the key of '{name}' itself; `ccs run {name}` keeps it in ccs, behind the proxy"]
     if profile.key_env:
         notes.append(f"{profile.key_env} is unset: the key reaches claude once, as the profile's token")
     print(shell_code.env_code(values, unset, shell, notes, masked), end="")

@@ -161,8 +161,9 @@ def serve_profile(name: str, port: int = 0, as_json: bool = False, quiet: bool =
 
     config = profiles.load()
     profile = config.get(name)
-    if not profile.uses_proxy:
-        raise CcsError(f"profile '{name}' speaks the Anthropic API already: point clients at {profile.base_url}")
+    if profile.auth == "login":
+        raise CcsError(f"profile '{name}' uses claude's own login, which only claude can send: it cannot be "
+                       "served through the proxy")
     keys = keys_for(config, profile)
 
     def announce(url: str, token: str) -> None:
