@@ -11,7 +11,7 @@ is faster: warm caches), serving what `running(router)` serves (what `ccs proxy`
 and pinned to core 0; the client (the `anthropic` SDK, sync, or with `--driver raw` the minimal
 keep-alive client of `proxy.py`) and the fakes on core 1:
 
-- pass-through: `Router.single(Upstream(kind="anthropic", auth="api-key"))` in front of the Anthropic fake;
+- pass-through: `Router.single(Upstream(api="anthropic", auth="api-key"))` in front of the Anthropic fake;
 - translated: `Router.single` of the OpenAI fake's profile (`claude-sonnet-4-5` mapped by its tier);
 - router: `Router.for_profile` of `models = { sonnet = "gpt,gpt-5", opus = "ant,claude-bench" }`,
   both fakes behind it.
@@ -89,7 +89,7 @@ def serve(kind: str) -> None:
     if kind == "pass-through":
         ant = config.get("ant")
         router = Router.single(Upstream(name="ant", base_url=ant.base_url, key=KEY, model="claude-bench",
-                                        kind="anthropic", auth="api-key"))
+                                        api="anthropic", auth="api-key"))
     elif kind == "translated":
         router = Router.single(Upstream.from_profile(config.get("gpt"), None, os.environ))
     else:

@@ -64,7 +64,7 @@ def openai_request(stream: bool) -> dict:
     from ccswitch.proxy.to_openai import translate_request
     from ccswitch.proxy.upstream import Upstream
 
-    body, _ = translate_request(anthropic_request(stream), Upstream(name="b", base_url="http://x/v1", model="gpt-bench"))
+    body, _ = translate_request(anthropic_request(stream), Upstream(api="openai", name="b", base_url="http://x/v1", model="gpt-bench"))
     return body
 
 

@@ -12,7 +12,7 @@ The fakes of `passthrough.py` (`fake_anthropic.py`, `fake_openai.py`: each SSE e
 client, so that its own cost stays small) and the fakes on core 1:
 
 - translated: `Router.single` of the OpenAI fake's profile, with `recorder=None` and with a recorder;
-- pass-through: `Router.single(Upstream(kind="anthropic", auth="api-key"))` in front of the Anthropic fake,
+- pass-through: `Router.single(Upstream(api="anthropic", auth="api-key"))` in front of the Anthropic fake,
   with `recorder=None` and with a recorder.
 
 A recorder is `usage.Recorder("bench", price, TMP/usage.sqlite3)`, both recorded proxies writing the same
@@ -107,7 +107,7 @@ def serve(kind: str, db: str) -> None:
     config = profiles.load()
     if kind == "pass-through":
         ant = config.get("ant")
-        upstream = Upstream(name="ant", base_url=ant.base_url, key=KEY, model="claude-bench", kind="anthropic",
+        upstream = Upstream(name="ant", base_url=ant.base_url, key=KEY, model="claude-bench", api="anthropic",
                             auth="api-key")
     else:
         upstream = Upstream.from_profile(config.get("gpt"), None, os.environ)

@@ -49,18 +49,29 @@ def one_line(text: str, secret: str | None) -> str:
     return " ".join(text.split())[:300]
 
 
-def transport_diagnosis(error: Exception, url: str) -> str:
-    """A request to `url` that got no answer at all: which of the usual reasons, and where to look."""
-    import httpx2
+# Why a request got no answer (see http_client.failure_kind): what happened, and where to look.
+FAILURES = {
+    "refused": ("cannot connect to {where}", "is the server running? is base_url right?"),
+    "dns": ("the host name {host} does not resolve", "is base_url right?"),
+    "tls": ("TLS with {where} failed", "an untrusted certificate, or https:// to a plain HTTP server?"),
+    "timeout": ("no answer from {where} in time", "is the server up? is base_url right?"),
+    "broken": ("the connection to {where} broke off", "the provider or the network dropped it"),
+    "other": ("the connection to {where} failed", ""),
+}
 
-    text = " ".join(str(error).split()) or type(error).__name__
-    where = urlsplit(url).netloc
-    if isinstance(error, httpx2.TimeoutException):
-        return f"no answer from {where} in time ({type(error).__name__}): is the server up? is base_url right?"
-    if isinstance(error, httpx2.ConnectError):
-        if any(word in text for word in ("SSL", "TLS", "certificate")):
-            return f"TLS with {where} failed ({text}): an untrusted certificate, or https:// to a plain HTTP server?"
-        if any(word in text for word in ("name resolution", "not known", "nodename", "getaddrinfo")):
-            return f"the host name {urlsplit(url).hostname} does not resolve ({text}): is base_url right?"
-        return f"cannot connect to {where} ({text}): is the server running? is base_url right?"
-    return f"the connection failed ({type(error).__name__}: {text})"
+
+def failure(kind: str, url: str, detail: str = "") -> str:
+    """A request to `url` that got no answer, in the words of FAILURES: `cannot connect to URL (Connection
+    refused): is the server running? is base_url right?`."""
+    parts = urlsplit(url)
+    what, fix = FAILURES.get(kind, FAILURES["other"])
+    said = what.format(where=url, host=parts.hostname or url)
+    detail = " ".join(detail.split())[:300]
+    return said + (f" ({detail})" if detail else "") + (f": {fix}" if fix else "")
+
+
+def transport_diagnosis(error: BaseException, url: str) -> str:
+    """`failure` for an exception of the HTTP client."""
+    from .http_client import failure_kind
+
+    return failure(failure_kind(error), url, str(error) or type(error).__name__)

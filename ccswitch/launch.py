@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from . import spawn
+from .apis import key_variables
 from .claude import HELPER, MANAGED, MARKER, NETWORK_VARS, TIER_VARS, CUSTOM_OPTION, INSTALL_HINT, config_dir, \
     is_claude, settings_files
 from .errors import CcsError
@@ -54,17 +55,12 @@ def removed_vars(profile: Profile, hidden=()) -> tuple[str, ...]:
 def profile_env(profile: Profile, secret: str | None, endpoint: Endpoint | None = None) -> dict[str, str]:
     """The variables a profile sets ("" = explicitly empty, which cancels a value from elsewhere)."""
     env: dict[str, str] = {}
-    if endpoint is not None:
-        env.update(ANTHROPIC_BASE_URL=endpoint.url, ANTHROPIC_AUTH_TOKEN=endpoint.token, ANTHROPIC_API_KEY="")
-    elif profile.auth == "login":
-        pass  # claude's own login: set none of the provider variables
-    else:
+    if endpoint is not None:  # the proxy's address, and its token as a bearer
+        env.update(ANTHROPIC_BASE_URL=endpoint.url, **key_variables("bearer", endpoint.token))
+    elif profile.auth != "login":  # (claude's own login: none of the provider variables)
         if profile.base_url:
             env["ANTHROPIC_BASE_URL"] = profile.base_url
-        if profile.auth == "api-key":
-            env.update(ANTHROPIC_API_KEY=secret or "", ANTHROPIC_AUTH_TOKEN="")
-        else:
-            env.update(ANTHROPIC_AUTH_TOKEN=secret or NO_KEY, ANTHROPIC_API_KEY="")
+        env.update(key_variables(profile.auth, secret or NO_KEY))
     env.update(model_env(profile))
     if profile.context_window:
         env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] = str(profile.context_window)

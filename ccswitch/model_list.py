@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from . import keys
 from .diagnosis import error_message, status_diagnosis, transport_diagnosis
@@ -72,28 +72,26 @@ async def ask(profile: Profile, secret: str | None, used: dict[str, list[str]] |
               timeout: float = LIST_TIMEOUT) -> ModelList:
     """What the profile's provider lists, asked with its key as the proxy or claude sends it; `used`: model ->
     what the profile uses it as (a used model the provider does not list is added, `listed` false)."""
-    import httpx2
-
-    from .proxy.dialect import on_this_machine
+    from . import http_client
+    from .apis import APIS
 
     used = used or {}
     listing = ModelList(profile.name)
     listing.url, headers = models_request(profile, secret)
-    params = {} if profile.api == "openai" else {"limit": "1000"}  # Anthropic's pages hold 20 otherwise
     try:
-        async with httpx2.AsyncClient(timeout=timeout,
-                                      trust_env=not on_this_machine(urlsplit(listing.url).hostname or "")) as client:
-            response = await client.get(listing.url, headers=headers, params=params)
-    except httpx2.HTTPError as e:
+        async with (http_client.session(listing.url, read_timeout=timeout) as client,
+                    client.get(listing.url, headers=headers, params=APIS[profile.api].list_params) as response):
+            listing.status = response.status
+            raw = await response.read()
+    except http_client.errors() as e:
         listing.problem = transport_diagnosis(e, listing.url)
         return listing
-    listing.status = response.status_code
-    if response.status_code != 200:
-        listing.problem = status_diagnosis(response.status_code, error_message(response.content, secret),
-                                           profile.name, "this URL lists no models")
+    if response.status != 200:
+        listing.problem = status_diagnosis(response.status, error_message(raw, secret), profile.name,
+                                           "this URL lists no models")
         return listing
     try:
-        page = response.json().get("data")
+        page = json.loads(raw).get("data")
     except (ValueError, AttributeError):
         page = None
     if not isinstance(page, list):

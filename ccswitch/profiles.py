@@ -18,13 +18,12 @@ from urllib.parse import urlsplit
 
 from . import files
 from .errors import CcsError
+from .apis import APIS, AUTHS
 from .presets import PRESETS
 from .prices import KINDS as PRICE_KINDS  # USD per million tokens
 
 VERSION = 1
 ANTHROPIC_URL = "https://api.anthropic.com"
-APIS = ("anthropic", "openai")
-AUTHS = ("bearer", "api-key", "login", "none")
 TIERS = ("opus", "sonnet", "haiku", "fable", "subagent")
 EFFORTS = ("off", "minimal", "low", "medium", "high")  # "off": never send reasoning_effort
 SECRET_STORES = ("auto", "keyring", "file")
@@ -146,6 +145,11 @@ class Profile(NamedTuple):
         return self.base_url or ANTHROPIC_URL
 
     @property
+    def local(self) -> bool:
+        """Its provider is a server on this machine."""
+        return on_this_machine(urlsplit(self.url).hostname or "")
+
+    @property
     def keyring_user(self) -> str:
         """The keyring entry's user name (service is always "ccswitch")."""
         return self.key_name or self.name
@@ -169,6 +173,13 @@ def tier_model(model: str | None, models, tier: str) -> str | None:
 def default_model(model: str | None, models) -> str | None:
     """What runs when nothing names a tier: the profile's model, else the tier rule's sonnet."""
     return model or tier_model(None, models, "sonnet")
+
+
+def on_this_machine(host: str) -> bool:
+    """A server on this machine (a local model server), which no outside HTTP proxy can reach: the one
+    definition, for TLS, proxies from the environment, keys and doctor alike."""
+    host = host.lower().strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".localhost")
 
 
 def _routes(fields: dict) -> bool:

@@ -8,9 +8,9 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-from . import keys, launch
+from . import http_client, keys, launch
+from .apis import key_headers
 from .diagnosis import ANTHROPIC_VERSION, error_message, message_in, status_diagnosis, transport_diagnosis
 from .errors import CcsError
 from .profiles import Config, Profile, default_model, is_route, split_route
@@ -83,22 +83,19 @@ def _plan(config: Config, profile: Profile, model: str, proxies: contextlib.Exit
 
 
 def claude_headers(profile: Profile, secret: str | None) -> dict[str, str]:
-    """The key as claude sends what `ccs run` gives it (see launch.profile_env)."""
-    if profile.auth == "api-key":
-        return {"x-api-key": secret or ""}
-    return {"Authorization": f"Bearer {secret or launch.NO_KEY}"}
+    """The key as claude sends what `ccs run --direct` gives it (see launch.profile_env)."""
+    return key_headers("anthropic", profile.auth, secret or launch.NO_KEY)
 
 
 async def _send_all(config: Config, planned, timeout: float) -> list[Trial]:
-    import httpx2
-
-    tls = httpx2.create_ssl_context()  # loaded once, before any clock runs: it blocks for tens of milliseconds
+    if any(trial.url.startswith("https:") for trial, headers, _ in planned if headers is not None):
+        http_client.tls_context()  # loaded once, before any clock runs: it blocks for tens of milliseconds
 
     async def one(trial: Trial, headers: dict[str, str] | None, secret: str | None) -> Trial:
         if headers is None:
             return trial
         try:
-            await asyncio.wait_for(_stream(config, trial, headers, secret, timeout, tls), timeout)
+            await asyncio.wait_for(_stream(config, trial, headers, secret, timeout), timeout)
         except TimeoutError:
             trial.diagnosis = (f"no complete answer within {timeout:.0f} s"
                                + ("" if trial.status else ": is the server up? is base_url right?"))
@@ -107,30 +104,28 @@ async def _send_all(config: Config, planned, timeout: float) -> list[Trial]:
     return list(await asyncio.gather(*(one(*plan) for plan in planned)))
 
 
-async def _stream(config: Config, trial: Trial, headers: dict[str, str], secret: str | None, timeout: float,
-                  tls) -> None:
+async def _stream(config: Config, trial: Trial, headers: dict[str, str], secret: str | None, timeout: float) -> None:
     """Send the trial request and read its stream, noting the times and what came back."""
-    import httpx2
-
-    from .proxy.dialect import on_this_machine
-
     body = {"model": trial.model, "max_tokens": TRIAL_MAX_TOKENS, "stream": True, "tools": [WEATHER_TOOL],
             "messages": [{"role": "user", "content": "What is the weather in Paris? Answer by calling get_weather."}]}
-    headers = {**headers, "anthropic-version": ANTHROPIC_VERSION}
-    client = httpx2.AsyncClient(timeout=httpx2.Timeout(timeout, connect=10.0), verify=tls,
-                                trust_env=not on_this_machine(urlsplit(trial.url).hostname or ""))
+    headers = {**headers, "anthropic-version": ANTHROPIC_VERSION, "content-type": "application/json"}
     started = time.monotonic()
 
     def elapsed() -> int:
         return round((time.monotonic() - started) * 1000)
 
     try:
-        async with client, client.stream("POST", trial.url, json=body, headers=headers) as response:
-            trial.status = response.status_code
-            if response.status_code != 200:
+        async with (http_client.session(trial.url, read_timeout=timeout) as client,
+                    client.post(trial.url, data=json.dumps(body), headers=headers) as response):
+            trial.status = response.status
+            if response.status != 200:
+                raw = await response.read()
                 reached = _reached(config, trial)
-                message = error_message(await response.aread(), secret)
-                trial.diagnosis = status_diagnosis(response.status_code, message, reached,
+                said = error_message(raw, secret)
+                if trial.via == "proxy" and said.startswith(ours := f"profile '{reached}': "):
+                    trial.diagnosis = f"{said.removeprefix(ours)} ({response.status})"  # the proxy's own words
+                    return
+                trial.diagnosis = status_diagnosis(response.status, said, reached,
                                                    f"`ccs models {reached}` lists the provider's models")
                 return
             kind = response.headers.get("content-type", "")
@@ -139,7 +134,7 @@ async def _stream(config: Config, trial: Trial, headers: dict[str, str], secret:
                                    "(a login page or another service at this URL?): is base_url right?")
                 return
             await _read_stream(response, trial, secret, elapsed)
-    except httpx2.HTTPError as e:
+    except http_client.errors() as e:
         trial.diagnosis = transport_diagnosis(e, trial.url)
     finally:
         trial.total_ms = elapsed()
@@ -148,7 +143,8 @@ async def _stream(config: Config, trial: Trial, headers: dict[str, str], secret:
 async def _read_stream(response, trial: Trial, secret: str | None, elapsed) -> None:
     stopped, stop_reason = False, None
     trial.tool_use = False
-    async for line in response.aiter_lines():
+    async for raw in response.content:  # line by line
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
         if not line.startswith("data:"):
             continue
         try:

@@ -84,8 +84,8 @@ class Report:
                          "(`ccs usage --tests` counts them)")
         for name, times in sorted(self.not_recorded.items()):
             notes.append(f"Not recorded: profile '{name}' was started {times} time{'s' if times > 1 else ''} in this "
-                         f"period without the proxy; `ccs run --observe {name}` (or `observe = true` in the profile) "
-                         "records it")
+                         f"period without the proxy (direct = true, or claude's own login): `ccs set {name} --unset "
+                         "direct` puts an API-key profile behind it")
         return notes
 
     def as_dict(self) -> dict:

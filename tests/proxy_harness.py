@@ -32,9 +32,9 @@ class Harness:
     """`with Harness(script) as h`: a fake provider answering by `script`, the proxy in front of it, an
     SDK client. `h.bugs` holds what the proxy logged as a bug of its own (tests expect none)."""
 
-    def __init__(self, script, *, client: httpx2.AsyncClient | None = None, max_request_mb: int = 64, **upstream):
+    def __init__(self, script, *, client=None, max_request_mb: int = 64, **upstream):
         self.upstream_server = FakeServer(script)
-        self.upstream = Upstream(name="gpt", base_url=self.upstream_server.url + "/v1", key="sk-upstream-key",
+        self.upstream = Upstream(api="openai", name="gpt", base_url=self.upstream_server.url + "/v1", key="sk-upstream-key",
                                  model="gpt-main", models={"opus": "gpt-big", "haiku": "gpt-small"}, **upstream)
         self.client = client
         self.max_request_mb = max_request_mb

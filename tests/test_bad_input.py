@@ -29,7 +29,7 @@ from conftest import FIXTURES
 from fakes import Reply, json_reply, sse
 from proxy_harness import SIMPLE, Harness, chunk, completion
 
-UP = Upstream(name="gpt", base_url="https://api.example/v1", model="gpt-main", models={"haiku": "gpt-small"})
+UP = Upstream(api="openai", name="gpt", base_url="https://api.example/v1", model="gpt-main", models={"haiku": "gpt-small"})
 REAL = [json.loads(path.read_text()) for path in sorted(FIXTURES.glob("*.json"))
         if path.name != "index.json" and "messages" in json.loads(path.read_text())]
 

@@ -98,7 +98,7 @@ def test_a_working_anthropic_api_profile(anthropic_fake):
     result = ccs("test", "anth", "--json")
     assert result.returncode == 0, result.stderr
     trial = json.loads(result.stdout)
-    assert trial["result"] == "ok" and trial["status"] == 200 and trial["via"] == "direct"
+    assert trial["result"] == "ok" and trial["status"] == 200 and trial["via"] == "proxy"  # as claude reaches it
     assert trial["model"] == "a-big" and trial["answered_by"] == "a-big" and trial["tool_use"] is True
     assert 200 <= trial["first_token_ms"] <= trial["total_ms"] and trial["diagnosis"] is None
     (seen,) = anthropic_fake.requests
@@ -252,9 +252,11 @@ def test_a_provider_that_never_answers_costs_the_time_limit_only():
             [profiles.stalls]
             base_url = "{server.url}"
             auth = "none"
+            direct = true
             [profiles.silent]
             base_url = "{silent.url}"
             auth = "none"
+            direct = true
         """))
         started = time.monotonic()
         trials = trial.try_profiles(config, list(config.profiles.values()), timeout=1.0)

@@ -17,7 +17,7 @@ import pytest
 
 from ccswitch.proxy import lifecycle
 from ccswitch.proxy.router import Router
-from ccswitch.proxy.upstream import Upstream
+from ccswitch.proxy.upstream import Upstream, new_client
 from fakes import FakeServer, Reply, json_reply, sse
 from proxy_harness import SIMPLE, Harness, chunk, completion
 from streams import assert_grammar, parse_anthropic_sse
@@ -59,7 +59,7 @@ HTTP_FAULTS = {
     "403": (error_body(403), 403, "permission_error", "ccs key set gpt", False),
     "html-200": (HTML, 502, "api_error", "/v1/chat/completions", False),
     "invalid-json-200": (NOT_JSON, 502, "api_error", "/v1/chat/completions", False),
-    "reset-before-headers": (Reply(reset=True), 502, "overloaded_error", "the connection to the provider failed", True),
+    "reset-before-headers": (Reply(reset=True), 502, "overloaded_error", "broke off", True),
 }
 
 
@@ -85,7 +85,7 @@ def test_provider_faults_before_any_byte_are_anthropic_http_errors(name, stream)
 
 MID_STREAM = {
     "reset-mid-stream": (Reply(200, SSE, sse([chunk({"content": "part"})], done=False) + [0.05], close_early=True),
-                         "the connection to the provider failed"),
+                         "broke off"),
     "no-done-no-finish": (Reply(200, SSE, sse([chunk({"content": "part"})], done=False) + [0.05]),
                           "ended before the answer did"),
     "error-event": (Reply(200, SSE, sse([chunk({"content": "part"})], done=False) + [0.05] + [
@@ -120,7 +120,7 @@ def test_a_provider_that_stalls_before_answering_is_a_504_after_the_profiles_tim
         response = h.post(body={**SIMPLE, "stream": stream})
         assert 0.9 < time.monotonic() - started < 4
         assert response.status_code == 504 and response.json()["error"]["type"] == "overloaded_error"
-        assert "did not answer in time" in response.json()["error"]["message"]
+        assert "in time" in response.json()["error"]["message"]
         assert h.upstream_server.disconnected.wait(3)  # and the stalled request upstream was closed
         assert h.post(body={**SIMPLE, "stream": stream}).status_code == 200
 
@@ -131,7 +131,7 @@ def test_a_provider_that_stalls_mid_stream_ends_in_an_error_event_after_the_time
         started = time.monotonic()
         events = parse_anthropic_sse(h.post(body={**SIMPLE, "stream": True}).content)
         assert 0.9 < time.monotonic() - started < 4
-        assert events[-1][0] == "error" and "did not answer in time" in events[-1][1]["error"]["message"]
+        assert events[-1][0] == "error" and "in time" in events[-1][1]["error"]["message"]
         assert h.upstream_server.disconnected.wait(3)
         assert h.post(body={**SIMPLE, "stream": True}).status_code == 200
 
@@ -164,7 +164,7 @@ def test_connection_refused_is_a_502_naming_the_provider():
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
-    with lifecycle.running(Router.single(Upstream(name="gpt", base_url=f"http://127.0.0.1:{port}/v1", model="m"))) as endpoint:
+    with lifecycle.running(Router.single(Upstream(api="openai", name="gpt", base_url=f"http://127.0.0.1:{port}/v1", model="m"))) as endpoint:
         started = time.monotonic()
         response = httpx2.post(endpoint.url + "/v1/messages", json=SIMPLE, headers={"x-api-key": endpoint.token})
         assert time.monotonic() - started < 5
@@ -192,13 +192,13 @@ def test_a_tls_failure_is_a_502_that_says_tls(kind, self_signed):
     fake = FakeServer(lambda seen: json_reply(completion()), tls=tls)
     url = fake.url.replace("http://", "https://") + "/v1"
     try:
-        with lifecycle.running(Router.single(Upstream(name="gpt", base_url=url, model="m"))) as endpoint:
+        with lifecycle.running(Router.single(Upstream(api="openai", name="gpt", base_url=url, model="m"))) as endpoint:
             response = httpx2.post(endpoint.url + "/v1/messages", json=SIMPLE, headers={"x-api-key": endpoint.token},
                                    timeout=20)
     finally:
         fake.close()
     assert response.status_code == 502 and response.headers["x-should-retry"] == "false"
-    assert "TLS with the provider at https://127.0.0.1" in response.json()["error"]["message"]
+    assert "TLS with https://127.0.0.1" in response.json()["error"]["message"]
 
 
 # ---------------------------------------------------------------- the client side
@@ -285,9 +285,14 @@ def test_a_client_that_stops_reading_is_given_up_without_holding_the_whole_answe
     big = [b"data: " + json.dumps(chunk({"content": "x" * 8000})).encode() + b"\n\n"] * 5000
     # the proxy's receive buffer kept small, so that what the kernel holds is bounded well below 40 MB
     # (autotuned, it may grow to tcp_rmem's maximum, 32 MB on some machines)
-    small = httpx2.AsyncHTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_RECEIVE_BUFFER)])
+    def small(address):
+        family, kind, proto, _, _ = address
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_RECEIVE_BUFFER)
+        return sock
+
     with Harness(first_then_fine(Reply(200, SSE, big + sse([chunk(finish="stop")]))), timeout=2.0,
-                 client=httpx2.AsyncClient(transport=small, timeout=2.0)) as h:
+                 client=lambda upstream: new_client(upstream, socket_factory=small)) as h:
         port = int(h.endpoint.url.rsplit(":", 1)[1])
         stuck = socket.create_connection(("127.0.0.1", port))
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -65,7 +65,7 @@ def test_rule8_non_streaming_response():
                             "cache_creation_input_tokens": 0}
 
 
-GEMINI = Upstream(name="g", base_url="https://generativelanguage.googleapis.com/v1beta/openai", model="gemini-3-pro")
+GEMINI = Upstream(api="openai", name="g", base_url="https://generativelanguage.googleapis.com/v1beta/openai", model="gemini-3-pro")
 SIGNATURE = "CiQB0e2Kb+/signature==" * 40  # opaque base64, often kilobytes
 
 
@@ -104,7 +104,7 @@ def test_gemini_thought_signatures_come_back_on_the_next_request(streamed):
     assert "extra_content" not in second  # parallel calls: only the first carries one
     assert SIGNATURE not in first["id"] and [r["tool_call_id"] for r in results] == [first["id"], second["id"]]
     unsigned = [{**use, "id": use["id"].partition("_sig_")[0]} for use in uses]
-    other = Upstream(name="o", base_url="https://api.openai.com/v1")
+    other = Upstream(api="openai", name="o", base_url="https://api.openai.com/v1")
     assert "extra_content" not in json.dumps(translate_request(history_after(unsigned), other)[0])
 
 

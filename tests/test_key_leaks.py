@@ -118,12 +118,12 @@ def test_a_traceback_never_shows_the_key(no_keyring):
 
 
 def test_the_proxy_log_of_its_own_bug_holds_no_key(monkeypatch):
-    from ccswitch.proxy import exchange
+    from ccswitch.proxy import chat
 
     def broken(*args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(exchange, "translate_response", broken)
+    monkeypatch.setattr(chat, "translate_response", broken)
     with Harness(lambda seen: json_reply(completion())) as h:
         assert h.post(body=SIMPLE).status_code == 500
         assert h.bugs and h.upstream.key not in "\n".join(h.bugs)

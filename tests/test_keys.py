@@ -163,7 +163,7 @@ def test_a_hanging_key_cmd_says_what_it_waits_for_and_is_stopped_with_its_childr
 
 def test_a_key_cmd_can_still_ask_in_the_terminal(no_keyring, claude_stub):
     """A password manager that unlocks with a prompt on /dev/tty: its own process group gets the terminal."""
-    write_config('version = 1\n[profiles.d]\npreset = "deepseek"\n'
+    write_config('version = 1\n[profiles.d]\npreset = "deepseek"\ndirect = true\n'
                  'key_cmd = "printf \'unlock: \' > /dev/tty; read -r k < /dev/tty; echo \\"sk-$k\\""\n')
     child = pexpect.spawn(sys.executable, ["-m", "ccswitch", "run", "d", "--", "claude"], env=dict(os.environ),
                           encoding="utf-8", timeout=30)

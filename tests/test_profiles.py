@@ -41,7 +41,8 @@ def test_a_router_needs_no_key_of_its_own_and_runs_through_the_proxy():
     assert mix.is_router and mix.uses_proxy and not mix.own_provider and not mix.needs_key
     guarded = profiles.resolve("glm", {"preset": "zai", "fallback": ["ds,deepseek-chat"]})
     assert guarded.uses_proxy and guarded.own_provider and guarded.needs_key
-    assert not profiles.resolve("glm", {"preset": "zai"}).uses_proxy  # no routes: claude talks to Z.ai directly
+    assert profiles.resolve("glm", {"preset": "zai"}).uses_proxy  # behind the proxy by default, routes or not
+    assert not profiles.resolve("glm", {"preset": "zai", "direct": True}).uses_proxy  # claude talks to Z.ai itself
 
 
 def test_required_presets_exist():

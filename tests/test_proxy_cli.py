@@ -150,13 +150,16 @@ def test_ccs_proxy_is_a_lean_process(provider):
     proxy.send_signal(signal.SIGINT)  # Ctrl-C stops it as cleanly as SIGTERM
     assert proxy.wait(10) == 0
     imported = imported_modules(proxy.stderr.read())
-    assert "uvicorn" in imported and not {"typer", "rich", "pydantic", "tomlkit"} & imported
+    assert "aiohttp" in imported
+    assert not {"typer", "rich", "pydantic", "tomlkit", "uvicorn", "httpx2", "httpx", "anyio"} & imported
 
 
-def test_ccs_proxy_refuses_native_profiles(no_keyring):
-    write_config('version = 1\n[profiles.glm]\npreset = "zai"\n')
-    result = ccs("proxy", "glm")
-    assert result.returncode == 2 and "speaks the Anthropic API already" in result.stderr
+def test_ccs_proxy_serves_a_native_profile_and_refuses_claudes_login(no_keyring):
+    """Behind the proxy a native profile's key stays in ccs; claude's own login only claude can send."""
+    write_config('version = 1\n[profiles.glm]\npreset = "zai"\n[profiles.max]\npreset = "claude"\n')
+    assert "no key stored for profile 'glm'" in ccs("proxy", "glm").stderr  # served, once it has its key
+    result = ccs("proxy", "max")
+    assert result.returncode == 2 and "uses claude's own login" in result.stderr
 
 
 def test_signals_reach_claude_while_the_proxy_threads_run(provider, claude_stub):

@@ -11,7 +11,7 @@ import anthropic
 import httpx2
 import pytest
 
-from ccswitch.proxy import exchange, lifecycle
+from ccswitch.proxy import chat, lifecycle, pipeline
 from ccswitch.proxy.anthropic import estimate_tokens
 from ccswitch.proxy.router import Router
 from ccswitch.proxy.upstream import Upstream
@@ -367,8 +367,7 @@ def test_an_answer_of_an_unexpected_shape_is_a_502_never_a_crash(reply):
 
 
 def test_upstream_timeout_and_refused_connection():
-    with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, [3.0]),
-                 client=httpx2.AsyncClient(timeout=0.5)) as h:
+    with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, [3.0]), timeout=0.5) as h:
         started = time.monotonic()
         response = h.post(body={**SIMPLE, "stream": True})
         assert response.status_code == 504 and response.json()["error"]["type"] == "overloaded_error"
@@ -377,7 +376,7 @@ def test_upstream_timeout_and_refused_connection():
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
-    with lifecycle.running(Router.single(Upstream(name="gpt", base_url=f"http://127.0.0.1:{port}/v1", model="m"))) as endpoint:
+    with lifecycle.running(Router.single(Upstream(api="openai", name="gpt", base_url=f"http://127.0.0.1:{port}/v1", model="m"))) as endpoint:
         response = httpx2.post(endpoint.url + "/v1/messages", json=SIMPLE, headers={"x-api-key": endpoint.token})
         assert response.status_code == 502 and "cannot connect" in response.json()["error"]["message"]
 
@@ -400,7 +399,7 @@ def test_an_internal_bug_is_still_an_anthropic_error(monkeypatch):
     def broken(*args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(exchange, "translate_response", broken)
+    monkeypatch.setattr(chat, "translate_response", broken)
     with Harness(lambda seen: json_reply(completion())) as h:
         response = h.post(body=SIMPLE)
         assert response.status_code == 500
@@ -426,7 +425,7 @@ def test_disconnect_while_waiting_for_the_provider_cancels_it():
 
 
 def test_ping_when_the_provider_is_quiet(monkeypatch):
-    monkeypatch.setattr(exchange, "PING_AFTER", 0.1)
+    monkeypatch.setattr(pipeline, "PING_AFTER", 0.1)
     pieces = sse([chunk({"content": "a"})], done=False) + [0.5] + sse([chunk({"content": "b"}, finish="stop")])
     with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, pieces)) as h:
         events = parse_anthropic_sse(h.post(body={**SIMPLE, "stream": True}).content)

@@ -215,7 +215,8 @@ def test_no_server_at_the_base_url_ends_claude_at_once(claude_path, no_keyring):
     closed.close()
     result, seconds = run_through_proxy(claude_path, None, f"http://127.0.0.1:{port}/v1")
     assert result.returncode != 0 and seconds < 30, (seconds, result.stdout, result.stderr)
-    assert f"cannot connect to the provider at http://127.0.0.1:{port}" in result.stdout + result.stderr
+    assert f"cannot connect to http://127.0.0.1:{port}/v1/chat/completions" in result.stdout + result.stderr
+    assert "profile 'gpt'" in result.stdout + result.stderr
 
 
 def test_claude_still_retries_what_a_retry_can_fix(claude_path, no_keyring):

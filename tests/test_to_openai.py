@@ -13,7 +13,7 @@ from ccswitch.proxy.to_openai import InvalidRequest, ToolNames, reasoning_effort
 from ccswitch.proxy.upstream import Upstream
 from conftest import FIXTURES
 
-UP = Upstream(name="gpt", base_url="https://api.openai.example/v1", key="sk-up", model="gpt-main",
+UP = Upstream(api="openai", name="gpt", base_url="https://api.openai.example/v1", key="sk-up", model="gpt-main",
               models={"opus": "gpt-big", "sonnet": "gpt-main", "haiku": "gpt-small"})
 ALL_FIXTURES = sorted(p for p in FIXTURES.rglob("*.json") if p.name != "index.json")
 
@@ -80,7 +80,7 @@ def test_rule1_system_message_never_sits_between_a_call_and_its_result():
 def test_rule2_body_is_a_whitelist_and_user_id_is_hashed():
     req = fixture("interactive-request.json")
     req["metadata"] = {"user_id": "person@example.com_session"}
-    openai = Upstream(name="o", base_url="https://api.openai.com/v1", model="gpt-5")
+    openai = Upstream(api="openai", name="o", base_url="https://api.openai.com/v1", model="gpt-5")
     body = translate(req, openai)
     assert len(body["user"]) == 64 and "person" not in body["user"]
     assert "metadata" not in body and "safeguards" not in body and "thinking" not in body
@@ -118,7 +118,7 @@ def _schema_keys(schema) -> set[str]:
 
 
 def test_rule3_gemini_gets_only_the_openapi_schema_subset_it_accepts():
-    gemini = Upstream(name="g", base_url="https://generativelanguage.googleapis.com/v1beta/openai", model="gemini-2.5-pro")
+    gemini = Upstream(api="openai", name="g", base_url="https://generativelanguage.googleapis.com/v1beta/openai", model="gemini-2.5-pro")
     req = fixture("interactive-request.json")
     plain = translate(req)
     assert "additionalProperties" in json.dumps(plain["tools"])  # what Claude Code really sends
@@ -280,7 +280,7 @@ def test_rule6_thinking_history_dropped_or_kept_for_deepseek():
     req = fixture("thinking-block-followup.json")
     body = translate(req)
     assert "mock-signature-abc" not in json.dumps(body) and "reasoning_content" not in json.dumps(body)
-    deepseek = Upstream(name="ds", base_url="https://api.deepseek.com/v1", key="k", model="deepseek-reasoner")
+    deepseek = Upstream(api="openai", name="ds", base_url="https://api.deepseek.com/v1", key="k", model="deepseek-reasoner")
     kept = translate(req, deepseek)
     assistant = next(m for m in kept["messages"] if m["role"] == "assistant")
     assert assistant["reasoning_content"]
@@ -288,10 +288,10 @@ def test_rule6_thinking_history_dropped_or_kept_for_deepseek():
 
 def test_rule7_max_tokens_clamped_and_named_per_model():
     req = fixture("main-streaming-request.json")
-    clamped = Upstream(name="g", base_url="https://x/v1", model="gpt-4.1", max_output_tokens=16000)
+    clamped = Upstream(api="openai", name="g", base_url="https://x/v1", model="gpt-4.1", max_output_tokens=16000)
     assert translate(req, clamped)["max_tokens"] == 16000
-    assert translate(req, Upstream(name="g", base_url="https://x/v1", model="gpt-5"))["max_completion_tokens"] == 128000
-    assert "max_tokens" not in translate(req, Upstream(name="g", base_url="https://x/v1", model="o4-mini"))
+    assert translate(req, Upstream(api="openai", name="g", base_url="https://x/v1", model="gpt-5"))["max_completion_tokens"] == 128000
+    assert "max_tokens" not in translate(req, Upstream(api="openai", name="g", base_url="https://x/v1", model="o4-mini"))
 
 
 def test_rule7_sampling_stop_and_stream_options():
@@ -302,9 +302,9 @@ def test_rule7_sampling_stop_and_stream_options():
     assert "top_k" not in body
     assert body["stream_options"] == {"include_usage": True}
     for url in ("http://localhost:8000/v1", "http://[::1]:8000/v1", "http://127.0.0.2:8080/v1", "https://openrouter.ai/api/v1"):
-        assert translate(req, Upstream(name="l", base_url=url, model="m"))["top_k"] == 5, url
+        assert translate(req, Upstream(api="openai", name="l", base_url=url, model="m"))["top_k"] == 5, url
     for url in ("https://localhost.example.com/v1", "https://api.example.com/localhost/v1", "https://api.openai.com/v1"):
-        assert "top_k" not in translate(req, Upstream(name="l", base_url=url, model="m")), url  # by host, not substring
+        assert "top_k" not in translate(req, Upstream(api="openai", name="l", base_url=url, model="m")), url  # by host, not substring
 
 
 def test_model_mapping_by_tier_word_and_real_names_pass():

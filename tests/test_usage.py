@@ -323,12 +323,13 @@ def test_usage_says_what_the_log_does_not_hold(file_keyring):
         [profiles.ds]
         preset = "deepseek"
         key_env = "DS_KEY"
+        direct = true
     """)
     ran = ccs("run", "ds", "--", sys.executable, "-c", "pass", env={"DS_KEY": "sk-ds"})
     assert ran.returncode == 0, ran.stderr
     report = usage_json()
     assert report["total"]["requests"] == 0
-    assert any(note.startswith("Not recorded: profile 'ds' was started 1 time") and "--observe ds" in note
+    assert any(note.startswith("Not recorded: profile 'ds' was started 1 time") and "direct = true" in note
                for note in report["notes"])
 
 
@@ -503,26 +504,20 @@ def test_the_live_view_follows_requests_as_they_are_written(tmp_path):
 # ---------------------------------------------------------------- observed native profiles, the status line
 
 
-def test_observe_sends_a_native_profile_through_the_proxy_and_records_it(fakes, tmp_path):
+def test_a_native_profiles_requests_are_in_the_log_as_every_profiles_are(fakes, tmp_path):
+    """Behind the proxy by default: what once took `--observe` (still taken, meaning nothing now)."""
     glm, gpt = fakes
     write_config(config_text(glm, gpt) + '\n[profiles.watched]\nbase_url = "' + glm.url + '"\nauth = "none"\n'
                  'observe = true\nmodel = "glm-4.6"\n')
     client = tmp_path / "client.py"
     client.write_text(CLIENT)
-    for args in (["run", "--observe", "glm"], ["run", "watched"]):
+    for args in (["run", "glm"], ["run", "--observe", "watched"]):
         ran = ccs(*args, "--", sys.executable, str(client), "2", "observed")
         assert ran.returncode == 0, ran.stderr
     assert [(r["profile"], r["target"], r["status"]) for r in logged_rows()] == [("glm", "glm", 200)] * 2 + \
         [("watched", "watched", 200)] * 2
     assert [r.headers.get("authorization") for r in glm.requests] == ["Bearer sk-glm-secret-1111"] * 2 + [None] * 2
-    write_config('[profiles.max]\npreset = "claude"\n')
-    refused = ccs("run", "--observe", "max", "--", sys.executable, "-c", "pass")
-    assert refused.returncode == 2 and "cannot be observed" in refused.stderr
-
-
-def test_observe_on_a_login_profile_is_refused_in_the_file():
-    with pytest.raises(profiles.ConfigError, match="cannot be observed"):
-        profiles.resolve("max", {"preset": "claude", "observe": True})
+    assert profiles.resolve("max", {"preset": "claude", "observe": True}).uses_proxy is False  # old files load
 
 
 def test_the_status_line_shows_this_sessions_cost_and_tokens_fast():

@@ -91,15 +91,15 @@ def add(
             raise CcsError("a router names its models as routes: --opus glm,glm-4.6 (profile,model), or --fallback")
         if problems := config.route_problems(profile):
             raise CcsError(f"profile '{name}': {problems[0]}")
-    elif on_this_machine(profile) and not (profile.model or tiers):
+    elif profile.local and not (profile.model or tiers):
         values.update(local_model(profile, interactive))
     elif preset is None and interactive:  # no preset to say which models and window: ask, skippable
         values.update(asked_models(values, tiers, Prompt, IntPrompt))
     secret = None
     if profile.needs_key and not (key_env or key_cmd):
         secret = read_secret(name, from_stdin=key_stdin, interactive=interactive,
-                             keyless=on_this_machine(profile) and auth is None)
-        if secret is None and on_this_machine(profile) and auth is None:
+                             keyless=profile.local and auth is None)
+        if secret is None and profile.local and auth is None:
             values["auth"] = "none"  # a server on this machine that takes no key (Enter at the prompt, or no terminal)
     if not force:
         refuse_shadowing_aliases(values.get("aliases", []), config.by_alias())
@@ -122,13 +122,6 @@ def add(
     if profile.model and not profile.context_window and not profile.model.startswith("claude"):
         console.print(line(f"No context window for {profile.model}: claude will assume 1M tokens and compact late; "
                            f"`ccs set {name} context_window=N`"))
-
-
-def on_this_machine(profile: Profile) -> bool:
-    from ..proxy.dialect import on_this_machine as local
-    from urllib.parse import urlsplit
-
-    return bool(profile.base_url) and local(urlsplit(profile.base_url).hostname or "")
 
 
 def local_model(profile: Profile, interactive: bool) -> dict:

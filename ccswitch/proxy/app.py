@@ -1,26 +1,25 @@
-"""The proxy's ASGI front: loopback Host names only, the session token, a small path table, the body
-read as JSON, and every error answered in Anthropic's shape (with any provider key masked)."""
+"""The proxy's front, an aiohttp handler: loopback Host names only, the session token, a small path table,
+the body read as JSON, and every error answered in Anthropic's shape (with any provider key masked)."""
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import hmac
 import logging
 import math
 import re
 
-import httpx2
-
 from . import jsonio
 from .anthropic import InvalidRequest, check_request, estimate_tokens
 from .errors import ProxyError
 from .exchange import Exchanges
+from .pipeline import REPLY
 from .router import Router
 
 ALLOWED_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 HOST_HEADER = re.compile(r"(?P<name>\[[0-9a-fA-F:.]*\]|[^:\[\]]*)(?::\d+)?")
 MAX_REQUEST_MB = 64  # the default limit on a request body; `max_request_mb` in a profile
-JSON_HEADERS = [(b"content-type", b"application/json")]
+JSON_HEADERS = {"content-type": "application/json"}
 
 log = logging.getLogger("ccswitch.proxy")
 
@@ -28,8 +27,7 @@ log = logging.getLogger("ccswitch.proxy")
 class ProxyApp:
     """Anthropic Messages API in front; behind it, the providers the router names."""
 
-    def __init__(self, router: Router, token: str, client: httpx2.AsyncClient | None = None,
-                 max_request_mb: int = MAX_REQUEST_MB, record=None):
+    def __init__(self, router: Router, token: str, client=None, max_request_mb: int = MAX_REQUEST_MB, record=None):
         self.router = router
         self.token = token.encode()
         self.exchanges = Exchanges(router, client, record)
@@ -40,18 +38,26 @@ class ProxyApp:
             ("GET", "/v1/models"): self.models,
         }
 
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-        elif scope["type"] == "http":
-            try:
-                await self._route(scope, receive, send)
-            except ProxyError as e:
-                await respond_error(send, self._reported(e))
-            except Exception as e:  # a bug of ours: log it, and still answer in Anthropic's shape
-                error = ProxyError(500, f"internal error in the ccs proxy: {type(e).__name__}", retry=False, hidden=e)
-                with contextlib.suppress(Exception):  # unless the response had already begun
-                    await respond_error(send, self._reported(error))
+    async def startup(self) -> None:
+        """The providers' clients made before the first request (TLS set up now, not then)."""
+        for upstream in [*([self.router.own] if self.router.own else []), *await self.router.warm()]:
+            self.exchanges.client_for(upstream)
+
+    async def shutdown(self) -> None:
+        await self.exchanges.close()
+
+    async def __call__(self, request):
+        try:
+            return await self._route(request)
+        except ProxyError as e:
+            return error_response(self._reported(e))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a bug of ours: log it, and still answer in Anthropic's shape
+            error = self._reported(ProxyError(500, f"internal error in the ccs proxy: {type(e).__name__}", retry=False,
+                                              hidden=e))
+            begun = request.get(REPLY)
+            return begun.response if begun is not None and begun.started else error_response(error)
 
     def _reported(self, error: ProxyError) -> ProxyError:
         """The error as the client gets it, and one line in the log (with the traceback when an exception of
@@ -63,55 +69,50 @@ class ProxyApp:
             log.warning("ccs proxy: answered %s %s", error.status, error.message)
         return error
 
-    async def _lifespan(self, receive, send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                for upstream in [*([self.router.own] if self.router.own else []), *await self.router.warm()]:
-                    self.exchanges.client_for(upstream)  # TLS set up now, not in the first request
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.exchanges.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    async def _route(self, scope, receive, send) -> None:
-        headers = dict(scope["headers"])
-        host = host_name(headers.get(b"host", b"").decode("latin-1"))
+    async def _route(self, request):
+        host = host_name(request.headers.get("Host", ""))
         if host not in ALLOWED_HOSTS:  # a browser tricked by DNS rebinding sends another Host
             raise ProxyError(403, f"host {host or '(none)'!r} is not allowed; use 127.0.0.1")
-        method, path = scope["method"], scope["path"]
+        method, path = request.method, request.path
         if path in ("/", "/api/hello", "/health") and method in ("GET", "HEAD"):
-            return await respond_json(send, 200, {"status": "ok"}, head=method == "HEAD")
-        if not self._authorized(headers):
-            raise ProxyError(401, "missing or wrong session token: this proxy only serves the `claude` that "
-                                  "`ccs run` started (or the token `ccs proxy` printed)")
+            return json_response(200, {"status": "ok"})
+        self._authorize(request.headers)
         handler = self.routes.get((method, path))
         if handler is None:
             raise ProxyError(404, f"{method} {path} is not served by the ccs proxy")
-        await handler(scope, headers, receive, send)
+        return await handler(request)
 
-    def _authorized(self, headers: dict) -> bool:
-        offered = headers.get(b"x-api-key") or b""
-        authorization = headers.get(b"authorization") or b""
-        if authorization[:7].lower() == b"bearer ":
-            offered = offered or authorization[7:].strip()
-        return hmac.compare_digest(offered, self.token)
+    def _authorize(self, headers) -> None:
+        """The session token, as a bearer or an x-api-key. claude sends both when a settings file has an
+        apiKeyHelper: the helper's key must not pass for the token."""
+        api_key = headers.get("x-api-key", "").encode()
+        authorization = headers.get("authorization", "").encode()
+        bearer = authorization[7:].strip() if authorization[:7].lower() == b"bearer " else b""
+        offered = api_key or bearer
+        if hmac.compare_digest(offered, self.token):
+            return
+        if bearer and hmac.compare_digest(bearer, self.token):
+            raise ProxyError(401, "the session token came with another key (x-api-key): claude sends one when a "
+                                  "Claude Code settings file has an apiKeyHelper; `ccs run` overrides that for the "
+                                  "claude it starts, a program starting claude itself must pass it "
+                                  "`--settings $CCS_CLAUDE_SETTINGS` (see `ccs doctor`)")
+        raise ProxyError(401, "missing or wrong session token: this proxy only serves the `claude` that "
+                              "`ccs run` started (or the token `ccs proxy` printed)")
 
-    async def messages(self, scope, headers: dict, receive, send) -> None:
-        req = await read_json(receive, headers, self.max_body)
-        await self.exchanges.messages(req, scope["headers"], receive, send, self._reported)
+    async def messages(self, request):
+        req = await read_json(request, self.max_body)
+        return await self.exchanges.messages(req, request, self._reported)
 
-    async def count_tokens(self, scope, headers: dict, receive, send) -> None:
-        req = await read_json(receive, headers, self.max_body)
+    async def count_tokens(self, request):
+        req = await read_json(request, self.max_body)
         try:
             check_request(req, counting=True)
         except InvalidRequest as e:
             raise ProxyError(400, str(e)) from None
-        await respond_json(send, 200, {"input_tokens": estimate_tokens(req)})
+        return json_response(200, {"input_tokens": estimate_tokens(req)})
 
-    async def models(self, scope, headers: dict, receive, send) -> None:
-        await respond_json(send, 200, self.router.models_page())
+    async def models(self, request):
+        return json_response(200, self.router.models_page())
 
 
 def host_name(host: str) -> str:
@@ -120,25 +121,20 @@ def host_name(host: str) -> str:
     return found["name"].lower() if found else ""
 
 
-async def read_json(receive, headers: dict, limit: int) -> dict:
+async def read_json(request, limit: int) -> dict:
     """The request body as a JSON object; what JSON allows but no provider's wire carries is a 400."""
     too_large = ProxyError(413, f"request body over {limit // (1024 * 1024)} MiB (the proxy's limit: raise "
                                 "`max_request_mb` in the profile)")
-    declared = headers.get(b"content-length", b"0")
+    declared = request.headers.get("content-length", "0")
     if declared.isdigit() and int(declared) > limit:
         raise too_large
     chunks = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ProxyError(400, "the client disconnected while sending the request")
-        chunks.append(message.get("body", b""))
-        size += len(chunks[-1])
+    while chunk := await request.content.readany():
+        chunks.append(chunk)
+        size += len(chunk)
         if size > limit:
             raise too_large
-        if not message.get("more_body"):
-            break
     try:
         data = jsonio.loads(b"".join(chunks), parse_constant=_not_a_number, parse_float=_finite)
     except RecursionError:
@@ -161,13 +157,11 @@ def _finite(text: str) -> float:
     return value
 
 
-async def respond_json(send, status: int, data: dict, headers: dict | None = None, head: bool = False) -> None:
-    body = jsonio.dumps(data)
-    extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*JSON_HEADERS, (b"content-length", str(len(body)).encode()), *extra]})
-    await send({"type": "http.response.body", "body": b"" if head else body})
+def json_response(status: int, data: dict, headers: dict | None = None):
+    from ..http_client import web
+
+    return web().Response(status=status, body=jsonio.dumps(data), headers={**JSON_HEADERS, **(headers or {})})
 
 
-async def respond_error(send, error: ProxyError) -> None:
-    await respond_json(send, error.status, error.body(), error.response_headers)
+def error_response(error: ProxyError):
+    return json_response(error.status, error.body(), error.response_headers)

@@ -7,6 +7,7 @@ import logging
 import re
 from typing import NamedTuple
 
+from ..profiles import on_this_machine
 from . import errors
 
 log = logging.getLogger("ccswitch.proxy")
@@ -30,13 +31,6 @@ HOSTS = {
     "aiplatform.googleapis.com": GEMINI,
     "deepseek.com": Dialect(keeps_reasoning=True),
 }
-
-
-def on_this_machine(host: str) -> bool:
-    """A server on this machine (a local model server), which no outside HTTP proxy can reach: the one
-    definition, for top_k, TLS, proxies from the environment and doctor alike."""
-    host = host.lower().strip("[]")
-    return host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".localhost")
 
 
 def dialect_for(host: str) -> Dialect:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import httpx2
-
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -129,16 +127,18 @@ def from_stream_error(payload: dict) -> ProxyError:
     return ProxyError(status, f"upstream error in stream: {message}")
 
 
-def from_transport(exc: httpx2.HTTPError, url: str) -> ProxyError:
-    """Timeouts and connection failures: an error the client retries, never a hang or a traceback."""
-    if isinstance(exc, httpx2.TimeoutException):
-        return ProxyError(504, f"the provider did not answer in time ({type(exc).__name__}) at {url}")
-    if isinstance(exc, httpx2.ConnectError):
-        if any(word in str(exc) for word in ("SSL", "TLS", "certificate")):
-            return ProxyError(502, f"TLS with the provider at {url} failed (its certificate, or not HTTPS?): {exc}",
-                              retry=False)
-        return ProxyError(502, f"cannot connect to the provider at {url}: {exc}", retry=False)
-    return ProxyError(502, f"the connection to the provider failed: {type(exc).__name__}: {exc}")
+def from_transport(error: BaseException, url: str, profile: str) -> ProxyError:
+    """No (whole) answer from the provider, in the words every command uses (diagnosis.FAILURES), naming the
+    profile and the URL. Where asking again cannot help (no server there, an unknown host, TLS), claude is told
+    not to retry; a time-out or a dropped connection it may retry."""
+    from ..diagnosis import failure
+    from ..http_client import failure_kind
+
+    kind = failure_kind(error)
+    message = f"profile '{profile}': {failure(kind, url, str(error) or type(error).__name__)}"
+    if kind == "timeout":
+        return ProxyError(504, message)
+    return ProxyError(502, message, retry=kind not in ("refused", "dns", "tls"))
 
 
 def upstream_message(raw: bytes) -> str:

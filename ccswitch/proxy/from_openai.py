@@ -194,6 +194,7 @@ class StreamTranslator:
         self.by_index: dict[int, _Call] = {}
         self.current: _Call | None = None  # the call whose block is open
         self.finish_reason: str | None = None
+        self.done = False  # Chat Completions says it is done with `[DONE]`, which the SSE parser reads
         self.usage: dict | None = None  # as the provider reported it
         self.finished = False
 

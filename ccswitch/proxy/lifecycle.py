@@ -1,10 +1,15 @@
-"""Where and how long the proxy runs: a socket on 127.0.0.1, uvicorn in a thread, the `Endpoint`
-claude is pointed at, the log.
+"""Where and how long the proxy runs: a socket on 127.0.0.1, aiohttp's server on an event loop in a thread,
+the `Endpoint` claude is pointed at, the log.
 
-`ccs run` binds the socket and starts claude at once, while the serving thread imports httpx2 and
-uvicorn (most of the proxy's ready time), builds the router and starts serving. The kernel holds
-claude's first connection meanwhile, and claude takes longer to start than the proxy takes to be
-ready, so nobody waits for those imports. This module imports neither at its top for that reason.
+`ccs run` binds the socket and starts claude at once, while the serving thread imports aiohttp (most of
+the proxy's ready time), builds the router and starts serving. The kernel holds claude's first
+connection meanwhile, and claude takes longer to start than the proxy takes to be ready, so nobody waits
+for those imports. This module imports none of them at its top for that reason.
+
+Any local process can connect: request heads are bounded (aiohttp's parser: 8 KB a line, 128 headers), a
+connection that sends no whole request for KEEPALIVE seconds is closed, and past a budget of connections
+(below the descriptors the process may open) the longest idle one makes room for the new one, so a
+valid client is served however many slow ones are open.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ LOG_BYTES = 1_000_000  # the proxy log under `ccs run` is rotated at this size, 
 # How long `ccs run` waits, once claude is gone, for the proxy to stop: its server (5 s), then the usage log's
 # writer (usage.CLOSE_SECONDS), which no row may be lost to.
 STOP_SECONDS = 45.0
+KEEPALIVE = 30.0  # seconds a connection may wait without a whole request (longer than claude keeps one idle)
+STOP_GRACE = 2.0  # seconds requests under way get when the proxy stops
+MAX_CONNECTIONS = 1024  # client connections at once, at most (fewer when the descriptor limit is lower)
 
 
 class Endpoint(NamedTuple):
@@ -84,23 +92,114 @@ def running(router, port: int = 0, client=None, log_file: str | None = None, max
         sock = sock or bind(port)
         log = log_handler(log_file, quiet)
         app = ProxyApp(router, token, client, max_request_mb or MAX_REQUEST_MB, recorder and recorder.record)
-        server = make_server(app, log)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="ccs-proxy", daemon=True)
-        thread.start()
-        while not server.started and thread.is_alive():
-            thread.join(0.002)
+        serving = Serving(app, sock)
         try:
-            if not server.started:
-                raise RuntimeError("the proxy failed to start")
+            serving.start()
             yield Endpoint(url_of(sock), token, log_file)
         finally:
-            server.should_exit = True
-            thread.join(5)
+            serving.stop()
             sock.close()
             log.close()
     finally:
         if recorder is not None:
             recorder.close()
+
+
+class Serving:
+    """aiohttp's low-level server for `app` on its own event loop in a thread (uvloop where there is one)."""
+
+    def __init__(self, app, sock: socket.socket):
+        self.app = app
+        self.sock = sock
+        self.ready = threading.Event()
+        self.failure: BaseException | None = None
+        self.loop = None
+        self.stopping = None
+        self.thread = threading.Thread(target=self._run, name="ccs-proxy", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        self.ready.wait()
+        if self.failure is not None:
+            raise RuntimeError(f"the proxy failed to start: {type(self.failure).__name__}: {self.failure}")
+
+    def stop(self) -> None:
+        if self.loop is not None and self.stopping is not None and self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.stopping.set)
+        self.thread.join(STOP_GRACE + 3)
+
+    def _run(self) -> None:
+        import asyncio
+
+        try:
+            import uvloop
+
+            self.loop = uvloop.new_event_loop()
+        except ImportError:  # Windows, or no uvloop: asyncio's own loop
+            self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._serve())
+        except BaseException as e:  # noqa: BLE001 (whatever stopped it, start() says so)
+            self.failure = self.failure or e
+        finally:
+            self.ready.set()
+            self.loop.close()
+
+    async def _serve(self) -> None:
+        import asyncio
+
+        self.stopping = asyncio.Event()
+        await self.app.startup()
+        front = front_server(self.app)
+        server = await self.loop.create_server(front, sock=self.sock)
+        self.ready.set()
+        try:
+            await self.stopping.wait()
+        finally:
+            server.close()
+            await front.shutdown(STOP_GRACE)
+            await self.app.shutdown()
+
+
+def front_server(app):
+    """aiohttp's server for `app`: bounded request heads, idle connections closed, a budget of connections
+    (see the module's docstring); a client that leaves cancels its request's handler."""
+    from .. import http_client
+
+    web = http_client.web()
+    budget = connection_budget()
+
+    class Front(web.Server):
+        def connection_made(self, handler, transport) -> None:
+            super().connection_made(handler, transport)
+            if len(self._connections) > budget:  # the longest idle connection goes (a whole request never came)
+                idle = [h for h in self._connections if h is not handler and not getattr(h, "_request_in_progress",
+                                                                                          True)]
+                if idle:
+                    idle[0].force_close()
+
+    quiet = logging.getLogger("aiohttp")  # its tracebacks of malformed requests say nothing new
+    quiet.propagate = False
+    quiet.handlers = [logging.NullHandler()]
+    return Front(app, handler_cancellation=True, keepalive_timeout=KEEPALIVE, access_log=None,
+                 max_line_size=8190, max_field_size=8190, max_headers=128)
+
+
+def connection_budget() -> int:
+    """How many client connections may be open at once: each may need an upstream one and the process its
+    own few descriptors, so about half of what the process may open (raised to its hard limit first)."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or soft < hard:
+            wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+    except (ImportError, ValueError, OSError):  # Windows; a limit the process may not raise
+        return MAX_CONNECTIONS
+    return max(16, min(MAX_CONNECTIONS, (soft - 32) // 2))
 
 
 def running_for(config, profile, keys: dict[str, str | None], test: bool = False, **options):
@@ -179,17 +278,6 @@ def serve_profile(name: str, port: int = 0, as_json: bool = False, quiet: bool =
 # ---------------------------------------------------------------- the log
 
 
-def make_server(app, log: logging.Handler):
-    """uvicorn for our app, logging through `log` (see `log_handler`)."""
-    import uvicorn
-
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2,
-                            server_header=False, date_header=False, log_config=None)
-    logging.getLogger("uvicorn").handlers = [log]
-    logging.getLogger("uvicorn").propagate = False
-    return uvicorn.Server(config)
-
-
 def log_path() -> str:
     """The proxy's log under `ccs run` and `ccs test`: in the state dir, 0600 (it may quote a provider's error,
     and a provider's error may quote a prompt)."""
@@ -199,7 +287,7 @@ def log_path() -> str:
 
 
 def log_handler(log_file: str | None, quiet: bool) -> logging.Handler:
-    """Where uvicorn's log and ours go (a line per request unless `quiet`): `log_file` under `ccs run`
+    """Where the proxy's log goes (a line per request unless `quiet`): `log_file` under `ccs run`
     (never over claude's screen), rotated; else stderr, never blocking (see StderrLog)."""
     if log_file:
         from logging.handlers import RotatingFileHandler  # here: not on `ccs run`'s way to starting claude

@@ -4,29 +4,28 @@ its answers (the body reader and the SSE parser)."""
 from __future__ import annotations
 
 import asyncio
-import functools
-import ssl
 from dataclasses import dataclass, field
 from functools import cached_property
 from urllib.parse import urlsplit
 
-import httpx2
-
-from ..profiles import default_model, proxy_timeout, tier_model
+from .. import http_client
+from ..apis import APIS, DEFAULT_API, key_headers
+from ..profiles import default_model, on_this_machine, proxy_timeout, tier_model
 from . import jsonio
-from .dialect import Dialect, dialect_for, on_this_machine
+from .dialect import Dialect, dialect_for
 from .errors import ProxyError
 
 TIERS = ("opus", "sonnet", "haiku", "fable")
 BUFFER_LIMIT = 1024 * 1024  # bytes read from a provider and not yet taken by the writer
 CLOSE_WAIT = 5.0  # seconds a closed response may take to end its reading task
-TRANSPORT_ERRORS = (httpx2.HTTPError, httpx2.StreamError)  # how a provider's connection fails under a reader
+TRANSPORT_ERRORS = http_client.errors()  # how a provider's connection fails under a request or a reader
 
 
 @dataclass(frozen=True)
 class Upstream:
-    """One provider behind the proxy: where it is, its key, how it takes it, and how Claude's model names
-    map onto its models. `kind` "openai" is translated (Chat Completions); "anthropic" is passed through."""
+    """One provider behind the proxy: where it is, which API it speaks (apis.APIS: "anthropic" is passed
+    through, the others translated), its key and how it takes it, and how Claude's model names map onto
+    its models."""
 
     name: str  # the profile's
     base_url: str
@@ -36,7 +35,7 @@ class Upstream:
     max_output_tokens: int | None = None
     reasoning_effort: str | None = None
     timeout: float = 590.0  # seconds without a byte from the provider (or room at the client) before giving up
-    kind: str = "openai"
+    api: str = DEFAULT_API
     auth: str = "bearer"  # how the key is sent: "bearer", "api-key" (x-api-key) or "none"
     custom_headers: dict[str, str] = field(default_factory=dict, repr=False)  # the profile's ANTHROPIC_CUSTOM_HEADERS
 
@@ -45,17 +44,17 @@ class Upstream:
         return cls(name=profile.name, base_url=profile.url.rstrip("/"), key=secret,
                    model=profile.model, models=dict(profile.models), max_output_tokens=profile.max_output_tokens,
                    reasoning_effort=profile.reasoning_effort, timeout=proxy_timeout(profile, environ),
-                   kind=profile.api, auth=profile.auth,
+                   api=profile.api, auth=profile.auth,
                    custom_headers=parse_headers(profile.env.get("ANTHROPIC_CUSTOM_HEADERS", "")))
 
     @property
     def url(self) -> str:
-        """Where requests go: the Chat Completions endpoint, or the Messages API's."""
-        return f"{self.base_url}/chat/completions" if self.kind == "openai" else f"{self.base_url}/v1/messages"
+        """Where requests go: its API's endpoint under the base URL."""
+        return self.base_url + APIS[self.api].messages
 
     @property
     def models_url(self) -> str:
-        return f"{self.base_url}/models" if self.kind == "openai" else f"{self.base_url}/v1/models"
+        return self.base_url + APIS[self.api].models
 
     @cached_property
     def host(self) -> str:
@@ -72,11 +71,7 @@ class Upstream:
 
     def headers(self) -> dict[str, str]:
         """What this provider gets beside the body: its own custom headers and its key, as the profile sends it."""
-        if not self.key or self.auth == "none":
-            return dict(self.custom_headers)
-        if self.auth == "api-key":
-            return {**self.custom_headers, "x-api-key": self.key}
-        return {**self.custom_headers, "Authorization": f"Bearer {self.key}"}
+        return {**self.custom_headers, **key_headers(self.api, self.auth, self.key)}
 
     def model_for(self, requested: str) -> str:
         """Real model names pass through; a `claude-*` name (or none) maps by its tier word to the profile's model."""
@@ -105,29 +100,9 @@ def tier_of(model: str) -> str | None:
     return "fable" if "mythos" in model else None
 
 
-def new_client(upstream: Upstream) -> httpx2.AsyncClient:
-    """One pooled client per provider: connections to it are reused across requests.
-
-    HTTP(S)_PROXY from the environment is honoured for hosted providers, but never for one on
-    this machine (a local model server), which no outside proxy can reach.
-
-    Answers are asked for uncompressed: a compressed stream would wait in the decoder, and the body
-    reader passes bytes on as they arrive (a provider that compresses anyway is decoded).
-
-    A plain-HTTP server on this machine never needs TLS: its client skips loading the system's
-    certificates (50-80 ms of start-up), with a context that would refuse any TLS peer. The others
-    share one context: the certificates are loaded once, however many providers a router has."""
-    timeout = httpx2.Timeout(connect=10.0, read=upstream.timeout, write=60.0, pool=30.0)
-    plain_local = upstream.on_loopback and upstream.base_url.lower().startswith("http://")
-    return httpx2.AsyncClient(timeout=timeout, limits=httpx2.Limits(max_connections=256, max_keepalive_connections=64),
-                             follow_redirects=False, trust_env=not upstream.on_loopback,
-                             verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if plain_local else tls_context(),
-                             headers={"accept-encoding": "identity"})
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    return httpx2.create_ssl_context()
+def new_client(upstream: Upstream, socket_factory=None):
+    """One pooled client per provider: connections to it are reused across requests (see http_client)."""
+    return http_client.session(upstream.base_url, read_timeout=upstream.timeout, socket_factory=socket_factory)
 
 
 class BodyReader:
@@ -136,18 +111,17 @@ class BodyReader:
     rather than one per chunk. Reading pauses while `BUFFER_LIMIT` bytes wait to be taken (a client that
     stops reading must not make the proxy hold the provider's whole answer in memory).
 
-    The task is never cancelled. A cancellation that lands while httpcore hands the connection back
-    leaves it checked out of the pool for good (held open, never reused: the pool fills up after a few
-    hundred streams). The task ends when the body does, or when `close` closes the response under it.
+    The task ends when the body does (the connection then goes back to the pool), or when `close` closes
+    the response under it; it is cancelled only as a last resort.
     """
 
-    def __init__(self, response: httpx2.Response):
+    def __init__(self, response):  # an aiohttp ClientResponse, its headers in
         self.response = response
+        self.status: int = response.status
         self.error: Exception | None = None  # why the body broke off, if it did
         self.ended = False
         self._chunks: list[bytes] = []
         self._buffered = 0
-        self._interrupted = False
         self._closing = False
         self._waiting: asyncio.Future | None = None  # the writer, waiting for bytes
         self._room: asyncio.Future | None = None  # the reading task, waiting for the writer to take some
@@ -155,9 +129,8 @@ class BodyReader:
 
     async def _read(self) -> None:
         try:
-            encoded = self.response.headers.get("content-encoding", "identity").lower() != "identity"
-            async for chunk in (self.response.aiter_bytes() if encoded else self.response.aiter_raw()):
-                if self._closing:  # what httpcore still had buffered, after `close`: nobody will take it
+            while chunk := await self.response.content.readany():  # decoded, if a provider compresses anyway
+                if self._closing:  # what was still buffered, after `close`: nobody will take it
                     break
                 self._chunks.append(chunk)
                 self._buffered += len(chunk)
@@ -175,18 +148,13 @@ class BodyReader:
         if self._waiting is not None and not self._waiting.done():
             self._waiting.set_result(None)
 
-    def interrupt(self) -> None:
-        """Make a waiting `take` return now (the client went away)."""
-        self._interrupted = True
-        self._wake()
-
     def wake(self) -> None:
         """Make a waiting `take` return now, with whatever there is (perhaps nothing: time for a ping)."""
         self._wake()
 
     async def take(self) -> list[bytes]:
-        """What arrived since the last call, waiting until something did (or `wake`, `interrupt`, the end)."""
-        if not self._chunks and not self.ended and not self._interrupted:
+        """What arrived since the last call, waiting until something did (or `wake`, the end)."""
+        if not self._chunks and not self.ended:
             self._waiting = asyncio.get_running_loop().create_future()
             try:
                 await self._waiting
@@ -201,11 +169,11 @@ class BodyReader:
         if self._room is not None and not self._room.done():
             self._room.set_result(None)
 
-    async def read_all(self, limit: int) -> bytes | None:
-        """The whole body (None if interrupted first); an error past `limit` bytes or when the body broke off."""
+    async def read_all(self, limit: int) -> bytes:
+        """The whole body; an error past `limit` bytes or when the body broke off."""
         pieces: list[bytes] = []
         size = 0
-        while not self._interrupted:
+        while True:
             for chunk in await self.take():
                 pieces.append(chunk)
                 size += len(chunk)
@@ -215,16 +183,15 @@ class BodyReader:
                 if self.error is not None:
                     raise self.error
                 return b"".join(pieces)
-        return None
 
     async def close(self, grace: float = 0.0) -> None:
         """Let the body end by itself for up to `grace` seconds (a connection read to its end goes back to
-        the pool for the next request), else close the response under the reading task; then wait for it."""
+        the pool for the next request), else close the response (and a connection that broke or timed out)
+        under the reading task; then wait for it."""
         if grace and not self.ended:
             await asyncio.wait({self._task}, timeout=grace)
         self._closing = True
-        if not self.ended:
-            await self.response.aclose()  # the task's read fails, it records the error and ends
+        self.response.close()  # a body read to its end has given its connection back; else it is closed too
         self._make_room()
         await asyncio.wait({self._task}, timeout=CLOSE_WAIT)
         if not self._task.done():  # a transport that would not let go: the last resort, and never seen so far

@@ -1,26 +1,98 @@
-"""Anthropic-API providers behind the proxy: the request as claude sent it with only the model
-rewritten (and thinking another provider signed left out), the answer relayed as it arrives, read
-on the side for its usage and for which provider signed its thinking."""
+"""The relay: Anthropic-API providers behind the proxy. The request goes as claude sent it with only the
+model rewritten (and thinking another provider signed left out), the answer comes back as it arrives,
+read on the side for its usage and for which provider signed its thinking."""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections import OrderedDict
 
 from . import jsonio
+from .pipeline import CLIENT_LEFT, JSON_CONTENT, Exchange, StreamClock
+from .upstream import BodyReader
 
 # Never forwarded: the session token (the provider gets its own key), and what belongs to one connection.
-NOT_FORWARDED = frozenset({b"host", b"content-length", b"authorization", b"x-api-key", b"accept-encoding",
-                           b"connection", b"keep-alive", b"transfer-encoding", b"te", b"upgrade",
-                           b"proxy-authorization", b"proxy-connection"})
+NOT_FORWARDED = frozenset({"host", "content-length", "authorization", "x-api-key", "accept-encoding", "connection",
+                           "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-authorization",
+                           "proxy-connection"})
 MAX_LINE = 1024 * 1024  # a stream line longer than this is not read for usage (no event we read is)
+INVALID_SIGNATURE = re.compile(rb"invalid.{0,20}signature", re.I)  # "Invalid `signature` in `thinking` block"
+# The provider's response headers claude reads; the rest describe its connection, not ours.
+RELAYED = ("content-type", "request-id", "anthropic-ratelimit-requests-remaining",
+           "anthropic-ratelimit-tokens-remaining", "retry-after", "x-should-retry")
+
+log = logging.getLogger("ccswitch.proxy")
 
 
-def forwarded_headers(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+class Relay(Exchange):
+    """The provider's answer as it arrives, status and bytes; read on the side for usage and signatures."""
+
+    async def run(self) -> None:
+        body = request_body(self.req, self.model, self.upstream.name, self.shared.signatures)
+        headers = {**forwarded_headers(self.headers), **JSON_CONTENT, **self.upstream.headers()}
+        reader = await self.send(self.content(body), headers)
+        if reader.status == 400:
+            raw = await self.whole(reader)
+            unsigned = request_body(self.req, self.model, self.upstream.name, self.shared.signatures, strict=True)
+            if not (INVALID_SIGNATURE.search(raw) and unsigned != body):
+                raise self.upstream_error(reader, raw, body)
+            # thinking signed in a session this proxy never saw (claude --resume): once more without it
+            log.warning("ccs proxy: %s refused thinking signed elsewhere; sending it without", self.upstream.name)
+            body = unsigned
+            reader = await self.send(self.content(body), headers)
+        scan = StreamScan(self.upstream.name, self.shared.signatures)
+        try:
+            if reader.status >= 400 or "text/event-stream" not in reader.response.headers.get("content-type", ""):
+                raw = await self.whole(reader)
+                if reader.status >= 400:
+                    raise self.upstream_error(reader, raw, body)
+                scan.whole(raw)
+                self.outcome.status, self.outcome.usage = reader.status, scan.usage
+                await self.answer_whole(reader.status, relayed_headers(reader), raw)
+                return
+            await self._stream(reader, scan)
+        finally:
+            await reader.close()
+
+    async def _stream(self, reader: BodyReader, scan: StreamScan) -> None:
+        clock = StreamClock(reader, self.upstream.timeout, pings=False)
+        try:  # the usage seen so far counts, however the stream ends (a client that leaves was billed for it)
+            while True:
+                chunks = await reader.take()
+                if not chunks and not reader.ended:
+                    continue
+                if not self.reply.started:
+                    if reader.ended and reader.error is not None and not chunks:
+                        raise self.transport_error(reader.error)
+                    await self.reply.start(reader.status, relayed_headers(reader))
+                    self.outcome.status = reader.status
+                data = b"".join(chunks)
+                scan.feed(data)
+                if not await clock.write(self.reply, data):
+                    self.outcome.status = CLIENT_LEFT
+                    return
+                if reader.ended:
+                    self.outcome.complete = reader.error is None
+                    if reader.error is not None:
+                        log.warning("ccs proxy: the stream from %s broke off: %s", self.upstream.url, reader.error)
+                    return
+        finally:
+            self.outcome.usage = scan.usage
+            clock.stop()
+
+
+def relayed_headers(reader: BodyReader) -> dict[str, str]:
+    return {name: reader.response.headers[name] for name in RELAYED if name in reader.response.headers}
+
+
+def forwarded_headers(headers) -> dict[str, str]:
     """claude's own headers (anthropic-version, anthropic-beta, its session id, user agent) for the provider;
     a client that sends no anthropic-version gets the one every Anthropic-API provider takes."""
-    forwarded = {name.decode("latin-1"): value.decode("latin-1") for name, value in headers
-                 if name not in NOT_FORWARDED}
-    return forwarded if "anthropic-version" in forwarded else {"anthropic-version": "2023-06-01", **forwarded}
+    forwarded = {name: value for name, value in headers.items() if name.lower() not in NOT_FORWARDED}
+    if not any(name.lower() == "anthropic-version" for name in forwarded):
+        forwarded["anthropic-version"] = "2023-06-01"
+    return forwarded
 
 
 class Signatures:

@@ -1,0 +1,63 @@
+"""The APIs a provider may speak and the ways it may take a key, as data: profiles validate against these
+tables, the proxy and the checks send by them, launch hands claude its variables by them.
+
+An API kind is how the proxy reaches a provider: Anthropic's Messages API is passed through as it is,
+the others are translated. An auth kind is how the key travels: to claude in a variable (when it talks
+to the provider itself), and from the proxy in a header.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Api(NamedTuple):
+    name: str
+    messages: str  # the path of a request, under the base URL
+    models: str  # the path of the model list
+    list_params: dict  # what the model list is asked with
+    key_header: str  # where an `api-key` profile's key goes
+    title: str  # for people
+
+
+APIS: dict[str, Api] = {api.name: api for api in (
+    # Anthropic's pages hold 20 models unless asked for more
+    Api("anthropic", "/v1/messages", "/v1/models", {"limit": "1000"}, "x-api-key", "Anthropic Messages API"),
+    # Azure takes its keys in an `api-key` header; every other OpenAI-API provider a bearer token
+    Api("openai", "/chat/completions", "/models", {}, "api-key", "OpenAI Chat Completions"),
+)}
+DEFAULT_API = "anthropic"
+
+
+class Auth(NamedTuple):
+    name: str
+    claude_var: str | None  # the variable claude sends the key from, when it talks to the provider itself
+    scheme: str | None  # the proxy sends `Authorization: <scheme> KEY`; None: the API's key_header instead
+    needs_key: bool
+
+
+AUTHS: dict[str, Auth] = {auth.name: auth for auth in (
+    Auth("bearer", "ANTHROPIC_AUTH_TOKEN", "Bearer", True),
+    Auth("api-key", "ANTHROPIC_API_KEY", None, True),
+    Auth("none", "ANTHROPIC_AUTH_TOKEN", None, False),  # claude insists on some credential all the same
+    Auth("login", None, None, False),  # claude's own login: claude signs its requests itself
+)}
+DEFAULT_AUTH = "bearer"
+KEY_VARS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")  # the variables claude sends a key from
+
+
+def key_headers(api: str, auth: str, key: str | None) -> dict[str, str]:
+    """The header that carries `key` to a provider of API `api`, as the profile's auth says."""
+    kind = AUTHS[auth]
+    if not key or not kind.needs_key:
+        return {}
+    if kind.scheme:
+        return {"Authorization": f"{kind.scheme} {key}"}
+    return {APIS[api].key_header: key}
+
+
+def key_variables(auth: str, key: str) -> dict[str, str]:
+    """What claude gets to send `key` itself: the auth's variable, and the other one explicitly empty (both
+    set, claude sends both headers)."""
+    var = AUTHS[auth].claude_var
+    return {name: key if name == var else "" for name in KEY_VARS} if var else {}
