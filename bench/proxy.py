@@ -64,7 +64,8 @@ def openai_request(stream: bool) -> dict:
     from ccswitch.proxy.to_openai import translate_request
     from ccswitch.proxy.upstream import Upstream
 
-    body, _ = translate_request(anthropic_request(stream), Upstream(api="openai", name="b", base_url="http://x/v1", model="gpt-bench"))
+    upstream = Upstream(api="openai", name="b", base_url="http://x/v1", model="gpt-bench")
+    body, _ = translate_request(anthropic_request(stream), upstream.options(upstream.model))
     return body
 
 

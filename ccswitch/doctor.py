@@ -110,7 +110,7 @@ async def _probe(profile: Profile, secret: str | None) -> Finding:
     """The provider's model list, asked with the key: a list means the key works (the same question and the
     same words as `ccs models`)."""
     from .model_list import ask
-    from .proxy.dialect import on_this_machine
+    from .profiles import on_this_machine
 
     listing = await ask(profile, secret, timeout=PROBE_TIMEOUT)
     check = f"{profile.name}: {listing.url}"

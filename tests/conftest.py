@@ -187,3 +187,9 @@ def claude_stub(tmp_path, monkeypatch):
         return json.loads(out.read_text())
 
     return read
+
+
+def options_for(upstream, req: dict):
+    """The translator options the proxy would use for `req` on `upstream` (its model mapped as the router does)."""
+    model = req.get("model") if isinstance(req, dict) else None
+    return upstream.options(upstream.model_for(model if isinstance(model, str) else ""))

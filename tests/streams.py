@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ccswitch.proxy.from_openai import StreamTranslator
-from ccswitch.proxy.to_openai import ToolNames
+from ccswitch.proxy.tool_ids import ToolNames
 from ccswitch.proxy.upstream import SSEParser
 
 

@@ -25,7 +25,7 @@ from ccswitch.proxy import jsonio
 from ccswitch.proxy.anthropic import InvalidRequest, check_request, estimate_tokens
 from ccswitch.proxy.to_openai import translate_request
 from ccswitch.proxy.upstream import Upstream
-from conftest import FIXTURES
+from conftest import FIXTURES, options_for
 from fakes import Reply, json_reply, sse
 from proxy_harness import SIMPLE, Harness, chunk, completion
 
@@ -77,7 +77,7 @@ def mutated_requests(draw):
 def translated_or_refused(req) -> dict | None:
     """The upstream body, or None when the request was refused with a reason; anything else fails the test."""
     try:
-        body, _ = translate_request(req, UP)
+        body, _ = translate_request(req, options_for(UP, req))
     except InvalidRequest:
         return None
     jsonio.dumps(body)  # and what goes upstream can be sent

@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 from ccswitch.proxy.errors import ProxyError
 from ccswitch.proxy.from_openai import StreamTranslator, translate_response, usage_of
-from ccswitch.proxy.to_openai import ToolNames, translate_request
+from ccswitch.proxy.to_openai import translate_request
+from ccswitch.proxy.tool_ids import ToolNames
 from ccswitch.proxy.upstream import SSEParser, Upstream
+from conftest import options_for
 from fakes import sse
 from streams import assert_grammar, blocks_of, normalized, parse_anthropic_sse, run_stream
 
@@ -97,7 +99,8 @@ def test_gemini_thought_signatures_come_back_on_the_next_request(streamed):
             signed(0, "c1", "Read", '{"p": 1}')["tool_calls"][0], call(1, "c2", "Grep", '{"q": 2}')["tool_calls"][0]]}}]}
         uses = translate_response(resp, "m", ToolNames())["content"]
     assert all(re.fullmatch(r"[A-Za-z0-9_-]+", use["id"]) for use in uses)  # the id grammar Anthropic allows
-    body = translate_request(history_after(uses), GEMINI)[0]
+    history = history_after(uses)
+    body = translate_request(history, options_for(GEMINI, history))[0]
     assistant, *results = body["messages"][1:]
     first, second = assistant["tool_calls"]
     assert first["extra_content"] == {"google": {"thought_signature": SIGNATURE}}
@@ -105,13 +108,15 @@ def test_gemini_thought_signatures_come_back_on_the_next_request(streamed):
     assert SIGNATURE not in first["id"] and [r["tool_call_id"] for r in results] == [first["id"], second["id"]]
     unsigned = [{**use, "id": use["id"].partition("_sig_")[0]} for use in uses]
     other = Upstream(api="openai", name="o", base_url="https://api.openai.com/v1")
-    assert "extra_content" not in json.dumps(translate_request(history_after(unsigned), other)[0])
+    history = history_after(unsigned)
+    assert "extra_content" not in json.dumps(translate_request(history, options_for(other, history))[0])
 
 
 def test_gemini_gets_the_documented_stand_in_when_a_signature_was_lost():
     uses = [{"type": "tool_use", "id": "toolu_01FromAnotherModel", "name": "Read", "input": {}},
             {"type": "tool_use", "id": "toolu_02FromAnotherModel", "name": "Read", "input": {}}]
-    first, second = translate_request(history_after(uses), GEMINI)[0]["messages"][1]["tool_calls"]
+    history = history_after(uses)
+    first, second = translate_request(history, options_for(GEMINI, history))[0]["messages"][1]["tool_calls"]
     assert first["extra_content"] == {"google": {"thought_signature": "skip_thought_signature_validator"}}
     assert "extra_content" not in second
 

@@ -9,9 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ccswitch.proxy.to_openai import InvalidRequest, ToolNames, reasoning_effort, translate_request
+from ccswitch.proxy.anthropic import InvalidRequest
+from ccswitch.proxy.request_parts import reasoning_effort
+from ccswitch.proxy.to_openai import translate_request
+from ccswitch.proxy.tool_ids import ToolNames
 from ccswitch.proxy.upstream import Upstream
-from conftest import FIXTURES
+from conftest import FIXTURES, options_for
 
 UP = Upstream(api="openai", name="gpt", base_url="https://api.openai.example/v1", key="sk-up", model="gpt-main",
               models={"opus": "gpt-big", "sonnet": "gpt-main", "haiku": "gpt-small"})
@@ -23,7 +26,7 @@ def fixture(name: str) -> dict:
 
 
 def translate(req: dict, upstream: Upstream = UP) -> dict:
-    return translate_request(req, upstream)[0]
+    return translate_request(req, options_for(upstream, req))[0]
 
 
 @pytest.mark.parametrize("path", ALL_FIXTURES, ids=lambda p: str(p.relative_to(FIXTURES)))
@@ -125,7 +128,10 @@ def test_rule3_gemini_gets_only_the_openapi_schema_subset_it_accepts():
     body = translate(req, gemini)
     for tool in body["tools"]:
         assert _schema_keys(tool["function"]["parameters"]) <= GEMINI_OK, tool["function"]["name"]
-    from ccswitch.proxy.to_openai import openapi_schema
+    via_router = Upstream(api="openai", name="or", base_url="https://openrouter.ai/api/v1", model="google/gemini-3.8-flash")
+    for tool in translate(req, via_router)["tools"]:  # the model's family, wherever it is served
+        assert _schema_keys(tool["function"]["parameters"]) <= GEMINI_OK, tool["function"]["name"]
+    from ccswitch.proxy.request_parts import openapi_schema
 
     assert openapi_schema({"type": ["string", "null"], "const": "x", "format": "uri", "propertyNames": {}}) == {
         "type": "string", "nullable": True, "enum": ["x"]}
@@ -141,7 +147,7 @@ def test_rule3_long_tool_names_are_shortened_and_restored():
            "messages": [{"role": "user", "content": "x"},
                         {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": long, "input": {}}]},
                         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "r"}]}]}
-    body, names = translate_request(req, UP)
+    body, names = translate_request(req, options_for(UP, req))
     short = body["tools"][0]["function"]["name"]
     assert len(short) == 64 and short != long
     assert body["tool_choice"] == {"type": "function", "function": {"name": short}}
@@ -184,7 +190,7 @@ def test_rule4_tool_call_ids_are_stable_and_in_the_shape_every_provider_takes():
     ids = [c["id"] for m in first["messages"] for c in m.get("tool_calls", [])]
     assert ids == [c["id"] for m in again["messages"] for c in m.get("tool_calls", [])]  # prefix caches hold
     assert len(set(ids)) == len(ids) == 2
-    from ccswitch.proxy.to_openai import call_id, with_signature
+    from ccswitch.proxy.tool_ids import call_id, with_signature
 
     assert call_id(with_signature("toolu_abc", "sig")) == call_id("toolu_abc") != call_id("toolu_abd")
 
@@ -292,6 +298,8 @@ def test_rule7_max_tokens_clamped_and_named_per_model():
     assert translate(req, clamped)["max_tokens"] == 16000
     assert translate(req, Upstream(api="openai", name="g", base_url="https://x/v1", model="gpt-5"))["max_completion_tokens"] == 128000
     assert "max_tokens" not in translate(req, Upstream(api="openai", name="g", base_url="https://x/v1", model="o4-mini"))
+    azure = Upstream(api="openai", name="az", base_url="https://r.openai.azure.com/openai/v1", model="gpt-5.6-sol")
+    assert "max_completion_tokens" in translate(req, azure)  # by the model's family, on any host
 
 
 def test_rule7_sampling_stop_and_stream_options():
@@ -357,7 +365,7 @@ def conversations(draw):
 @settings(max_examples=150, deadline=None)
 @given(conversations())
 def test_property_random_valid_requests_always_translate(req):
-    body, names = translate_request(req, UP)
+    body, names = translate_request(req, options_for(UP, req))
     _assert_tool_calls_are_answered(body["messages"])
     assert all(len(t["function"]["name"]) <= 64 for t in body.get("tools", []))
     for message in body["messages"]:

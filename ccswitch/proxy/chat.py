@@ -12,7 +12,7 @@ class Chat(Translated):
     endpoint = "an OpenAI Chat Completions endpoint"
 
     def translate(self):
-        return translate_request(self.req, self.upstream, self.model)
+        return translate_request(self.req, self.upstream.options(self.model))
 
     def translate_whole(self, answer, names) -> dict:
         return translate_response(answer, self.outcome.requested, names, self.estimate_input)

@@ -1,120 +1,68 @@
-"""What each OpenAI-API provider accepts, in one place: static facts by host, and what a model's
-provider refused at run time (`Refusals`), learnt from its errors so later requests avoid it."""
+"""What each provider and model family accepts beyond the API it speaks, as one table, and the small
+options value a translator gets: the translators read traits, never a provider's name.
+
+Traits come from the provider's host (or a parent domain of it: the longest match wins) and then from
+the model's family (its name, wherever it is served: Gemini through OpenRouter still wants OpenAPI
+schemas); a server on this machine is a local model server."""
 
 from __future__ import annotations
 
-import logging
+import functools
 import re
 from typing import NamedTuple
 
 from ..profiles import on_this_machine
-from . import errors
-
-log = logging.getLogger("ccswitch.proxy")
 
 
 class Dialect(NamedTuple):
     keeps_reasoning: bool = False  # wants a tool-calling history's reasoning back (DeepSeek rejects it dropped)
-    gemini: bool = False  # an OpenAPI subset of JSON Schema only, and thought signatures on tool calls
+    openapi_schemas: bool = False  # tool schemas in the OpenAPI 3.0 subset only (Gemini's function declarations)
+    thought_signatures: bool = False  # wants each step's thought signature back on its first tool call (Gemini 3)
     takes_user: bool = False  # the optional `user` field (strict servers reject it)
     takes_top_k: bool = False  # `top_k` (OpenAI and most hosted APIs reject it)
+    completion_tokens: bool = False  # the output cap is `max_completion_tokens` (OpenAI's reasoning models)
 
 
-PLAIN = Dialect()
-LOCAL = Dialect(takes_top_k=True)  # local model servers: vLLM, llama.cpp, LM Studio, Ollama
-GEMINI = Dialect(gemini=True)
-# By host, or a parent domain of it: the longest match wins.
+LOCAL = {"takes_top_k": True}  # vLLM, llama.cpp, LM Studio, Ollama
 HOSTS = {
-    "api.openai.com": Dialect(takes_user=True),
-    "openrouter.ai": Dialect(takes_user=True, takes_top_k=True),
-    "generativelanguage.googleapis.com": GEMINI,
-    "aiplatform.googleapis.com": GEMINI,
-    "deepseek.com": Dialect(keeps_reasoning=True),
+    "api.openai.com": {"takes_user": True},
+    "openai.azure.com": {"takes_user": True},
+    "openrouter.ai": {"takes_user": True, "takes_top_k": True},
+    "deepseek.com": {"keeps_reasoning": True},
 }
+GEMINI = {"openapi_schemas": True, "thought_signatures": True}
+# By the model's name, after an optional `vendor/` prefix.
+FAMILIES = (
+    (re.compile(r"(?:.*/)?(o\d|gpt-5)"), {"completion_tokens": True}),
+    (re.compile(r"(?:.*/)?gemini"), GEMINI),
+    (re.compile(r"(?:.*/)?deepseek"), {"keeps_reasoning": True}),
+)
+# Google's own hosts serve Gemini whatever the model is called (a tuned model, a Vertex endpoint id).
+HOSTS.update({"generativelanguage.googleapis.com": GEMINI, "aiplatform.googleapis.com": GEMINI})
 
 
-def dialect_for(host: str) -> Dialect:
-    if on_this_machine(host):
-        return LOCAL
-    host = host.lower()
-    for name, dialect in sorted(HOSTS.items(), key=lambda item: -len(item[0])):
+@functools.lru_cache(maxsize=256)
+def dialect_for(host: str, model: str = "") -> Dialect:
+    traits = dict(LOCAL) if on_this_machine(host) else dict(_by_host(host.lower()))
+    model = model.lower()
+    for pattern, family in FAMILIES:
+        if pattern.match(model):
+            traits.update(family)
+    return Dialect(**traits)
+
+
+def _by_host(host: str) -> dict:
+    for name in sorted(HOSTS, key=len, reverse=True):
         if host == name or host.endswith("." + name):
-            return dialect
-    return PLAIN
+            return HOSTS[name]
+    return {}
 
 
-# ---------------------------------------------------------------- learnt at run time
+class Options(NamedTuple):
+    """What a translator needs from the profile for one request: the provider's model, its limits and
+    settings, its dialect; a value, so translators stay functions of their input."""
 
-# Parameters we add that a provider may not take; a 400 naming one is retried without it.
-OPTIONAL_PARAMETERS = ("reasoning_effort", "stream_options", "parallel_tool_calls", "top_k", "user")
-# A chat template that wants one system message, first (Qwen's, Gemma's on llama.cpp, vLLM, LM Studio):
-# "System message must be at the beginning", "Conversation roles must alternate", "System role not supported".
-SYSTEM_PLACEMENT = re.compile(rb"system[^.]{0,60}(beginning|first|position|not supported)|roles must alternate", re.I)
-# Mistral's API and templates want an assistant turn between tool results and the user's next words.
-USER_AFTER_TOOL = re.compile(rb"unexpected role .?user.? after role .?tool", re.I)
-BRIDGE = "OK."
-
-
-class Refusals:
-    """What one model's provider refused, learnt from its errors, so later requests avoid it at once:
-    optional parameters (`reasoning_effort` to a model without reasoning, ...), system messages past
-    the start (strict chat templates), a user message right after tool results (Mistral), more output
-    tokens than the model allows."""
-
-    def __init__(self, model: str):
-        self.model = model
-        self.parameters: set[str] = set()
-        self.system_first = False
-        self.bridge_tool_results = False
-        self.output_cap: int | None = None
-
-    def applied(self, body: dict) -> dict:
-        body = {k: v for k, v in body.items() if k not in self.parameters}
-        if self.system_first:
-            body["messages"] = system_first(body["messages"])
-        if self.bridge_tool_results:
-            body["messages"] = bridged(body["messages"])
-        if self.output_cap:
-            for key in ("max_tokens", "max_completion_tokens"):
-                if body.get(key, 0) > self.output_cap:
-                    body[key] = self.output_cap
-        return body
-
-    def learn(self, body: dict, error: bytes) -> bool:
-        """Whether the error named something new to avoid (then the request is worth one retry)."""
-        learnt = [name for name in OPTIONAL_PARAMETERS if name in body and name.encode() in error]
-        self.parameters.update(learnt)
-        if SYSTEM_PLACEMENT.search(error) and body["messages"] != system_first(body["messages"]):
-            self.system_first = True
-            learnt.append("system messages past the start")
-        if USER_AFTER_TOOL.search(error) and not self.bridge_tool_results:
-            self.bridge_tool_results = True
-            learnt.append("a user message right after tool results")
-        cap = errors.output_cap(error)
-        if cap and cap < (max_output(body) or 0):
-            self.output_cap = cap
-            learnt.append(f"over {cap} output tokens")
-        if learnt:
-            log.warning("ccs proxy: %s refuses %s; leaving them out", self.model, ", ".join(learnt))
-        return bool(learnt)
-
-
-def max_output(body: dict) -> int | None:
-    return body.get("max_tokens") or body.get("max_completion_tokens")
-
-
-def system_first(messages: list[dict]) -> list[dict]:
-    """One system message, first, holding all system text in order: the shape strict templates accept."""
-    system = [m["content"] for m in messages if m["role"] == "system"]
-    rest = [m for m in messages if m["role"] != "system"]
-    return [{"role": "system", "content": "\n\n".join(system)}, *rest] if system else rest
-
-
-def bridged(messages: list[dict]) -> list[dict]:
-    """A short assistant turn between tool results and a user message that follows them."""
-    out: list[dict] = []
-    for message in messages:
-        if message["role"] == "user" and out and out[-1]["role"] == "tool":
-            out.append({"role": "assistant", "content": BRIDGE})
-        out.append(message)
-    return out
+    model: str
+    dialect: Dialect = Dialect()
+    max_output_tokens: int | None = None
+    reasoning_effort: str | None = None

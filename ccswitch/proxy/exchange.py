@@ -8,7 +8,7 @@ import asyncio
 import logging
 
 from .chat import Chat
-from .dialect import Refusals
+from .refusals import Refusals
 from .errors import ProxyError
 from .pipeline import CLIENT_LEFT, REPLY, Outcome, Reply
 from .relay import Relay, Signatures

@@ -6,27 +6,22 @@ event grammar Claude Code relies on lives there).
 from __future__ import annotations
 
 import json
-import math
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .anthropic import EventWriter, event, new_message_id
+from .answer_shapes import (UNREADABLE, array_at, count, estimated_usage, object_at, odd_shape, parse_arguments,
+                            text_at, unreadable)
 from .errors import ProxyError, from_stream_error
-from .to_openai import ToolNames, with_signature
+from .tool_ids import ToolNames, new_tool_id
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
                 "content_filter": "refusal"}
 
 
-def new_tool_id(call: dict | None = None) -> str:
-    """A fresh `toolu_` id, carrying the thought signature (Gemini 3) of the call it stands for."""
-    return with_signature("toolu_" + secrets.token_hex(12), thought_signature(call or {}))
-
-
 def thought_signature(call: dict) -> str | None:
-    extra = _object(call.get("extra_content"), "a tool call's extra_content")
-    signature = _object(extra.get("google"), "extra_content.google").get("thought_signature")
+    extra = object_at(call.get("extra_content"), "a tool call's extra_content")
+    signature = object_at(extra.get("google"), "extra_content.google").get("thought_signature")
     return signature if isinstance(signature, str) else None
 
 
@@ -37,23 +32,11 @@ def usage_of(usage) -> dict:
     usage = usage if isinstance(usage, dict) else {}
     details = usage.get("prompt_tokens_details")
     details = details if isinstance(details, dict) else {}
-    prompt = _count(usage.get("prompt_tokens"))
-    cached = min(prompt, _count(details.get("cached_tokens")) or _count(usage.get("prompt_cache_hit_tokens"))
-                 or _count(usage.get("cached_tokens")))
-    return {"input_tokens": prompt - cached, "output_tokens": _count(usage.get("completion_tokens")),
+    prompt = count(usage.get("prompt_tokens"))
+    cached = min(prompt, count(details.get("cached_tokens")) or count(usage.get("prompt_cache_hit_tokens"))
+                 or count(usage.get("cached_tokens")))
+    return {"input_tokens": prompt - cached, "output_tokens": count(usage.get("completion_tokens")),
             "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
-
-
-def estimated_usage(input_tokens: int, output_chars: int) -> dict:
-    """For a provider that reports no usage: claude sizes its context (and when to compact) from these."""
-    return {"input_tokens": input_tokens, "output_tokens": math.ceil(output_chars / 4),
-            "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
-
-
-def _count(value) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return value if isinstance(value, int) and value > 0 else 0
 
 
 def stop_reason_of(finish_reason: str | None, has_tool_calls: bool) -> str:
@@ -67,63 +50,10 @@ def content_text(content) -> str:
     return content if isinstance(content, str) else ""
 
 
-def parse_arguments(arguments) -> dict:
-    """Tool arguments as an object; text that is not a JSON object is kept rather than lost."""
-    if isinstance(arguments, dict):  # a provider that sends the object itself
-        return arguments
-    if not arguments:
-        return {}
-    if not isinstance(arguments, str):
-        return {"_value": arguments}
-    try:
-        value = json.loads(arguments)
-    except ValueError:
-        return {"_raw_arguments": arguments}
-    return value if isinstance(value, dict) else {"_value": value}
-
-
-def _object(value, what: str) -> dict:
-    """A part of the provider's answer that must be an object (null counts as empty): any other shape is
-    the provider's fault, said plainly, never a crash of ours."""
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return value
-    raise _odd_shape(what, value, "an object")
-
-
-def _array(value, what: str) -> list:
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return value
-    raise _odd_shape(what, value, "a list")
-
-
-def _text(value, what: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise _odd_shape(what, value, "a string")
-
-
-def _odd_shape(what: str, value, expected: str) -> ProxyError:
-    return ProxyError(502, f"the provider's answer has an unexpected shape: {what} is {type(value).__name__}, "
-                           f"not {expected}", retry=False)
-
-
-# What our own reading code raises if the checks above missed a shape: answered as a 502, logged as our bug.
-UNREADABLE = (AttributeError, TypeError, KeyError, ValueError)
-
-
-def unreadable(exc: Exception) -> ProxyError:
-    return ProxyError(502, f"the provider's answer has an unexpected shape ({type(exc).__name__}: {exc})",
-                      retry=False, hidden=exc)
-
-
 def translate_response(resp, model: str, names: ToolNames, estimate_input: Callable[[], int] = lambda: 0) -> dict:
     """A whole (non-streaming) OpenAI response as an Anthropic message."""
     try:
-        return _translate_response(_object(resp, "the answer"), model, names, estimate_input)
+        return _translate_response(object_at(resp, "the answer"), model, names, estimate_input)
     except UNREADABLE as e:
         raise unreadable(e) from None
 
@@ -131,25 +61,25 @@ def translate_response(resp, model: str, names: ToolNames, estimate_input: Calla
 def _translate_response(resp: dict, model: str, names: ToolNames, estimate_input: Callable[[], int]) -> dict:
     if resp.get("error"):
         raise from_stream_error(resp)
-    choices = _array(resp.get("choices"), "choices")
+    choices = array_at(resp.get("choices"), "choices")
     if not choices:
         raise ProxyError(502, "the provider answered without any choices", retry=False)
-    choice = _object(choices[0], "a choice")
-    message = _object(choice.get("message"), "choices.0.message")
+    choice = object_at(choices[0], "a choice")
+    message = object_at(choice.get("message"), "choices.0.message")
     content: list[dict] = []
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
-    refusal = _text(message.get("refusal"), "message.refusal")
+    refusal = text_at(message.get("refusal"), "message.refusal")
     if text := content_text(message.get("content")) or refusal:
         content.append({"type": "text", "text": text})
-    calls = [_object(call, "a tool call") for call in _array(message.get("tool_calls"), "message.tool_calls")]
+    calls = [object_at(call, "a tool call") for call in array_at(message.get("tool_calls"), "message.tool_calls")]
     for call in calls:
-        function = _object(call.get("function"), "a tool call's function")
-        name = _text(function.get("name"), "a tool call's name") or ""
-        content.append({"type": "tool_use", "id": new_tool_id(call), "name": names.restore(name),
+        function = object_at(call.get("function"), "a tool call's function")
+        name = text_at(function.get("name"), "a tool call's name") or ""
+        content.append({"type": "tool_use", "id": new_tool_id(thought_signature(call)), "name": names.restore(name),
                         "input": parse_arguments(function.get("arguments"))})
-    finish = _text(choice.get("finish_reason"), "finish_reason")
+    finish = text_at(choice.get("finish_reason"), "finish_reason")
     if finish == "error":
         raise ProxyError(502, "the provider ended the answer with an error")
     finish = "content_filter" if refusal else finish
@@ -205,18 +135,18 @@ class StreamTranslator:
             raise unreadable(e) from None
 
     def _feed(self, chunk) -> bytes:
-        chunk = _object(chunk, "a stream chunk")
+        chunk = object_at(chunk, "a stream chunk")
         if chunk.get("error"):
             raise from_stream_error(chunk)
         out: list[bytes] = []
         self.writer.start(out)
-        if usage := chunk.get("usage") or _object(chunk.get("x_groq"), "x_groq").get("usage"):  # Groq's own place
+        if usage := chunk.get("usage") or object_at(chunk.get("x_groq"), "x_groq").get("usage"):  # Groq's own place
             self.usage = usage
-        for choice in _array(chunk.get("choices"), "choices"):
-            choice = _object(choice, "a choice")
+        for choice in array_at(chunk.get("choices"), "choices"):
+            choice = object_at(choice, "a choice")
             if choice.get("index", 0) != 0:
                 continue
-            delta = _object(choice.get("delta"), "a choice's delta")
+            delta = object_at(choice.get("delta"), "a choice's delta")
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
                 self._reasoning(reasoning, out)
@@ -225,9 +155,9 @@ class StreamTranslator:
             if isinstance(delta.get("refusal"), str) and delta["refusal"]:  # OpenAI streams refusals apart
                 self._text(delta["refusal"], out)
                 self.finish_reason = "content_filter"
-            for fragment in _array(delta.get("tool_calls"), "delta.tool_calls"):
-                self._tool_fragment(_object(fragment, "a tool call"), out)
-            finish = _text(choice.get("finish_reason"), "finish_reason")
+            for fragment in array_at(delta.get("tool_calls"), "delta.tool_calls"):
+                self._tool_fragment(object_at(fragment, "a tool call"), out)
+            finish = text_at(choice.get("finish_reason"), "finish_reason")
             if finish and self.finish_reason != "content_filter":  # a refusal stays one
                 self.finish_reason = finish
         if self.finish_reason == "error":
@@ -290,17 +220,17 @@ class StreamTranslator:
     # -- tool calls
 
     def _tool_fragment(self, fragment: dict, out: list[bytes]) -> None:
-        function = _object(fragment.get("function"), "a tool call's function")
-        name = _text(function.get("name"), "a tool call's name")
+        function = object_at(fragment.get("function"), "a tool call's function")
+        name = text_at(function.get("name"), "a tool call's name")
         index = fragment.get("index")
         if not (index is None or isinstance(index, int)):
-            raise _odd_shape("a tool call's index", index, "an integer")
+            raise odd_shape("a tool call's index", index, "an integer")
         upstream_id = fragment.get("id")
         call = self._call_for(index, str(upstream_id) if upstream_id not in (None, "") else None, name)
         if name and not call.name:
             call.name = self.names.restore(name)
         if call.block is None and thought_signature(fragment):
-            call.id = new_tool_id(fragment)
+            call.id = new_tool_id(thought_signature(fragment))
         arguments = function.get("arguments") or ""
         if not isinstance(arguments, str):  # a provider that sends an object instead of a JSON string
             arguments = json.dumps(arguments)

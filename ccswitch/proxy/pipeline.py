@@ -11,7 +11,7 @@ import time
 from ..http_client import web
 from ..usage import Request
 from . import errors, jsonio
-from .dialect import max_output
+from .refusals import max_output
 from .errors import ProxyError
 from .router import Target
 from .upstream import TRANSPORT_ERRORS, BodyReader, Upstream

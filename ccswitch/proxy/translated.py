@@ -9,7 +9,7 @@ import logging
 
 from . import jsonio
 from .anthropic import PING, InvalidRequest, estimate_tokens, message_as_events
-from .dialect import Refusals
+from .refusals import Refusals
 from .errors import ProxyError
 from .pipeline import CLIENT_LEFT, JSON_CONTENT, SSE_HEADERS, Exchange, StreamClock
 from .upstream import BodyReader, SSEParser

@@ -12,7 +12,7 @@ from .. import http_client
 from ..apis import APIS, DEFAULT_API, key_headers
 from ..profiles import default_model, on_this_machine, proxy_timeout, tier_model
 from . import jsonio
-from .dialect import Dialect, dialect_for
+from .dialect import Options, dialect_for
 from .errors import ProxyError
 
 TIERS = ("opus", "sonnet", "haiku", "fable")
@@ -61,9 +61,9 @@ class Upstream:
         """The provider's host name, asked for per tool and per message: parsed once."""
         return urlsplit(self.base_url).hostname or ""
 
-    @cached_property
-    def dialect(self) -> Dialect:
-        return dialect_for(self.host)
+    def options(self, model: str) -> Options:
+        """What a translator needs to send `model` (the provider's name for it) to this provider."""
+        return Options(model, dialect_for(self.host, model), self.max_output_tokens, self.reasoning_effort)
 
     @property
     def on_loopback(self) -> bool:
