@@ -18,15 +18,22 @@ class Api(NamedTuple):
     list_params: dict  # what the model list is asked with
     key_header: str  # where an `api-key` profile's key goes
     title: str  # for people
+    claude_speaks: bool = False  # claude can talk to it itself (direct, its own login); else only through the proxy
 
 
 APIS: dict[str, Api] = {api.name: api for api in (
     # Anthropic's pages hold 20 models unless asked for more
-    Api("anthropic", "/v1/messages", "/v1/models", {"limit": "1000"}, "x-api-key", "Anthropic Messages API"),
+    Api("anthropic", "/v1/messages", "/v1/models", {"limit": "1000"}, "x-api-key", "Anthropic Messages API",
+        claude_speaks=True),
     # Azure takes its keys in an `api-key` header; every other OpenAI-API provider a bearer token
     Api("openai", "/chat/completions", "/models", {}, "api-key", "OpenAI Chat Completions"),
 )}
 DEFAULT_API = "anthropic"
+
+
+def translated(api: str) -> bool:
+    """Only the proxy can serve a provider of this API: claude speaks Anthropic's alone."""
+    return not APIS[api].claude_speaks
 
 
 class Auth(NamedTuple):

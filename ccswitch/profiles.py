@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from . import files
 from .errors import CcsError
-from .apis import APIS, AUTHS
+from .apis import APIS, AUTHS, DEFAULT_API, translated
 from .presets import PRESETS
 from .prices import KINDS as PRICE_KINDS  # USD per million tokens
 
@@ -82,7 +82,7 @@ class Profile(NamedTuple):
     a good part of what `ccs run` of a native profile costs beyond Python's own start."""
 
     name: str
-    api: str = "anthropic"
+    api: str = DEFAULT_API
     auth: str = "bearer"
     base_url: str | None = None
     preset: str | None = None
@@ -116,7 +116,7 @@ class Profile(NamedTuple):
     @property
     def own_provider(self) -> bool:
         """False for a router that only routes elsewhere: no base_url or preset of its own, so no key."""
-        return not self.is_router or bool(self.base_url or self.preset or self.api != "anthropic")
+        return not self.is_router or bool(self.base_url or self.preset or translated(self.api))
 
     @property
     def needs_key(self) -> bool:
@@ -125,7 +125,7 @@ class Profile(NamedTuple):
     @property
     def needs_proxy(self) -> bool:
         """Only the proxy can serve it: an API claude does not speak, or routes to other profiles."""
-        return self.api != "anthropic" or self.is_router
+        return translated(self.api) or self.is_router
 
     @property
     def uses_proxy(self) -> bool:
@@ -135,8 +135,8 @@ class Profile(NamedTuple):
 
     @property
     def why_proxied(self) -> str:
-        if self.api != "anthropic":
-            return f"speaks the {self.api} API"
+        if translated(self.api):
+            return f"speaks the {APIS[self.api].title} API"
         return "routes requests to other profiles"
 
     @property
@@ -345,15 +345,15 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
             raise fail(key, f"{key!r} must be {_type_name(expected)}, not {_type_name(type(value))}")
     merged = _merge_preset(name, raw, where)
 
-    if merged.get("api", "anthropic") not in APIS:
+    if (api := merged.get("api", DEFAULT_API)) not in APIS:
         raise fail("api", f"api must be one of {', '.join(APIS)}")
     if merged.get("auth", "bearer") not in AUTHS:
         raise fail("auth", f"auth must be one of {', '.join(AUTHS)}")
     if (url := merged.get("base_url")) is not None and (problem := url_problem(url, name)):
         raise fail("base_url", problem)
-    if merged.get("api") == "openai" and not merged.get("base_url"):
-        raise fail("api", "an OpenAI-API profile needs a base_url")
-    if merged.get("api") == "openai" and merged.get("auth") == "login":
+    if translated(api) and not merged.get("base_url"):
+        raise fail("api", f"a profile that speaks the {APIS[api].title} API needs a base_url")
+    if translated(api) and merged.get("auth") == "login":
         raise fail("auth", "auth = \"login\" only works with api = \"anthropic\"")
     if "key_env" in raw and "key_cmd" in raw:
         raise fail("key_cmd", "set key_env or key_cmd, not both")
@@ -382,9 +382,9 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
                 raise fail("prices", f"prices.{model}: unknown price {kind!r} (allowed: {', '.join(PRICE_KINDS)})")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
                 raise fail("prices", f"prices.{model}.{kind} must be a number of US dollars per million tokens")
-    if merged.get("direct") and (merged.get("api", "anthropic") != "anthropic" or _routes(merged)):
+    if merged.get("direct") and (translated(api) or _routes(merged)):
         raise fail("direct", "direct = true needs a provider claude speaks to itself: this profile "
-                             + ("speaks the OpenAI API" if merged.get("api", "anthropic") != "anthropic"
+                             + (f"speaks the {APIS[api].title} API" if translated(api)
                                 else "routes to other profiles") + ", which only the proxy can do")
     for var, value in merged.get("env", {}).items():
         if not ENV_NAME_RE.match(var):
