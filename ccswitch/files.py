@@ -122,6 +122,16 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o600) -> None:
             raise
 
 
+def write_ephemeral(path: Path, text: str) -> None:
+    """A 0600 file that lives only as long as this process (a launch's settings overlay), in a directory only
+    this user may write: no temp file, no fsync (nothing survives a crash that needs it)."""
+    with refused(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(fd, 0o600)  # one left by a process of the same number, long gone
+            f.write(text)
+
+
 def _temp_prefix(path: Path) -> str:
     return f".{path.name}."
 

@@ -161,26 +161,27 @@ def settings_notes(env: dict[str, str], cwd: Path, overlay: dict, remedy: str) -
     return tuple(notes)
 
 
-def execute(launch: Launch, *, wait: bool = False) -> int:
+def execute(launch: Launch, *, wait: bool = False, started=None) -> int:
     """Start the command. claude gets its overlay in a 0600 file (never on its command line, which every
     local user can read), and ccs waits for it to remove the file after; another command replaces this
-    process (exec) unless something must outlive the launch (the proxy: `wait`)."""
+    process (exec) unless something must outlive the launch (the proxy: `wait`). `started()` runs once the
+    command has been started."""
     argv = _resolved(launch)
     for note in launch.notes:
         print(note, file=sys.stderr)
     if launch.overlay is None:
-        return spawn.spawn(argv, launch.env) if wait else spawn.replace(argv, launch.env)
+        return spawn.spawn(argv, launch.env, started) if wait else spawn.replace(argv, launch.env)
     import time
 
     overlay_file = write_overlay(launch.overlay)
-    started = time.time()
+    began = time.time()
     try:
         if launch.export:
-            return spawn.spawn(argv, {**launch.env, SETTINGS_VAR: str(overlay_file)})
-        return spawn.spawn([argv[0], "--settings", str(overlay_file), *argv[1:]], launch.env)
+            return spawn.spawn(argv, {**launch.env, SETTINGS_VAR: str(overlay_file)}, started)
+        return spawn.spawn([argv[0], "--settings", str(overlay_file), *argv[1:]], launch.env, started)
     finally:
         overlay_file.unlink(missing_ok=True)
-        if not launch.export and (hint := resume_hint(launch, started)):
+        if not launch.export and (hint := resume_hint(launch, began)):
             print(hint, file=sys.stderr)
 
 
@@ -198,7 +199,7 @@ def write_overlay(overlay: dict) -> Path:
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             stale.unlink(missing_ok=True)
     path = folder / f"{OVERLAY_PREFIX}{os.getpid()}.json"
-    files.write_atomic(path, json.dumps(overlay), mode=0o600)
+    files.write_ephemeral(path, json.dumps(overlay))
     return path
 
 
@@ -280,11 +281,11 @@ def run_profile(name: str | None, words: list[str], explicit: bool = False, verb
     from .proxy.lifecycle import keys_for, serve_in_background
 
     known = keys_for(config, profile)
-    with serve_in_background(config, profile, known) as endpoint:
+    with serve_in_background(config, profile, known) as (endpoint, serve):
         if verbose:
             behind = profile.base_url or ", ".join(route_list(profile)) or "Anthropic"
             print(f"ccs: profile '{name}' ({why}): the proxy on {endpoint.url} serves {command[0]}, "
                   f"{behind} behind it; its log: {endpoint.log}", file=sys.stderr)
         launched = plan(profile, None, command, dict(os.environ), cwd, endpoint, hidden)
         with routed_pick_undone(launched.env):
-            return execute(launched, wait=True)
+            return execute(launched, wait=True, started=serve)

@@ -130,9 +130,9 @@ def test_ccs_run_writes_the_request_lines_to_the_proxy_log(provider):
 
 
 def test_the_rotated_proxy_log_is_private_too(tmp_path):
-    from ccswitch.proxy import lifecycle
+    from ccswitch.proxy import proxy_log
 
-    handler = lifecycle.log_handler(str(tmp_path / "proxy.log"), quiet=False)
+    handler = proxy_log.handler(str(tmp_path / "proxy.log"), quiet=False)
     handler.maxBytes = 100
     try:
         for number in range(20):

@@ -1,7 +1,7 @@
 """Where and how long the proxy runs: a socket on 127.0.0.1, aiohttp's server on an event loop in a thread,
 the `Endpoint` claude is pointed at, the log.
 
-`ccs run` binds the socket and starts claude at once, while the serving thread imports aiohttp (most of
+`ccs run` binds the socket and starts claude at once; then the serving thread imports aiohttp (most of
 the proxy's ready time), builds the router and starts serving. The kernel holds claude's first
 connection meanwhile, and claude takes longer to start than the proxy takes to be ready, so nobody waits
 for those imports. This module imports none of them at its top for that reason.
@@ -15,19 +15,15 @@ valid client is served however many slow ones are open.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import secrets
 import socket
-import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from ..errors import CcsError, fail
 
 HOST = "127.0.0.1"
-LOG_BYTES = 1_000_000  # the proxy log under `ccs run` is rotated at this size, one old file kept
 # How long `ccs run` waits, once claude is gone, for the proxy to stop: its server (5 s), then the usage log's
 # writer (usage.CLOSE_SECONDS), which no row may be lost to.
 STOP_SECONDS = 45.0
@@ -60,7 +56,9 @@ def bind(port: int = 0) -> socket.socket:
 
 
 def new_token() -> str:
-    return "ccs-" + secrets.token_urlsafe(32)
+    import base64  # what secrets.token_urlsafe does, without hashlib's OpenSSL on `ccs run`'s path
+
+    return "ccs-" + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
 
 
 def url_of(sock: socket.socket) -> str:
@@ -85,12 +83,13 @@ def running(router, port: int = 0, client=None, log_file: str | None = None, max
     """Serve `router` in a thread for as long as the `with` block; yields where clients connect, with their
     token. `sock` and `token`: a socket already listening (see `bind`), else one is bound on `port`.
     `recorder`: the usage log's `Recorder`, closed (its queue written) after the last request."""
+    from . import proxy_log
     from .app import MAX_REQUEST_MB, ProxyApp
 
     try:
         token = token or new_token()
         sock = sock or bind(port)
-        log = log_handler(log_file, quiet)
+        log = proxy_log.handler(log_file, quiet)
         app = ProxyApp(router, token, client, max_request_mb or MAX_REQUEST_MB, recorder and recorder.record)
         serving = Serving(app, sock)
         try:
@@ -165,6 +164,8 @@ class Serving:
 def front_server(app):
     """aiohttp's server for `app`: bounded request heads, idle connections closed, a budget of connections
     (see the module's docstring); a client that leaves cancels its request's handler."""
+    import logging
+
     from .. import http_client
 
     web = http_client.web()
@@ -214,28 +215,33 @@ def running_for(config, profile, keys: dict[str, str | None], test: bool = False
 
 
 @contextlib.contextmanager
-def serve_in_background(config, profile, keys: dict[str, str | None]) -> Iterator[Endpoint]:
+def serve_in_background(config, profile, keys: dict[str, str | None]) -> Iterator[tuple[Endpoint, Callable]]:
     """`ccs run`: the proxy lives exactly as long as claude; its log goes to a file, not the terminal.
-    Yields as soon as the socket listens (see the module's docstring)."""
+    Yields as soon as the socket listens, with the function that starts serving: called once claude has
+    been started, so the proxy's imports never delay claude's own start (see the module's docstring)."""
     log_file = log_path()
     sock, token = bind(), new_token()
-    done = threading.Event()
+    serving, done = threading.Event(), threading.Event()
 
     def serve() -> None:
         try:
             with running_for(config, profile, keys, log_file=log_file, sock=sock, token=token):
+                serving.set()
                 done.wait()
         except Exception as e:  # claude runs already: its requests meet a closed socket, the user this line
-            fail(f"the proxy failed to start: {type(e).__name__}: {e}")
+            if not done.is_set():
+                fail(f"the proxy failed to start: {type(e).__name__}: {e}")
             sock.close()
 
     thread = threading.Thread(target=serve, name="ccs-proxy-start", daemon=True)
-    thread.start()
     try:
-        yield Endpoint(url_of(sock), token, log_file)
+        yield Endpoint(url_of(sock), token, log_file), thread.start
     finally:
         done.set()
-        thread.join(STOP_SECONDS)
+        # A proxy that serves stops in order (every request's usage row written); one still importing when
+        # the command is already done (`ccs run NAME -- true`) has served nobody, and is left to the exit.
+        if serving.is_set():
+            thread.join(STOP_SECONDS)
         sock.close()
 
 
@@ -284,49 +290,3 @@ def log_path() -> str:
     from .. import files
 
     return str(files.own_dir(files.state_dir()) / "proxy.log")
-
-
-def log_handler(log_file: str | None, quiet: bool) -> logging.Handler:
-    """Where the proxy's log goes (a line per request unless `quiet`): `log_file` under `ccs run`
-    (never over claude's screen), rotated; else stderr, never blocking (see StderrLog)."""
-    if log_file:
-        from logging.handlers import RotatingFileHandler  # here: not on `ccs run`'s way to starting claude
-
-        class PrivateLog(RotatingFileHandler):
-            """Its files (the current one and the one rotated away) only this user can read."""
-
-            def _open(self):
-                os.close(os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-                os.chmod(self.baseFilename, 0o600)  # one an older ccs created 0644
-                return super()._open()
-
-        handler: logging.Handler = PrivateLog(log_file, maxBytes=LOG_BYTES, backupCount=1)
-    else:
-        handler = StderrLog()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    ours = logging.getLogger("ccswitch")
-    ours.handlers = [handler]
-    ours.propagate = False
-    ours.setLevel(logging.WARNING if quiet else logging.INFO)
-    return handler
-
-
-class StderrLog(logging.Handler):
-    """Log lines straight to stderr's file descriptor, each piece only when it can be taken at once.
-    An IDE that starts `ccs proxy` may never read its stderr: once that pipe is full, a plain write
-    would stall the event loop, and every request with it. Such lines are dropped instead."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        import select
-
-        text = self.format(record) + "\n"
-        try:
-            fd = sys.stderr.fileno()
-        except (AttributeError, ValueError, OSError):  # replaced by something with no descriptor (a test's)
-            sys.stderr.write(text)
-            return
-        data = text.encode(errors="replace")
-        for start in range(0, len(data), select.PIPE_BUF):  # a pipe takes up to PIPE_BUF bytes whole
-            if not select.select([], [fd], [], 0)[1]:
-                return
-            os.write(fd, data[start:start + select.PIPE_BUF])
