@@ -58,7 +58,10 @@ MANAGED = (
     "CLAUDE_CODE_USE_GATEWAY",
     "CLAUDE_CODE_MODEL_NOBODY_CHOSE",  # when true (hosted runners set it) claude drops --model
     "CLAUDE_CODE_MAX_CONTEXT_TOKENS",
+    # without a window for a model it does not know, claude assumes 1M tokens and says so on every start
+    "CLAUDE_CODE_DISABLE_UNKNOWN_MODEL_WINDOW_ENFORCEMENT",
     "CLAUDE_CODE_MAX_OUTPUT_TOKENS",
+    "CLAUDE_CODE_GATEWAY_HINT_HEADERS",  # claude says what each request is for (the proxy routes by it)
     "CLAUDECODE",
 )
 # Model and provider variables of claude 2.1.329 that ccs leaves to the user on purpose: they change how
@@ -69,7 +72,7 @@ LEFT_ALONE = {
         "CLAUDE_CODE_USE_COWORK_PLUGINS"),
     "how claude treats models, any provider's": (
         "CLAUDE_CODE_ALLOW_OTHER_MODELS", "CLAUDE_CODE_DISABLE_LEGACY_MODEL_REMAP",
-        "CLAUDE_CODE_DISABLE_MODEL_ACCESS_FALLBACK", "CLAUDE_CODE_DISABLE_UNKNOWN_MODEL_WINDOW_ENFORCEMENT",
+        "CLAUDE_CODE_DISABLE_MODEL_ACCESS_FALLBACK",
         "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY", "CLAUDE_CODE_GATEWAY_MODEL_DISCOVERY_TIMEOUT_MS",
         "CLAUDE_CODE_MODEL_CAPABILITIES", "CLAUDE_CODE_MODEL_CATALOG", "CLAUDE_CODE_MODEL_CATALOG_URL",
         "CLAUDE_CODE_NO_MODEL_FALLBACK", "CLAUDE_CODE_SKIP_MODEL_ACCESS_MEMORY",
@@ -87,6 +90,11 @@ SECRET_VARS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")
 HELPER = "apiKeyHelper"  # a settings key whose command's output claude sends as a key
 MARKER = "CCS_RUN"  # tells the child (and a statusline) which profile it runs under
 INSTALL_HINT = "install it with `npm install -g @anthropic-ai/claude-code`"
+# What claude 2.1.330+ prints on stderr in --print mode for a model name it does not know, once per model,
+# whatever the environment says (only settings that make it pretend to be a Claude model silence it, and
+# those take the window out of the profile's hands): ccs leaves the line out.
+UNRECOGNIZED_MODEL = b"[claude-code:unrecognized_model] "
+PRINT_MODE = ("-p", "--print")
 SETTINGS_BYTES = 4 * 1024 * 1024  # a settings file larger than this is not read (claude's own are a few KB)
 
 

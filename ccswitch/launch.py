@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from . import spawn
 from .apis import key_variables
-from .claude import HELPER, MANAGED, MARKER, NETWORK_VARS, TIER_VARS, CUSTOM_OPTION, INSTALL_HINT, config_dir, \
-    is_claude, settings_files
+from .claude import CUSTOM_OPTION, HELPER, INSTALL_HINT, MANAGED, MARKER, NETWORK_VARS, PRINT_MODE, TIER_VARS, \
+    UNRECOGNIZED_MODEL, config_dir, is_claude, settings_files
 from .errors import CcsError
 from .profiles import Profile, claude_timeout, default_model, is_route, route_list, split_route, tier_model
 
@@ -55,8 +55,9 @@ def removed_vars(profile: Profile, hidden=()) -> tuple[str, ...]:
 def profile_env(profile: Profile, secret: str | None, endpoint: Endpoint | None = None) -> dict[str, str]:
     """The variables a profile sets ("" = explicitly empty, which cancels a value from elsewhere)."""
     env: dict[str, str] = {}
-    if endpoint is not None:  # the proxy's address, and its token as a bearer
+    if endpoint is not None:  # the proxy's address, and its token as a bearer; each request's purpose
         env.update(ANTHROPIC_BASE_URL=endpoint.url, **key_variables("bearer", endpoint.token))
+        env["CLAUDE_CODE_GATEWAY_HINT_HEADERS"] = "1"
     elif profile.auth != "login":  # (claude's own login: none of the provider variables)
         if profile.base_url:
             env["ANTHROPIC_BASE_URL"] = profile.base_url
@@ -64,6 +65,8 @@ def profile_env(profile: Profile, secret: str | None, endpoint: Endpoint | None 
     env.update(model_env(profile))
     if profile.context_window:
         env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] = str(profile.context_window)
+    elif "ANTHROPIC_DEFAULT_MODEL" in env:  # models claude does not know, of a window nobody wrote down
+        env["CLAUDE_CODE_DISABLE_UNKNOWN_MODEL_WINDOW_ENFORCEMENT"] = "1"
     if profile.max_output_tokens:
         env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(profile.max_output_tokens)
     if profile.config_dir:
@@ -178,7 +181,8 @@ def execute(launch: Launch, *, wait: bool = False, started=None) -> int:
     try:
         if launch.export:
             return spawn.spawn(argv, {**launch.env, SETTINGS_VAR: str(overlay_file)}, started)
-        return spawn.spawn([argv[0], "--settings", str(overlay_file), *argv[1:]], launch.env, started)
+        hidden = (UNRECOGNIZED_MODEL,) if set(PRINT_MODE) & set(argv) else ()
+        return spawn.spawn([argv[0], "--settings", str(overlay_file), *argv[1:]], launch.env, started, hidden)
     finally:
         overlay_file.unlink(missing_ok=True)
         if not launch.export and (hint := resume_hint(launch, began)):
@@ -216,7 +220,7 @@ def _alive(pid: int) -> bool:
 def resume_hint(launch: Launch, since: float) -> str | None:
     """claude's own exit hint names the --settings file that ccs has just deleted; this one works: the newest
     session claude wrote since `since`, resumed through the same profile."""
-    if {"-p", "--print"} & set(launch.argv):
+    if set(PRINT_MODE) & set(launch.argv):
         return None  # claude prints its hint for interactive sessions only
     sessions = [(path.stat().st_mtime, path) for path in config_dir(launch.env).glob("projects/*/*.jsonl")]
     recent = [entry for entry in sessions if entry[0] >= since]

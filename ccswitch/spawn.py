@@ -35,9 +35,10 @@ def _runnable(path: str) -> bool:
         return False
 
 
-def spawn(argv: list[str], env: dict[str, str], started=None) -> int:
+def spawn(argv: list[str], env: dict[str, str], started=None, hidden: tuple[bytes, ...] = ()) -> int:
     """Run a child and wait: SIGTERM/SIGHUP are forwarded, the terminal's SIGINT reaches it directly.
-    `started()` runs once the child exists (what ccs serves it then starts).
+    `started()` runs once the child exists (what ccs serves it then starts). `hidden`: the beginnings of
+    lines of its stderr that are left out (the rest passes as it comes).
 
     Returns the child's exit code, 128+N when a signal N ended it.
     """
@@ -68,16 +69,19 @@ def spawn(argv: list[str], env: dict[str, str], started=None) -> int:
     previous_wakeup = signal.set_wakeup_fd(wake_write)
     try:
         try:
-            child.append(subprocess.Popen(argv, env=env))
+            child.append(subprocess.Popen(argv, env=env, stderr=subprocess.PIPE if hidden else None))
         except OSError as e:
             raise CcsError(f"cannot start {argv[0]}: {e.strerror}") from None
         for signum in early:
             child[0].send_signal(signum)
+        relay = _relayed(child[0].stderr, hidden) if hidden else None
         if started is not None:
             started()
         while (code := child[0].poll()) is None:
             select.select([wake_read], [], [])
             os.read(wake_read, 512)
+        if relay is not None:  # the rest of its stderr; a process it left behind may hold the pipe open
+            relay.join(RELAY_GRACE)
     finally:
         signal.set_wakeup_fd(previous_wakeup)
         for sig, handler in previous.items():
@@ -85,6 +89,29 @@ def spawn(argv: list[str], env: dict[str, str], started=None) -> int:
         os.close(wake_read)
         os.close(wake_write)
     return 128 - code if code < 0 else code
+
+
+RELAY_GRACE = 2.0  # seconds the end of a finished child's stderr may take to arrive
+
+
+def _relayed(pipe, hidden: tuple[bytes, ...]):
+    """A thread copying the child's stderr to ours line by line, leaving out lines that begin `hidden`."""
+    import threading
+
+    def relay() -> None:
+        with pipe:
+            for line in iter(pipe.readline, b""):
+                if line.startswith(hidden):
+                    continue
+                try:
+                    while line:
+                        line = line[os.write(2, line):]
+                except OSError:  # our stderr is gone: the child's is still read, so it never blocks on it
+                    pass
+
+    thread = threading.Thread(target=relay, name="ccs-stderr", daemon=True)
+    thread.start()
+    return thread
 
 
 def replace(argv: list[str], env: dict[str, str]) -> int:

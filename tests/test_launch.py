@@ -290,6 +290,18 @@ def test_a_signal_caught_by_another_thread_is_still_forwarded(tmp_path):
     assert signal.getsignal(signal.SIGTERM) is before  # ccs's handlers are gone again
 
 
+def test_hidden_stderr_lines_are_left_out_and_the_rest_passes_whole():
+    """claude's unrecognized-model line in --print mode: only that line goes, even when a line is long."""
+    child = ("import sys\n"
+             "sys.stderr.write('first\\n[claude-code:unrecognized_model] {\"model\": \"m\"}\\n' + 'x' * 200000 + '\\n')\n"
+             "sys.stderr.write('no newline at the end'); sys.exit(3)\n")
+    runner = ("import sys; from ccswitch import spawn\n"
+              f"sys.exit(spawn.spawn([sys.executable, '-c', {child!r}], {{}}, hidden=(b'[claude-code:unrecognized_model] ',)))")
+    result = subprocess.run([sys.executable, "-c", runner], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3
+    assert result.stderr == "first\n" + "x" * 200000 + "\nno newline at the end"
+
+
 def test_errors_are_one_line_and_exit_2(configured, tmp_path):
     no_claude = ccs("run", "glm", "--", "claude", env={"PATH": str(tmp_path)})
     assert no_claude.returncode == 2

@@ -56,7 +56,7 @@ def test_native_profile_reaches_the_provider_despite_a_stale_settings_file(claud
             auth = "bearer"
             model = "fake-model-1"
             models = {{ haiku = "fake-small" }}
-        """)
+        """)  # no context_window: claude must not assume 1M tokens nor say so
         assert ccs("key", "set", "fake", "--stdin", input="sk-fake-profile-key").returncode == 0
         settings = Path.home() / ".claude" / "settings.json"
         settings.parent.mkdir()
@@ -66,6 +66,7 @@ def test_native_profile_reaches_the_provider_despite_a_stale_settings_file(claud
         result = ccs("run", "fake", "--", "claude", "--print", "ping", cwd=claude_path, timeout=180)
         assert result.returncode == 0, result.stderr
         assert "pong from the fake provider" in result.stdout
+        assert "unrecognized_model" not in result.stderr and "doesn't recognize" not in result.stderr, result.stderr
         posts = [r for r in provider.requests if r.method == "POST" and r.path.startswith("/v1/messages")]
         assert posts, "claude never reached the profile's base URL"
         assert all(r.headers.get("authorization") == "Bearer sk-fake-profile-key" for r in posts)
