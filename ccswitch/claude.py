@@ -89,6 +89,7 @@ NETWORK_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_P
 SECRET_VARS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")
 HELPER = "apiKeyHelper"  # a settings key whose command's output claude sends as a key
 MARKER = "CCS_RUN"  # tells the child (and a statusline) which profile it runs under
+TESTED_RELEASE = "2.1.332"  # the newest claude the test suite ran against (CI installs it)
 INSTALL_HINT = "install it with `npm install -g @anthropic-ai/claude-code`"
 # What claude 2.1.330+ prints on stderr in --print mode for a model name it does not know, once per model,
 # whatever the environment says (only settings that make it pretend to be a Claude model silence it, and

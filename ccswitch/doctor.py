@@ -79,7 +79,7 @@ def run(offline: bool, environ: dict[str, str], cwd: Path) -> Iterator[Finding]:
     active = shell.integration_active()
     yield (Finding("ok", "shell integration", f"active ({active})") if active else
            Finding("warn", "shell integration", 'not active: add `eval "$(ccs shell-init)"` to your rc file'))
-    yield claude_version()
+    yield from claude_version()
     yield from answers
 
 
@@ -160,16 +160,53 @@ def settings_overrides(environ: dict[str, str], cwd: Path) -> list[Finding]:
     return found
 
 
-def claude_version() -> Finding:
-    program = shutil.which("claude")
-    if program is None:
-        return Finding("fail", "claude", f"not on PATH ({claude.INSTALL_HINT})")
-    try:
-        done = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=15)
+def claude_version() -> Iterator[Finding]:
+    """The claude on PATH and the one the Agent SDK bundles (which its programs start, PATH or not): each
+    one's version, and whether it is newer than the newest release ccs was tested with."""
+    found = [("claude", program) for program in [shutil.which("claude")] if program]
+    if bundled := agent_sdk_claude():
+        found.append(("claude (Agent SDK)", bundled))
+    if not found:
+        yield Finding("fail", "claude", f"not on PATH ({claude.INSTALL_HINT})")
+    for check, program in found:
+        try:
+            done = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=15)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            yield Finding("fail", check, f"{program} does not start: {e}")
+            continue
         version = done.stdout.strip().splitlines()[0] if done.stdout.strip() else f"exit code {done.returncode}"
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return Finding("fail", "claude", f"{program} does not start: {e}")
-    return Finding("ok", "claude", f"{program}: {version}")
+        if newer_than_tested(version):
+            yield Finding("warn", check, f"{program}: {version}, newer than {claude.TESTED_RELEASE}, the newest "
+                                         "release ccs was tested with: if a session misbehaves, say so with "
+                                         "`ccs doctor`'s output, and `ccs run --direct` shows whether the proxy "
+                                         "is involved")
+        else:
+            yield Finding("ok", check, f"{program}: {version}")
+
+
+def agent_sdk_claude() -> str | None:
+    """The claude that Anthropic's Agent SDK (`claude-agent-sdk`) bundles, in this Python, if installed:
+    found without importing the SDK."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("claude_agent_sdk")
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if (program := Path(folder) / "_bundled" / "claude").is_file():
+            return str(program)
+    return None
+
+
+def newer_than_tested(version: str) -> bool:
+    """`2.1.333 (Claude Code)` against claude.TESTED_RELEASE; a version that does not parse is not newer."""
+    def numbers(text: str) -> tuple[int, ...]:
+        head = text.split()[0] if text.split() else ""
+        return tuple(int(part) for part in head.split(".") if part.isdigit()) if head[:1].isdigit() else ()
+
+    found = numbers(version)
+    return bool(found) and found > numbers(claude.TESTED_RELEASE)
 
 
 def route_findings(config: Config) -> list[Finding]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
 import socket
 import time
@@ -380,3 +382,21 @@ def test_an_odd_stream_is_a_diagnosis_not_a_traceback():
     assert "Traceback" not in result.stderr
     trial = json.loads(result.stdout)
     assert trial["result"] == "ok" and trial["tool_use"] is False and "without calling the tool" in trial["diagnosis"]
+
+
+def test_doctor_names_a_claude_newer_than_the_tested_release_and_the_agent_sdks_own(tmp_path, monkeypatch):
+    from ccswitch.claude import TESTED_RELEASE
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "claude"
+    fake.write_text("#!/bin/sh\necho '2.9.0 (Claude Code)'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    write_config("version = 1\n")
+    findings = json.loads(ccs("doctor", "--offline", "--json").stdout)
+    (newer,) = [f for f in findings if f["check"] == "claude"]
+    assert newer["level"] == "warn" and "2.9.0" in newer["detail"] and TESTED_RELEASE in newer["detail"]
+    if importlib.util.find_spec("claude_agent_sdk"):  # the test extra installs it; its claude needs no PATH
+        (bundled,) = [f for f in findings if f["check"] == "claude (Agent SDK)"]
+        assert "_bundled/claude" in bundled["detail"] and re.search(r"\d+\.\d+\.\d+", bundled["detail"])

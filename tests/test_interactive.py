@@ -106,3 +106,52 @@ def test_ctrl_c_at_a_prompt_ends_the_line_for_the_shell(no_keyring):
     child.close()
     assert child.exitstatus == 130
     assert child.before.endswith("\r\n")  # the shell's prompt starts on a line of its own
+
+
+SESSION = """
+import json, os, sys, urllib.request
+print("ready", flush=True)
+for line in sys.stdin:
+    request = urllib.request.Request(os.environ["ANTHROPIC_BASE_URL"] + "/v1/messages", method="POST",
+        data=json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": line}]}).encode(),
+        headers={"authorization": "Bearer " + os.environ["ANTHROPIC_AUTH_TOKEN"], "content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=20) as answer:
+        print("answer:", json.load(answer)["content"][0]["text"], flush=True)
+"""
+
+
+def test_ctrl_z_then_fg_in_a_terminal_and_the_proxy_serves_on(no_keyring, tmp_path):
+    """Job control: ccs, its child and its proxy stop together on Ctrl-Z and carry on after `fg`."""
+    from conftest import write_config
+    from fakes import FakeServer, json_reply
+
+    def answer(seen):
+        return json_reply({"id": "msg_1", "type": "message", "role": "assistant", "model": seen.body["model"],
+                           "content": [{"type": "text", "text": f"pong {len(provider.requests)}"}],
+                           "stop_reason": "end_turn", "usage": {"input_tokens": 3, "output_tokens": 2}})
+
+    provider = FakeServer(answer)
+    try:
+        write_config(f'version = 1\n[profiles.fake]\nbase_url = "{provider.url}"\nmodel = "m"\n')
+        assert ccs("key", "set", "fake", "--stdin", input="sk-fake-key").returncode == 0
+        (tmp_path / "session.py").write_text(SESSION)
+        env = {**os.environ, "PS1": "$ ", "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+        shell = pexpect.spawn("bash", ["--norc", "--noprofile", "-i"], env=env, encoding="utf-8", timeout=30,
+                              cwd=str(tmp_path))
+        shell.sendline(f"ccs run fake -- {sys.executable} session.py")
+        shell.expect("ready")
+        shell.sendline("one")
+        shell.expect("answer: pong 1")
+        shell.sendcontrol("z")
+        shell.expect("Stopped")
+        shell.sendline("fg")
+        shell.sendline("two")
+        shell.expect("answer: pong 2")
+        shell.sendcontrol("d")  # the session's stdin ends: it exits, and ccs with it
+        shell.expect(r"\$ ")
+        shell.sendline("echo status=$?")
+        shell.expect("status=0")
+        shell.sendline("exit")
+        shell.expect(pexpect.EOF)
+    finally:
+        provider.close()

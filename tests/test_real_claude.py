@@ -6,6 +6,7 @@ skip without it (CI fails instead of skipping).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -183,12 +184,18 @@ def test_claude_recovers_from_a_full_context_through_the_proxy(claude_path, no_k
         provider.close()
 
 
-def run_through_proxy(claude_path, provider: FakeServer | None, base_url: str | None = None):
-    write_proxy_profile("gpt", "openai", provider, "gpt-fake", "gpt-fake-mini") if provider else write_config(f"""
+# A provider of each kind behind the proxy: (preset, the base URL's path, where its requests go under it)
+KINDS = {"translated": ("openai", "/v1", "/chat/completions"), "native": ("zai", "/api/anthropic", "/v1/messages")}
+
+
+def run_through_proxy(claude_path, kind: str, base_url: str):
+    preset, _, _ = KINDS[kind]
+    write_config(f"""
         version = 1
         [profiles.gpt]
-        preset = "openai"
+        preset = "{preset}"
         base_url = "{base_url}"
+        model = "some-model"
     """)
     assert ccs("key", "set", "gpt", "--stdin", input="sk-wrong-key-000000").returncode == 0
     started = time.monotonic()
@@ -196,27 +203,32 @@ def run_through_proxy(claude_path, provider: FakeServer | None, base_url: str | 
     return result, time.monotonic() - started
 
 
-def test_a_rejected_key_ends_claude_at_once_with_the_proxys_message(claude_path, no_keyring):
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_rejected_key_ends_claude_at_once_with_the_proxys_message(claude_path, no_keyring, kind):
     """claude retries a 401 for about three minutes unless told not to (x-should-retry: false)."""
     provider = FakeServer(lambda seen: Reply(401, {"Content-Type": "application/json"}, [json.dumps(
         {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}).encode()]))
     try:
-        result, seconds = run_through_proxy(claude_path, provider)
+        result, seconds = run_through_proxy(claude_path, kind, provider.url + KINDS[kind][1])
     finally:
         provider.close()
     assert result.returncode != 0 and seconds < 30, (seconds, result.stdout, result.stderr)
     assert "ccs key set gpt" in result.stdout + result.stderr
-    assert len([r for r in provider.requests if r.path.endswith("/chat/completions")]) <= 2
+    assert len([r for r in provider.requests if r.path.endswith(KINDS[kind][2])]) <= 2
 
 
-def test_no_server_at_the_base_url_ends_claude_at_once(claude_path, no_keyring):
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_server_at_the_base_url_ends_claude_at_once(claude_path, no_keyring, kind):
+    """A stopped local server, a dead URL: one message naming the profile and the URL within seconds (claude
+    on its own waits minutes in silence)."""
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
-    result, seconds = run_through_proxy(claude_path, None, f"http://127.0.0.1:{port}/v1")
+    _, path, endpoint = KINDS[kind]
+    result, seconds = run_through_proxy(claude_path, kind, f"http://127.0.0.1:{port}{path}")
     assert result.returncode != 0 and seconds < 30, (seconds, result.stdout, result.stderr)
-    assert f"cannot connect to http://127.0.0.1:{port}/v1/chat/completions" in result.stdout + result.stderr
+    assert f"cannot connect to http://127.0.0.1:{port}{path}{endpoint}" in result.stdout + result.stderr
     assert "profile 'gpt'" in result.stdout + result.stderr
 
 
@@ -504,3 +516,56 @@ def test_the_key_helper_claude_runs_in_a_repository_imports_nothing_from_it(clau
         assert posts and all(r.headers.get("x-api-key") == "sk-fake-helper-key" for r in posts)
     finally:
         provider.close()
+
+
+AGENT = """
+import asyncio, os, sys
+from claude_agent_sdk import ClaudeAgentOptions, ResultMessage, query
+
+async def main():
+    settings = os.environ.get("CCS_CLAUDE_SETTINGS") if sys.argv[1] == "with-settings" else None
+    async for message in query(prompt="ping", options=ClaudeAgentOptions(settings=settings, max_turns=1)):
+        if isinstance(message, ResultMessage):
+            print("RESULT:", message.result, flush=True)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("claude_agent_sdk") is None, reason="claude-agent-sdk not installed")
+def test_the_agent_sdks_claude_reaches_the_profiles_provider_and_no_key_goes_elsewhere(claude_path, no_keyring):
+    """`ccs run NAME -- python agent.py` with the real Agent SDK (its own bundled claude, started with the
+    inherited environment) and a stale ~/.claude/settings.json naming another provider: given the overlay
+    ccs exports (ClaudeAgentOptions(settings=...)) it reaches the profile's provider; without it, it obeys
+    the stale file, but holds only the session token: the profile's key never leaves the proxy."""
+    provider = FakeServer(lambda seen: anthropic_text_stream("pong to the agent", seen.body["model"])
+                          if seen.path.startswith("/v1/messages") else Reply(200, {"Content-Length": "0"}))
+    stale = FakeServer(lambda seen: anthropic_text_stream("the stale provider", seen.body["model"])
+                       if seen.path.startswith("/v1/messages") else Reply(200, {"Content-Length": "0"}))
+    agent = claude_path / "agent.py"
+    agent.write_text(AGENT)
+    try:
+        write_config(f"""
+            version = 1
+            [profiles.fake]
+            base_url = "{provider.url}"
+            model = "fake-model-1"
+        """)
+        assert ccs("key", "set", "fake", "--stdin", input="sk-fake-profile-key").returncode == 0
+        settings = Path.home() / ".claude" / "settings.json"
+        settings.parent.mkdir()
+        settings.write_text(json.dumps({"env": {"ANTHROPIC_BASE_URL": stale.url},
+                                        "apiKeyHelper": "echo sk-another-providers-key"}))
+        result = ccs("run", "fake", "--", sys.executable, str(agent), "with-settings", cwd=claude_path, timeout=180)
+        assert result.returncode == 0, result.stderr + result.stdout
+        assert "RESULT: pong to the agent" in result.stdout
+        assert "CCS_CLAUDE_SETTINGS" in result.stderr  # ccs said which file wins and how to stop it
+        posts = [r for r in provider.requests if r.path.startswith("/v1/messages")]
+        assert posts and all(r.headers.get("authorization") == "Bearer sk-fake-profile-key" for r in posts)
+        assert not stale.requests
+        result = ccs("run", "fake", "--", sys.executable, str(agent), "without-settings", cwd=claude_path, timeout=180)
+        assert "RESULT: the stale provider" in result.stdout, "the stale file should have won without the overlay"
+        assert "sk-fake-profile-key" not in json.dumps([(r.headers, r.body) for r in stale.requests])
+    finally:
+        provider.close()
+        stale.close()

@@ -19,8 +19,9 @@ import httpx2
 import pytest
 
 from ccswitch import usage
-from conftest import FIXTURES, ccs, write_config
-from fakes import FakeServer, Reply, anthropic_sse, block, json_reply, message_end, message_start, sse
+from conftest import FIXTURES, ccs, logged_rows, write_config
+from fakes import (FakeServer, Reply, anthropic_sse, anthropic_text_stream, block, json_reply, message_end,
+                   message_start, sse)
 from streams import parse_anthropic_sse
 
 pytestmark = pytest.mark.slow
@@ -266,3 +267,32 @@ def test_a_working_day_through_a_router(no_keyring, capsys):
         assert end["threads"] - warm["threads"] <= 2, (phase, warm, end)
         assert end["rss_mb"] - warm["rss_mb"] <= 16, (phase, warm, end)
     assert opened_glm <= 2 and glm.connections <= 2 + 2 * 16 and gpt.connections <= 2 * 16
+
+
+LONG_SESSION = """
+import os, sys, time
+import anthropic
+client = anthropic.Anthropic(base_url=os.environ["ANTHROPIC_BASE_URL"], auth_token=os.environ["ANTHROPIC_AUTH_TOKEN"],
+                             api_key=None, max_retries=0, timeout=30)
+for gap in [0] + [float(g) for g in sys.argv[1:]]:
+    time.sleep(gap)
+    with client.messages.stream(model="claude-sonnet-4-5", max_tokens=50,
+                                messages=[{"role": "user", "content": "hi"}]) as stream:
+        print("answer:", stream.get_final_text(), flush=True)
+"""
+
+
+def test_a_session_open_for_minutes_with_requests_far_apart(no_keyring, tmp_path):
+    """`ccs run` of a native profile kept open while requests come minutes apart (longer than the proxy keeps
+    an idle client connection, and than the pool keeps an idle upstream one): each is answered, and is a row."""
+    fake = FakeServer(lambda seen: anthropic_text_stream("still here", seen.body["model"]))
+    try:
+        write_config(f'version = 1\n[profiles.native]\nbase_url = "{fake.url}"\nmodel = "m"\n')
+        assert ccs("key", "set", "native", "--stdin", input="sk-native-key").returncode == 0
+        (tmp_path / "session.py").write_text(LONG_SESSION)
+        result = ccs("run", "native", "--", sys.executable, str(tmp_path / "session.py"), "65", "65", timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count("answer: still here") == 3
+        assert len(logged_rows()) == 3 and {row["status"] for row in logged_rows()} == {200}
+    finally:
+        fake.close()
