@@ -211,3 +211,112 @@ def test_the_price_child_gets_its_question_on_stdin_not_argv(monkeypatch):
     ((args, given),) = seen
     assert "api.deepseek.com" not in " ".join(args) and "deepseek-v4-pro" not in " ".join(args)
     assert "api.deepseek.com" in given and (rates is None or "input" in rates)
+
+
+# ---------------------------------------------------------------- a local process against the proxy
+
+
+@pytest.fixture
+def limited_proxy(no_keyring):
+    """`ccs proxy` in a process allowed 256 descriptors, as on a small default limit: (its pid, port, token)."""
+    import resource
+    import socket as socket_module
+
+    write_config('version = 1\n[profiles.x]\nbase_url = "http://127.0.0.1:9"\nkey_env = "X_KEY"\n')
+
+    def small_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    proxy = subprocess.Popen([sys.executable, "-m", "ccswitch", "proxy", "x", "--json"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, env={**os.environ, "X_KEY": "sk-x"},
+                             preexec_fn=small_limit)
+    info = json.loads(proxy.stdout.readline())
+    port = int(info["base_url"].rsplit(":", 1)[1])
+    assert socket_module.create_connection(("127.0.0.1", port))  # serving
+    yield proxy.pid, port, info["token"]
+    proxy.terminate()
+    proxy.wait(20)
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) / 1024
+
+
+def models_status(port: int, token: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models", headers={"x-api-key": token})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc")
+def test_endless_header_bytes_from_a_client_without_the_token_cost_no_memory(limited_proxy):
+    """The review sent a 100 MB header: RSS 42 -> 201 MB, never released. Now the head is refused at 8 KB and
+    nothing more of it is read, however often it is tried."""
+    import socket as socket_module
+
+    pid, port, token = limited_proxy
+    before = rss_mb(pid)
+    for _ in range(12):
+        attacker = socket_module.create_connection(("127.0.0.1", port))
+        attacker.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        sent = 0
+        try:
+            while sent < 40 * 2**20:
+                attacker.sendall(b"a" * 65536)
+                sent += 65536
+        except OSError:  # refused: the connection is closed under the sender
+            pass
+        attacker.close()
+    assert rss_mb(pid) - before < 10, (before, rss_mb(pid))
+    assert models_status(port, token) == 200  # still serving
+
+
+def test_a_valid_client_is_served_while_hundreds_of_idle_connections_are_open(limited_proxy):
+    """300 connections that never send a request, under a 256-descriptor limit: the review saw a valid
+    request reset. The front keeps a budget and lets the longest idle connection go for a new one."""
+    import socket as socket_module
+
+    pid, port, token = limited_proxy
+    idle = []
+    try:
+        for _ in range(300):
+            idle.append(socket_module.create_connection(("127.0.0.1", port)))
+        assert models_status(port, token) == 200  # answered (the proxy lists the profile's models), not reset
+    finally:
+        for connection in idle:
+            connection.close()
+
+
+@pytest.mark.slow
+def test_a_request_head_sent_byte_by_byte_is_cut_off(limited_proxy):
+    """Slowloris: a head that never ends is closed within the keep-alive time, not held for ever."""
+    import socket as socket_module
+    import time
+
+    from ccswitch.proxy.front import KEEPALIVE
+
+    _, port, _ = limited_proxy
+    slow = socket_module.create_connection(("127.0.0.1", port))
+    slow.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n")
+    slow.settimeout(2)
+    started = time.monotonic()
+    closed_after = None
+    while time.monotonic() - started < KEEPALIVE * 3:
+        try:
+            slow.sendall(b"X-A: b\r\n")
+            if not slow.recv(100):
+                closed_after = time.monotonic() - started
+                break
+        except socket_module.timeout:
+            continue
+        except OSError:
+            closed_after = time.monotonic() - started
+            break
+    assert closed_after is not None and closed_after < KEEPALIVE * 1.5, closed_after

@@ -6,10 +6,7 @@ the proxy's ready time), builds the router and starts serving. The kernel holds 
 connection meanwhile, and claude takes longer to start than the proxy takes to be ready, so nobody waits
 for those imports. This module imports none of them at its top for that reason.
 
-Any local process can connect: request heads are bounded (aiohttp's parser: 8 KB a line, 128 headers), a
-connection that sends no whole request for KEEPALIVE seconds is closed, and past a budget of connections
-(below the descriptors the process may open) the longest idle one makes room for the new one, so a
-valid client is served however many slow ones are open.
+Any local process can connect: what the front takes from it is bounded (see front.py).
 """
 
 from __future__ import annotations
@@ -27,9 +24,7 @@ HOST = "127.0.0.1"
 # How long `ccs run` waits, once claude is gone, for the proxy to stop: its server (5 s), then the usage log's
 # writer (usage.CLOSE_SECONDS), which no row may be lost to.
 STOP_SECONDS = 45.0
-KEEPALIVE = 30.0  # seconds a connection may wait without a whole request (longer than claude keeps one idle)
 STOP_GRACE = 2.0  # seconds requests under way get when the proxy stops
-MAX_CONNECTIONS = 1024  # client connections at once, at most (fewer when the descriptor limit is lower)
 
 
 class Endpoint(NamedTuple):
@@ -148,6 +143,8 @@ class Serving:
     async def _serve(self) -> None:
         import asyncio
 
+        from .front import front_server
+
         self.stopping = asyncio.Event()
         await self.app.startup()
         front = front_server(self.app)
@@ -159,48 +156,6 @@ class Serving:
             server.close()
             await front.shutdown(STOP_GRACE)
             await self.app.shutdown()
-
-
-def front_server(app):
-    """aiohttp's server for `app`: bounded request heads, idle connections closed, a budget of connections
-    (see the module's docstring); a client that leaves cancels its request's handler."""
-    import logging
-
-    from .. import http_client
-
-    web = http_client.web()
-    budget = connection_budget()
-
-    class Front(web.Server):
-        def connection_made(self, handler, transport) -> None:
-            super().connection_made(handler, transport)
-            if len(self._connections) > budget:  # the longest idle connection goes (a whole request never came)
-                idle = [h for h in self._connections if h is not handler and not getattr(h, "_request_in_progress",
-                                                                                          True)]
-                if idle:
-                    idle[0].force_close()
-
-    quiet = logging.getLogger("aiohttp")  # its tracebacks of malformed requests say nothing new
-    quiet.propagate = False
-    quiet.handlers = [logging.NullHandler()]
-    return Front(app, handler_cancellation=True, keepalive_timeout=KEEPALIVE, access_log=None,
-                 max_line_size=8190, max_field_size=8190, max_headers=128)
-
-
-def connection_budget() -> int:
-    """How many client connections may be open at once: each may need an upstream one and the process its
-    own few descriptors, so about half of what the process may open (raised to its hard limit first)."""
-    try:
-        import resource
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard == resource.RLIM_INFINITY or soft < hard:
-            wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-            soft = wanted
-    except (ImportError, ValueError, OSError):  # Windows; a limit the process may not raise
-        return MAX_CONNECTIONS
-    return max(16, min(MAX_CONNECTIONS, (soft - 32) // 2))
 
 
 def running_for(config, profile, keys: dict[str, str | None], test: bool = False, **options):
