@@ -122,7 +122,7 @@ def write_proxy_profile(name: str, preset: str, provider: FakeServer, model: str
 @pytest.fixture
 def openai_profile(claude_path, no_keyring):
     provider = FakeServer(fake_openai_provider)
-    write_proxy_profile("gpt", "openai", provider, "gpt-fake", "gpt-fake-mini")
+    write_proxy_profile("gpt", "openai-chat", provider, "gpt-fake", "gpt-fake-mini")
     assert ccs("key", "set", "gpt", "--stdin", input="sk-openai-upstream-key").returncode == 0
     yield provider
     provider.close()
@@ -183,10 +183,10 @@ def test_claude_recovers_from_a_full_context_through_the_proxy(claude_path, no_k
 
 
 def run_through_proxy(claude_path, provider: FakeServer | None, base_url: str | None = None):
-    write_proxy_profile("gpt", "openai", provider, "gpt-fake", "gpt-fake-mini") if provider else write_config(f"""
+    write_proxy_profile("gpt", "openai-chat", provider, "gpt-fake", "gpt-fake-mini") if provider else write_config(f"""
         version = 1
         [profiles.gpt]
-        preset = "openai"
+        preset = "openai-chat"
         base_url = "{base_url}"
     """)
     assert ccs("key", "set", "gpt", "--stdin", input="sk-wrong-key-000000").returncode == 0
@@ -268,7 +268,7 @@ def router_profiles(claude_path, no_keyring):
         base_url = "{glm.url}/api/anthropic"
         model = "glm-4.6"
         [profiles.main]
-        preset = "openai"
+        preset = "openai-chat"
         base_url = "{main.url}/v1"
         [profiles.mix]
         models = {{ opus = "main,gpt-big", sonnet = "main,gpt-fake", haiku = "main,gpt-fake-mini", subagent = "glm,glm-4.5-air" }}
@@ -372,7 +372,7 @@ def test_the_usage_log_files_claudes_requests_under_claudes_own_session_id(claud
             model = "glm-4.6"
             prices = {{ "*" = {{ input = 1, output = 2 }} }}
             [profiles.main]
-            preset = "openai"
+            preset = "openai-chat"
             base_url = "{main.url}/v1"
             prices = {{ "*" = {{ input = 1, output = 2 }} }}
             [profiles.mix]
