@@ -503,3 +503,330 @@ def test_property_odd_provider_answers_are_errors_never_crashes(events, whole):
         translate_response(whole, "m", ToolNames())
     except ProxyError as e:
         assert e.status >= 400 and e.hidden is None, e.hidden
+
+
+# ---------------------------------------------------------------- through the proxy, the SDK as the client
+
+WEATHER = {"name": "get_weather", "description": "The weather in a city.",
+           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+ASK = {**SIMPLE, "max_tokens": 2000, "tools": [WEATHER], "thinking": {"type": "adaptive"},
+       "messages": [{"role": "user", "content": "What is the weather in Paris?"}]}
+
+
+def responses_harness(script, **upstream) -> Harness:
+    return Harness(script, **{"api": "openai-responses", "model": "gpt-5.4", **upstream})
+
+
+def weather_provider(seen):
+    """A reasoning model: a tool call first, then the answer once the call's output came back."""
+    if seen.method != "POST" or seen.path != "/v1/responses":
+        return Reply(404, {"Content-Length": "0"})
+    if any(item["type"] == "function_call_output" for item in seen.body["input"]):
+        items = (r_reasoning("Done.", encrypted="gAAAAABsecond=="), r_message("It is 18C in Paris."))
+    else:
+        items = (r_reasoning("**Checking the weather**", "Need the tool.", encrypted=ENCRYPTED),
+                 r_message("Let me look."), r_call("get_weather", '{"city": "Paris"}', call_id="call_Qx1"))
+    if seen.body.get("stream"):
+        return responses_sse(responses_events(*items))
+    return json_reply(response_object(*items))
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_tool_round_trip_and_a_second_turn_that_sends_the_encrypted_reasoning_back(stream):
+    with responses_harness(weather_provider) as h:
+        if stream:
+            with h.sdk.messages.stream(**ASK) as answer:
+                message = answer.get_final_message()
+        else:
+            message = h.sdk.messages.create(**ASK)
+        assert [b.type for b in message.content] == ["thinking", "text", "tool_use"]
+        assert message.content[0].thinking == "**Checking the weather**\n\nNeed the tool."
+        assert message.stop_reason == "tool_use" and message.content[2].input == {"city": "Paris"}
+        assert message.usage.input_tokens == 176 and message.usage.cache_read_input_tokens == 1024
+        use = message.content[2]
+        second = {**ASK, "messages": [*ASK["messages"],
+                                      {"role": "assistant", "content": [b.model_dump(exclude_none=True)
+                                                                        for b in message.content]},
+                                      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
+                                                                    "content": "18C, sunny"}]}]}
+        final = h.sdk.messages.create(**second)
+        assert final.content[-1].text == "It is 18C in Paris." and final.stop_reason == "end_turn"
+        first, then = h.requests
+    assert first.path == "/v1/responses" and first.headers["authorization"] == "Bearer sk-upstream-key"
+    assert first.body["reasoning"] == {"effort": "medium", "summary": "auto"} and first.body["store"] is False
+    assert first.body["tools"][0] == {"type": "function", "name": "get_weather", "description": "The weather in a city.",
+                                      "parameters": WEATHER["input_schema"], "strict": False}
+    assert [i["type"] for i in then.body["input"]] == ["message", "reasoning", "message", "function_call",
+                                                       "function_call_output"]
+    reasoning, call, output = then.body["input"][1], then.body["input"][3], then.body["input"][4]
+    assert reasoning == {"type": "reasoning", "encrypted_content": ENCRYPTED,
+                         "summary": [{"type": "summary_text", "text": "**Checking the weather**\n\nNeed the tool."}]}
+    assert call["call_id"] == output["call_id"] and output["output"] == "18C, sunny"
+    assert json.loads(call["arguments"]) == {"city": "Paris"}
+
+
+def test_claudes_session_is_the_prompt_cache_key():
+    with responses_harness(weather_provider) as h:
+        assert h.post(body=ASK, headers={"x-claude-code-session-id": "5f0c8a52-sess"}).status_code == 200
+    assert h.requests[0].body["prompt_cache_key"] == "5f0c8a52-sess"
+
+
+def test_real_claude_code_requests_go_through():
+    with responses_harness(lambda seen: responses_sse(responses_events(r_message("ok")))) as h:
+        for name in ("main-streaming-request.json", "tool-result-parallel-followup.json",
+                     "tool-result-image-followup.json", "thinking-block-followup.json",
+                     "toolsearch-tool-reference-followup.json", "v2.1.197/tool-result-followup.json"):
+            response = h.post("/v1/messages?beta=true", fixture(name))
+            assert response.status_code == 200, response.text
+            assert_grammar(parse_anthropic_sse(response.content))
+        assert h.bugs == []
+
+
+def stream_of(*events) -> Reply:
+    return responses_sse(list(events))
+
+
+CREATED = responses_events()[:2]
+
+
+@pytest.mark.parametrize("error, status, kind", [
+    ({"type": "error", "error": {"type": "tokens", "code": "rate_limit_exceeded", "message": "Rate limit reached"}},
+     429, "rate_limit_error"),
+    ({"type": "error", "error": {"type": "invalid_request_error", "code": "context_length_exceeded",
+                                 "message": "Your input exceeds the context window of this model."}},
+     400, "invalid_request_error"),
+    ({"type": "response.failed", "response": response_object(status="failed", error={
+        "code": "server_error", "message": "The model failed"})}, 500, "api_error"),
+])
+def test_an_error_before_any_content_is_an_http_error(error, status, kind):
+    with responses_harness(lambda seen: stream_of(*CREATED, error)) as h:
+        response = h.post(body={**SIMPLE, "stream": True})
+    assert response.status_code == status and response.json()["error"]["type"] == kind
+    if status == 400:
+        assert response.json()["error"]["message"].startswith("prompt is too long")
+
+
+@pytest.mark.parametrize("error", [
+    {"type": "error", "error": {"type": "server_error", "code": "server_error", "message": "boom"}},
+    {"type": "response.failed", "response": response_object(status="failed", error={"code": "server_error",
+                                                                                      "message": "boom"})}])
+def test_an_error_after_content_is_an_error_event_never_a_clean_stop(error):
+    events = responses_events(r_message("partial answer"))[:-1] + [0.05, error]
+    with responses_harness(lambda seen: stream_of(*events)) as h:
+        response = h.post(body={**SIMPLE, "stream": True})
+        assert response.status_code == 200
+        events = parse_anthropic_sse(response.content)
+        assert events[-1][0] == "error" and "boom" in events[-1][1]["error"]["message"]
+        assert "message_stop" not in [kind for kind, _ in events]
+        with pytest.raises(Exception):
+            with h.sdk.messages.stream(**SIMPLE) as stream:
+                stream.get_final_message()
+
+
+def test_a_cut_stream_is_an_error():
+    partial = responses_sse(responses_events(r_message("partial answer"))[:-2])
+    with responses_harness(lambda seen: Reply(200, partial.headers, partial.chunks + [0.05], close_early=True)) as h:
+        events = parse_anthropic_sse(h.post(body={**SIMPLE, "stream": True}).content)
+        assert events[-1][0] == "error" and "message_stop" not in [kind for kind, _ in events]
+    created_only = responses_sse(CREATED)
+    with responses_harness(lambda seen: Reply(200, created_only.headers, created_only.chunks, close_early=True)) as h:
+        response = h.post(body={**SIMPLE, "stream": True})
+        assert response.status_code == 502  # nothing sent yet: retryable, and a fallback may answer
+    ended = responses_sse(responses_events(r_message("no final event"))[:-1] + [0.05])  # no response.completed
+    with responses_harness(lambda seen: ended) as h:
+        events = parse_anthropic_sse(h.post(body={**SIMPLE, "stream": True}).content)
+        assert events[-1][0] == "error" and "ended before the answer did" in events[-1][1]["error"]["message"]
+
+
+def test_an_incomplete_answer_stops_at_max_tokens():
+    events = responses_events(r_message("Cut sh"), final="response.incomplete", status="incomplete",
+                              reason="max_output_tokens")
+    with responses_harness(lambda seen: stream_of(*events)) as h:
+        with h.sdk.messages.stream(**SIMPLE) as stream:
+            message = stream.get_final_message()
+    assert message.stop_reason == "max_tokens" and message.content[0].text == "Cut sh"
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_a_failing_provider_falls_back_to_the_next_target(status):
+    backup_server = FakeServer(lambda seen: json_reply(response_object(r_message("from the backup"))))
+    backup = Upstream(api="openai-responses", name="backup", base_url=backup_server.url + "/v1", key="sk-b",
+                      model="gpt-b")
+    failing = json_reply({"error": {"message": "busy", "type": "server_error", "code": None}}, status)
+    router = lambda up: Router(up, {}, up.model, ["backup,gpt-b"], find=lambda name: backup)  # noqa: E731
+    try:
+        with responses_harness(lambda seen: failing, router=router) as h:
+            message = h.sdk.messages.create(**SIMPLE)
+            assert message.content[0].text == "from the backup"
+            assert len(h.requests) == 1 and backup_server.requests[0].body["model"] == "gpt-b"
+    finally:
+        backup_server.close()
+
+
+def test_a_400_is_not_a_reason_to_fall_back_and_a_full_context_says_so():
+    full = json_reply({"error": {"message": "Your input exceeds the context window of this model. Please adjust your "
+                                            "input and try again.", "type": "invalid_request_error", "param": "input",
+                                 "code": "context_length_exceeded"}}, 400)
+    with responses_harness(lambda seen: full) as h:
+        response = h.post(body=SIMPLE)
+    assert response.status_code == 400 and len(h.requests) == 1
+    assert response.json()["error"]["message"].startswith("prompt is too long: Your input exceeds the context window")
+
+
+def test_a_model_that_refuses_to_stream_gets_a_whole_request_and_claude_a_stream():
+    def no_stream(seen):
+        if seen.body.get("stream"):
+            return json_reply({"error": {"message": "Your organization must be verified to stream this model.",
+                                         "type": "invalid_request_error", "param": "stream",
+                                         "code": "unsupported_value"}}, 400)
+        return json_reply(response_object(r_reasoning("Plan."), r_message("Whole, then streamed.")))
+
+    with responses_harness(no_stream) as h:
+        for _ in range(2):
+            with h.sdk.messages.stream(**ASK) as stream:
+                message = stream.get_final_message()
+            assert [b.type for b in message.content] == ["thinking", "text"]
+            assert message.content[0].signature == reasoning_signature("gAAAAABencrypted-reasoning==", SIGNER)
+            assert message.content[1].text == "Whole, then streamed."
+    assert [r.body.get("stream") for r in h.requests] == [True, None, None]  # learnt once, for the session
+
+
+def test_refused_parameters_are_dropped_one_by_one_and_remembered():
+    """gpt-4.1 reasons not: it refuses `reasoning.effort`, then `reasoning.summary` (an unverified organization
+    refuses the summary alone), `temperature` on reasoning models."""
+    def strict(seen):
+        reasoning = seen.body.get("reasoning") or {}
+        for name, present in (("reasoning.effort", "effort" in reasoning), ("reasoning.summary", "summary" in reasoning)):
+            if present:
+                return json_reply({"error": {"message": f"Unsupported parameter: '{name}' is not supported with this "
+                                             "model.", "type": "invalid_request_error", "param": name,
+                                             "code": "unsupported_parameter"}}, 400)
+        return json_reply(response_object(r_message("fine")))
+
+    with responses_harness(strict, model="gpt-4.1") as h:
+        for _ in range(2):
+            assert h.sdk.messages.create(**ASK).content[0].text == "fine"
+    assert [r.body.get("reasoning") for r in h.requests] == [{"effort": "medium", "summary": "auto"},
+                                                             {"summary": "auto"}, None, None]
+
+
+def reasoning_provider(seen):
+    """A reasoning model that needs 300 output tokens to think before a word: fewer, and the Responses API ends
+    incomplete with reasoning alone (under 16 it refuses the request), Chat Completions refuses outright."""
+    if seen.path.endswith("/chat/completions"):
+        cap = seen.body.get("max_completion_tokens") or seen.body.get("max_tokens")
+        if cap < 300:
+            return json_reply({"error": {"message": "Could not finish the message because max_tokens or model output "
+                                                    "limit was reached. Please try again with higher max_tokens.",
+                                         "type": "invalid_request_error", "param": None, "code": None}}, 400)
+        return json_reply(completion("Hi"))
+    cap = seen.body["max_output_tokens"]
+    if cap < 16:
+        return json_reply({"error": {"message": f"Invalid 'max_output_tokens': integer below minimum value. Expected "
+                                                f"a value >= 16, but got {cap} instead.", "type": "invalid_request_error",
+                                     "param": "max_output_tokens", "code": "integer_below_min_value"}}, 400)
+    if cap < 300:
+        return json_reply(response_object(r_reasoning(encrypted="gAAAAAB=="), status="incomplete",
+                                          reason="max_output_tokens"))
+    return json_reply(response_object(r_reasoning(encrypted="gAAAAAB=="), r_message("Hi")))
+
+
+PROBES = [{"model": "claude-opus-5-5", "max_tokens": 1, "messages": [{"role": "user", "content": "quota"}]},
+          {"model": "gpt-5.4", "max_tokens": 1, "temperature": 1, "messages": [{"role": "user", "content": "test"}]},
+          {"model": "claude-sonnet-4-5", "max_tokens": 1, "messages": [
+              {"role": "user", "content": [{"type": "text", "text": "Hi", "cache_control": {"type": "ephemeral"}}]}]}]
+
+
+@pytest.mark.parametrize("api", ["openai-responses", "openai"])
+def test_claudes_one_token_probes_get_an_answer_from_reasoning_models(api):
+    with Harness(reasoning_provider, api=api, model="gpt-5.4", models={}, reasoning_effort="high") as h:
+        for probe in PROBES:
+            response = h.post(body=probe)
+            assert response.status_code == 200, response.text
+            message = response.json()
+            assert message["type"] == "message" and message["content"][-1]["text"] == "Hi"
+    for seen in h.requests:
+        assert (seen.body.get("max_output_tokens") or seen.body.get("max_completion_tokens")) == 1024
+        assert "reasoning" not in seen.body and "reasoning_effort" not in seen.body  # the model's default answers soonest
+
+
+def test_a_probe_that_still_ends_at_the_cap_is_a_valid_message():
+    """A model the proxy does not know to reason gets the API's least cap: an incomplete answer is still one."""
+    with responses_harness(reasoning_provider, model="o-custom-reasoner") as h:
+        message = h.sdk.messages.create(**PROBES[0])
+    assert message.stop_reason == "max_tokens" and message.type == "message"
+    assert h.requests[0].body["max_output_tokens"] == 16
+
+
+# ---------------------------------------------------------------- ccs test, ccs models, ccs doctor
+
+OPENAI_KEY = "sk-openai-fake-key-7171"
+
+
+@pytest.fixture
+def responses_fake(no_keyring, monkeypatch):
+    """An OpenAI Responses provider: a stream with a tool call for the right key, 401 for another, and /models.
+    A request that would go anywhere but 127.0.0.1 meets a dead proxy on this machine instead."""
+    for var in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+
+    def answer(seen):
+        if seen.headers.get("authorization") != f"Bearer {OPENAI_KEY}":
+            return json_reply({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                                         "code": "invalid_api_key"}}, 401)
+        if seen.method == "GET" and seen.path == "/v1/models":
+            return json_reply({"object": "list", "data": [{"id": "gpt-5.4", "object": "model"},
+                                                          {"id": "gpt-5.4-mini", "object": "model"}]})
+        return responses_sse(responses_events(r_reasoning("Weather: call the tool."),
+                                              r_call("get_weather", '{"city": "Paris"}')))
+
+    server = FakeServer(answer)
+    write_config(f"""
+        version = 1
+        [profiles.gpt]
+        preset = "openai"
+        base_url = "{server.url}/v1"
+        model = "gpt-5.4"
+        models = {{ haiku = "gpt-5.4-nano" }}
+        reasoning_summary = "concise"
+        verbosity = "low"
+    """)
+    keys.store_key("gpt", OPENAI_KEY)
+    yield server
+    server.close()
+
+
+def test_ccs_test_goes_through_the_proxy_to_the_responses_api(responses_fake):
+    result = ccs("test", "gpt", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    trial = json.loads(result.stdout)
+    assert trial["via"] == "proxy" and trial["result"] == "ok" and trial["tool_use"] is True
+    (seen,) = responses_fake.requests
+    assert seen.path == "/v1/responses" and seen.body["model"] == "gpt-5.4" and seen.body["text"] == {"verbosity": "low"}
+    assert seen.body["tools"][0]["name"] == "get_weather" and seen.body["stream"] is True
+    keys.store_key("gpt", "sk-wrong-0000")
+    wrong = json.loads(ccs("test", "gpt", "--json").stdout)
+    assert wrong["result"] == "failed" and "ccs key set gpt" in wrong["diagnosis"]
+
+
+def test_ccs_models_and_doctor_ask_the_responses_providers_list(responses_fake):
+    result = ccs("models", "gpt", "--json")
+    assert result.returncode == 0, result.stderr
+    (listing,) = json.loads(result.stdout)
+    assert listing["url"] == f"{responses_fake.url}/v1/models" and listing["problem"] is None
+    assert {m["id"]: m["used_as"] for m in listing["models"]} == {
+        "gpt-5.4": ["model"], "gpt-5.4-mini": [], "gpt-5.6-sol": ["opus", "sonnet", "subagent"],
+        "gpt-5.4-nano": ["haiku"]}  # the preset's tiers, and the profile's own
+    doctor = ccs("doctor")
+    assert re.search(r"gpt: .*/v1/models.*the key works \(2 models\)", doctor.stdout), doctor.stdout
+
+
+def test_the_profile_settings_are_validated():
+    from ccswitch import profiles
+
+    for key, bad in (("reasoning_summary", "verbose"), ("verbosity", "loud")):
+        with pytest.raises(profiles.ConfigError, match=f"{key} must be one of"):
+            profiles.resolve("g", {"preset": "openai", key: bad})
+    gpt = profiles.resolve("g", {"preset": "openai", "reasoning_summary": "off", "verbosity": "high"})
+    assert gpt.api == "openai-responses" and gpt.needs_proxy
+    assert profiles.resolve("c", {"preset": "openai-chat"}).api == "openai"
