@@ -20,7 +20,7 @@ from ccswitch.proxy.to_openai import translate_request as chat_request
 from ccswitch.proxy.to_responses import translate_request
 from ccswitch.proxy.tool_ids import ToolNames, reasoning_signature, signer_tag
 from ccswitch.proxy.upstream import Upstream
-from conftest import FIXTURES, ccs, options_for, write_config
+from conftest import FIXTURES, ccs, logged_rows, options_for, write_config
 from fakes import (FakeServer, Reply, json_reply, r_call, r_message, r_reasoning, response_object, responses_events,
                    responses_sse)
 from proxy_harness import SIMPLE, Harness, completion
@@ -804,6 +804,9 @@ def test_ccs_test_goes_through_the_proxy_to_the_responses_api(responses_fake):
     (seen,) = responses_fake.requests
     assert seen.path == "/v1/responses" and seen.body["model"] == "gpt-5.4" and seen.body["text"] == {"verbosity": "low"}
     assert seen.body["tools"][0]["name"] == "get_weather" and seen.body["stream"] is True
+    (row,) = logged_rows()  # the usage log, as for every kind: the provider's usage, cached input apart
+    assert (row["profile"], row["model"], row["status"], row["test"]) == ("gpt", "gpt-5.4", 200, 1)
+    assert (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"]) == (176, 1024, 310)
     keys.store_key("gpt", "sk-wrong-0000")
     wrong = json.loads(ccs("test", "gpt", "--json").stdout)
     assert wrong["result"] == "failed" and "ccs key set gpt" in wrong["diagnosis"]
