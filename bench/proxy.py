@@ -240,12 +240,13 @@ def compare_apis(env: dict, home: str, seconds: float, burst: bool) -> None:
             fake = subprocess.Popen([sys.executable, str(HERE / script), *(["--burst"] if burst else [])],
                                     stdout=subprocess.PIPE, text=True)
             fakes.append(fake)
+            port = fake.stdout.readline().strip()
             with open(Path(home, "profiles.toml"), "a") as config:
                 config.write(f'[profiles.bench-{name}]\napi = "{api}"\nauth = "none"\n'
-                             f'base_url = "http://127.0.0.1:{fake.stdout.readline().strip()}/v1"\nmodel = "gpt-bench"\n')
+                             f'base_url = "http://127.0.0.1:{port}/v1"\nmodel = "gpt-bench"\n')
         for name in APIS:
-            proxy = subprocess.Popen(["taskset", "-c", "0", *ccs_command(), "proxy", f"bench-{name}", "--json"], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=home)
+            proxy = subprocess.Popen(["taskset", "-c", "0", *ccs_command(), "proxy", f"bench-{name}", "--json"],
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=home)
             proxies.append(proxy)
             endpoint = json.loads(proxy.stdout.readline())
             targets_by_api[name] = (Target.make(endpoint["base_url"], "/v1/messages", f"x-api-key: {endpoint['token']}",

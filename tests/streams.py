@@ -96,3 +96,32 @@ def blocks_of(events: list[tuple[str, dict]]) -> list[dict]:
         if block["type"] == "tool_use":
             block["input"] = json.loads(raw) if raw else {}
     return blocks
+
+
+def assert_errors_never_crashes(translator, chunks: list, translate_whole) -> None:
+    """Whatever a provider sends, the answer is a stream or an Anthropic error: an odd shape is the provider's
+    fault, said as such, and none may pass only because a bug of ours (an AttributeError, a TypeError, ...) was
+    caught and turned into a 502. `translate_whole()` reads a whole answer."""
+    from ccswitch.proxy.errors import ProxyError
+
+    try:
+        out = b"".join(translator.feed(payload) for payload in chunks) + translator.finish()
+    except ProxyError as e:
+        assert e.hidden is None, e.hidden
+    else:
+        assert_grammar(parse_anthropic_sse(out))
+    try:
+        translate_whole()
+    except ProxyError as e:
+        assert e.status >= 400 and e.hidden is None, e.hidden
+
+
+def assert_chunking_changes_nothing(stream: bytes, cuts: list[int], expected: list[tuple[str, dict]],
+                                    translator=None) -> None:
+    """`stream` cut into reads at `cuts` gives `expected`: coalescing differs per read, the accumulated content
+    and the final message do not."""
+    cuts = sorted(cuts)
+    events = run_stream([stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])], translator=translator)
+    assert_grammar(events)
+    assert normalized(blocks_of(events)) == normalized(blocks_of(expected))
+    assert events[-2] == expected[-2]

@@ -14,8 +14,8 @@ OPTIONAL_PARAMETERS = ("reasoning_effort", "stream_options", "parallel_tool_call
 # Parameters a model may refuse, as OpenAI names them (both APIs): in the error's `param`, or after "Unsupported
 # parameter:" / "Unsupported value:". A nested one (`reasoning.summary`: an organization not verified for
 # summaries; `text.verbosity`: codex models) goes alone; `stream` refused gets a whole answer, streamed to claude.
-REFUSABLE = frozenset({"reasoning", "include", "text", "temperature", "top_p", "prompt_cache_key", "parallel_tool_calls",
-                       "max_output_tokens", "stream", "store", "verbosity", "reasoning_effort"})
+REFUSABLE = frozenset({"reasoning", "include", "text", "temperature", "top_p", "prompt_cache_key",
+                       "parallel_tool_calls", "max_output_tokens", "stream", "store", "verbosity", "reasoning_effort"})
 REFUSED = re.compile(rb"Unsupported (?:parameter|value):\s*'?([\w.]+)|\"param\":\s*\"([\w.]+)\"")
 # A chat template that wants one system message, first (Qwen's, Gemma's on llama.cpp, vLLM, LM Studio):
 # "System message must be at the beginning", "Conversation roles must alternate", "System role not supported".

@@ -144,9 +144,9 @@ def assistant_items(content, names: ToolNames, signer: str) -> list[dict]:
                           "name": names.shorten(block["name"]),
                           "arguments": json.dumps(block.get("input") or {}, ensure_ascii=False)})
         elif kind == "thinking" and (encrypted := signed_reasoning(block.get("signature") or "", signer)):
-            summary = block.get("thinking") or ""
-            items.append({"type": "reasoning", "summary": [{"type": "summary_text", "text": summary}] if summary else [],
-                          "encrypted_content": encrypted})
+            summary = block.get("thinking")
+            items.append({"type": "reasoning", "encrypted_content": encrypted,
+                          "summary": [{"type": "summary_text", "text": summary}] if summary else []})
     if "".join(texts):
         items.append(_assistant_text("".join(texts)))
     while items and items[-1]["type"] == "reasoning":  # reasoning is refused without the item it led to
