@@ -16,7 +16,8 @@ from .responses import Responses
 from .router import Router
 from .upstream import Upstream, new_client
 
-PIPELINES = {"anthropic": Relay, "openai": Chat, "openai-responses": Responses}  # by the target's API kind (apis.APIS)
+# by the target's API kind (apis.APIS)
+PIPELINES = {"anthropic": Relay, "openai": Chat, "openai-responses": Responses}
 
 log = logging.getLogger("ccswitch.proxy")
 
