@@ -38,11 +38,11 @@ def stream_events(chunks: int) -> list[bytes]:
     return events
 
 
-def answer_for(events: list[bytes], burst: bool):
+def answer_for(events: list[bytes], burst: bool, whole: bytes = COMPLETION):
     def answer(head: bytes, body: bytes) -> tuple[list[bytes], float | None]:
         if not streamed(body):
             return [b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
-                    % (len(COMPLETION), COMPLETION)], None
+                    % (len(whole), whole)], None
         return [STREAM_HEAD, *events], None if burst else 0.0
 
     return answer

@@ -1,6 +1,6 @@
 """The proxy against a direct baseline, measured in the same run, the way providers stream.
 
-    python bench/proxy.py [--burst] [--run] [--seconds S]
+    python bench/proxy.py [--burst] [--run] [--apis] [--seconds S]
 
 A fake provider (`fake_openai.py`) sends each SSE event as its own write (`--burst`: a whole stream
 in one write, for comparison). `ccs proxy` runs as its own process pinned to core 0; the load
@@ -10,7 +10,10 @@ driver being the child that `ccs run` starts, as claude would be.
 For whole and streamed requests at 1, 8 and 64 concurrent clients it prints requests per second
 direct and through the proxy, p50 latency and what the proxy adds to it, and the proxy process's
 CPU seconds per 1,000 requests; then its RSS. Before that: how long `ccs proxy` takes from start
-to its first answered request, and its idle RSS. The driver is a minimal keep-alive HTTP/1.1
+to its first answered request, and its idle RSS. Last (`--apis`: only this), the two OpenAI APIs side by
+side: a `ccs proxy` translating Chat Completions and one translating the Responses API, each in front of its
+own fake (`fake_openai.py`, `fake_responses.py`: the same 200-chunk stream in each API's events), and the
+proxy's CPU per streamed chunk for each, Chat's the baseline. The driver is a minimal keep-alive HTTP/1.1
 client on raw asyncio streams, so that its own cost stays small beside the proxy's. Every loop is
 bounded in count and time; all traffic stays on 127.0.0.1.
 """
@@ -224,6 +227,59 @@ def report(direct: Target, proxy: Target, proxy_pid: int, seconds: float) -> Non
     print(f"proxy RSS after the load: {rss:.1f} MB (peak {peak:.1f} MB)")
 
 
+API_CHUNKS = 200  # text events in each fake's stream
+APIS = {"chat": ("openai", "fake_openai.py"), "responses": ("openai-responses", "fake_responses.py")}
+
+
+def compare_apis(env: dict, home: str, seconds: float, burst: bool) -> None:
+    """Chat Completions and the Responses API through a `ccs proxy` each: the proxy's CPU per streamed chunk (a
+    stream's CPU less a whole answer's, over its chunks), in alternating rounds so that noise hurts both alike."""
+    fakes, proxies, targets_by_api = [], [], {}
+    try:
+        for name, (api, script) in APIS.items():
+            fake = subprocess.Popen([sys.executable, str(HERE / script), *(["--burst"] if burst else [])],
+                                    stdout=subprocess.PIPE, text=True)
+            fakes.append(fake)
+            port = fake.stdout.readline().strip()
+            with open(Path(home, "profiles.toml"), "a") as config:
+                config.write(f'[profiles.bench-{name}]\napi = "{api}"\nauth = "none"\n'
+                             f'base_url = "http://127.0.0.1:{port}/v1"\nmodel = "gpt-bench"\n')
+        for name in APIS:
+            proxy = subprocess.Popen(["taskset", "-c", "0", *ccs_command(), "proxy", f"bench-{name}", "--json"],
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=home)
+            proxies.append(proxy)
+            endpoint = json.loads(proxy.stdout.readline())
+            targets_by_api[name] = (Target.make(endpoint["base_url"], "/v1/messages", f"x-api-key: {endpoint['token']}",
+                                                anthropic_request), proxy.pid)
+        print(f"\nthe two OpenAI APIs, {API_CHUNKS}-chunk streams, proxy CPU per streamed chunk (best of 3 rounds):")
+        print(f"{'clients':>8s} {'chat us/chunk':>14s} {'responses us/chunk':>19s} {'ratio':>6s} "
+              f"{'chat ms/req':>12s} {'responses ms/req':>17s}")
+        for clients in (1, 8):
+            per_chunk: dict[str, list[float]] = {name: [] for name in APIS}
+            per_request: dict[str, list[float]] = {name: [] for name in APIS}
+            for _ in range(3):
+                for name, (target, pid) in targets_by_api.items():
+                    whole = asyncio.run(timed_phase(target, "whole", clients, seconds / 2, pid))
+                    stream = asyncio.run(timed_phase(target, "stream", clients, seconds, pid))
+                    per_request[name].append(stream.cpu / stream.done * 1000)
+                    per_chunk[name].append((stream.cpu / stream.done - whole.cpu / whole.done) / API_CHUNKS * 1e6)
+            chat, responses = min(per_chunk["chat"]), min(per_chunk["responses"])
+            print(f"{clients:8d} {chat:14.1f} {responses:19.1f} {responses / chat:6.2f} "
+                  f"{min(per_request['chat']):12.2f} {min(per_request['responses']):17.2f}", flush=True)
+    finally:
+        for process in proxies:
+            process.terminate()
+            process.wait(10)
+        for process in fakes:
+            process.kill()
+
+
+def ccs_command() -> list[str]:
+    """The installed package's `ccs`, started as users start it (from the source tree, Python would recompile
+    it at every start where PYTHONDONTWRITEBYTECODE is set)."""
+    return [shutil.which("ccs", path=str(Path(sys.executable).parent)) or "ccs"]
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
@@ -263,6 +319,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--burst", action="store_true", help="the fake writes each stream at once")
     parser.add_argument("--run", action="store_true", help="measure the proxy inside `ccs run`")
+    parser.add_argument("--apis", action="store_true", help="only Chat Completions against the Responses API")
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each timed phase")
     args = parser.parse_args()
     os.sched_setaffinity(0, {1})
@@ -277,10 +334,10 @@ def main() -> None:
             env = {**os.environ, "CCS_HOME": home, "CCS_CONFIG": f"{home}/profiles.toml"}
             Path(home, "profiles.toml").write_text(
                 f'version = 1\n[profiles.bench]\npreset = "vllm"\nbase_url = "{upstream}/v1"\nmodel = "gpt-bench"\n')
-            # the installed package, started as users start it (from the source tree, Python would
-            # recompile it at every start where PYTHONDONTWRITEBYTECODE is set)
-            ccs = [shutil.which("ccs", path=str(Path(sys.executable).parent)) or "ccs"]
-            on_core0 = ["taskset", "-c", "0", *ccs]
+            if args.apis:
+                compare_apis(env, home, args.seconds, args.burst)
+                return
+            on_core0 = ["taskset", "-c", "0", *ccs_command()]
             if args.run:
                 subprocess.run([*on_core0, "run", "bench", "--", sys.executable, __file__, "--client", upstream,
                                 str(args.seconds)], env=env, check=True, cwd=home)
@@ -294,6 +351,7 @@ def main() -> None:
             finally:
                 proxy.terminate()
                 proxy.wait(10)
+            compare_apis(env, home, args.seconds, args.burst)
     finally:
         fake.kill()
 

@@ -27,6 +27,7 @@ APIS: dict[str, Api] = {api.name: api for api in (
         claude_speaks=True),
     # Azure takes its keys in an `api-key` header; every other OpenAI-API provider a bearer token
     Api("openai", "/chat/completions", "/models", {}, "api-key", "OpenAI Chat Completions"),
+    Api("openai-responses", "/responses", "/models", {}, "api-key", "OpenAI Responses"),
 )}
 DEFAULT_API = "anthropic"
 

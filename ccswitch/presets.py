@@ -95,10 +95,15 @@ _ALL = [
            {**_LOCAL, "base_url": "http://localhost:8080"}),
     Preset("litellm", "A LiteLLM gateway (team proxy)", "https://docs.litellm.ai/docs/proxy/client_setup/claude_code",
            {"api": "anthropic", "base_url": "http://localhost:4000", "auth": "bearer"}),
-    # --- OpenAI Chat Completions: translated by the proxy ---
-    # GPT-6 models take tools through the Responses API only; on Chat Completions, GPT-5.6 Sol is the newest
-    # that calls tools with reasoning.
-    Preset("openai", "OpenAI API (Chat Completions)", "https://developers.openai.com/api/docs/models/gpt-5.6-sol",
+    # --- OpenAI's APIs: translated by the proxy ---
+    # The Responses API: OpenAI serves its codex and pro models there only (GPT-6 models take tools there only),
+    # and GPT-5.x calls tools with reasoning there (Chat Completions refuses tools with reasoning_effort).
+    Preset("openai", "OpenAI API (Responses)", "https://developers.openai.com/api/docs/models/gpt-5.6-sol",
+           {"api": "openai-responses", "base_url": "https://api.openai.com/v1", "auth": "bearer",
+            "model": "gpt-5.6-sol", "models": _tiers("gpt-5.6-sol", "gpt-5.6-sol", "gpt-5.6-luna"),
+            "context_window": 272000}),
+    # The same through Chat Completions, the older route; GPT-5.6 Sol is the newest that calls tools there.
+    Preset("openai-chat", "OpenAI API (Chat Completions)", "https://developers.openai.com/api/docs/models/gpt-5.6-sol",
            {"api": "openai", "base_url": "https://api.openai.com/v1", "auth": "bearer",
             "model": "gpt-5.6-sol", "models": _tiers("gpt-5.6-sol", "gpt-5.6-sol", "gpt-5.6-luna"),
             "context_window": 272000}),

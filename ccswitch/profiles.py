@@ -26,6 +26,8 @@ VERSION = 1
 ANTHROPIC_URL = "https://api.anthropic.com"
 TIERS = ("opus", "sonnet", "haiku", "fable", "subagent")
 EFFORTS = ("off", "minimal", "low", "medium", "high")  # "off": never send reasoning_effort
+SUMMARIES = ("auto", "concise", "detailed", "off")  # the Responses API's reasoning summaries; "off": none asked for
+VERBOSITIES = ("low", "medium", "high")  # GPT-5's verbosity
 SECRET_STORES = ("auto", "keyring", "file")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: "$" would let a trailing newline in
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -49,6 +51,8 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "context_window": int,
     "max_output_tokens": int,
     "reasoning_effort": str,
+    "reasoning_summary": str,
+    "verbosity": str,
     "timeout": (int, float),
     "max_request_mb": int,
     "fallback": list,
@@ -99,6 +103,8 @@ class Profile(NamedTuple):
     context_window: int | None = None
     max_output_tokens: int | None = None
     reasoning_effort: str | None = None
+    reasoning_summary: str | None = None  # proxy, Responses API only: the reasoning summary asked for
+    verbosity: str | None = None  # proxy only: GPT-5's verbosity
     timeout: float | None = None  # seconds the proxy waits for the provider's next byte (and claude a little longer)
     max_request_mb: int | None = None  # the proxy's limit on a request body
     fallback: list[str] = ()  # routes ("profile,model") tried in turn when a request's own fails before answering
@@ -406,6 +412,9 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         raise fail("timeout", "timeout must be a positive number of seconds")
     if (effort := merged.get("reasoning_effort")) is not None and effort not in EFFORTS:
         raise fail("reasoning_effort", f"reasoning_effort must be one of {', '.join(EFFORTS)}")
+    for key, allowed in (("reasoning_summary", SUMMARIES), ("verbosity", VERBOSITIES)):
+        if key in merged and merged[key] not in allowed:
+            raise fail(key, f"{key} must be one of {', '.join(allowed)}")
     for key, empty in (("models", dict), ("env", dict), ("claude_args", list), ("aliases", list), ("fallback", list),
                        ("prices", dict)):
         merged.setdefault(key, empty())

@@ -251,3 +251,109 @@ def anthropic_text_stream(text: str, model: str) -> Reply:
     return anthropic_sse([message_start(model), *block(0, {"type": "text", "text": ""},
                                                        {"type": "text_delta", "text": text}),
                           *message_end("end_turn", 5)])
+
+
+# ---------------------------------------------------------------- OpenAI's Responses API
+# As OpenAI documents its stream (openai-python's response_*_event types): an `event:` line naming the type
+# and a `data:` object carrying it and a sequence_number, each event its own write, no `[DONE]`; items
+# announced by response.output_item.added, their deltas, then response.output_item.done with the whole item.
+
+RESPONSES_USAGE = {"input_tokens": 1200, "input_tokens_details": {"cached_tokens": 1024}, "output_tokens": 310,
+                   "output_tokens_details": {"reasoning_tokens": 256}, "total_tokens": 1510}
+
+
+def _pieces(text: str) -> list[str]:
+    """Text as a model streams it: a few words a delta."""
+    words = text.split(" ")
+    return [" ".join(words[i:i + 2]) + (" " if i + 2 < len(words) else "") for i in range(0, len(words), 2)] or [""]
+
+
+def r_reasoning(*summary: str, encrypted: str | None = "gAAAAABencrypted-reasoning==", item_id: str = "rs_1"):
+    """A reasoning item: its summary parts streamed, its encrypted content only in output_item.done."""
+    final = {"id": item_id, "type": "reasoning", "summary": [{"type": "summary_text", "text": t} for t in summary]}
+    if encrypted is not None:
+        final["encrypted_content"] = encrypted
+
+    def events(index: int) -> list[dict]:
+        at = {"item_id": item_id, "output_index": index}
+        out = [{"type": "response.output_item.added", "output_index": index,
+                "item": {"id": item_id, "type": "reasoning", "summary": []}}]
+        for number, text in enumerate(summary):
+            part = {**at, "summary_index": number}
+            out.append({"type": "response.reasoning_summary_part.added", **part, "part": {"type": "summary_text",
+                                                                                           "text": ""}})
+            out += [{"type": "response.reasoning_summary_text.delta", **part, "delta": p} for p in _pieces(text)]
+            out.append({"type": "response.reasoning_summary_text.done", **part, "text": text})
+            out.append({"type": "response.reasoning_summary_part.done", **part,
+                        "part": {"type": "summary_text", "text": text}})
+        return out + [{"type": "response.output_item.done", "output_index": index, "item": final}]
+
+    return final, events
+
+
+def r_message(text: str, item_id: str = "msg_1", deltas: bool = True):
+    """An assistant message item; `deltas=False`: its text only in the .done events."""
+    part = {"type": "output_text", "text": text, "annotations": []}
+    final = {"id": item_id, "type": "message", "status": "completed", "role": "assistant", "content": [part]}
+
+    def events(index: int) -> list[dict]:
+        at = {"item_id": item_id, "output_index": index, "content_index": 0}
+        out = [{"type": "response.output_item.added", "output_index": index,
+                "item": {"id": item_id, "type": "message", "status": "in_progress", "role": "assistant",
+                         "content": []}},
+               {"type": "response.content_part.added", **at, "part": {**part, "text": ""}}]
+        if deltas:
+            out += [{"type": "response.output_text.delta", **at, "delta": p, "logprobs": [], "obfuscation": "x9Qz"}
+                    for p in _pieces(text)]
+        out += [{"type": "response.output_text.done", **at, "text": text, "logprobs": []},
+                {"type": "response.content_part.done", **at, "part": part}]
+        return out + [{"type": "response.output_item.done", "output_index": index, "item": final}]
+
+    return final, events
+
+
+def r_call(name: str, arguments: str, call_id: str = "call_1", item_id: str = "fc_1", deltas: bool = True):
+    """A function_call item: its arguments in deltas (`deltas=False`: only whole, in the .done events)."""
+    final = {"id": item_id, "type": "function_call", "status": "completed", "call_id": call_id, "name": name,
+             "arguments": arguments}
+
+    def events(index: int) -> list[dict]:
+        at = {"item_id": item_id, "output_index": index}
+        out = [{"type": "response.output_item.added", "output_index": index,
+                "item": {**final, "status": "in_progress", "arguments": ""}}]
+        if deltas:
+            out += [{"type": "response.function_call_arguments.delta", **at, "delta": arguments[i:i + 7]}
+                    for i in range(0, len(arguments), 7)]
+        out.append({"type": "response.function_call_arguments.done", **at, "name": name, "arguments": arguments})
+        return out + [{"type": "response.output_item.done", "output_index": index, "item": final}]
+
+    return final, events
+
+
+def response_object(*items, status: str = "completed", reason: str | None = None, usage: dict | None = RESPONSES_USAGE,
+                    model: str = "gpt-fake-2026", error: dict | None = None) -> dict:
+    """The Response object, as a whole answer or in the final event (`items` from r_reasoning, r_message, r_call)."""
+    return {"id": "resp_fake", "object": "response", "created_at": 1751642570, "status": status, "model": model,
+            "output": [final for final, _ in items], "usage": usage, "error": error, "store": False,
+            "incomplete_details": {"reason": reason} if reason else None, "parallel_tool_calls": True}
+
+
+def responses_events(*items, final: str = "response.completed", **response) -> list[dict]:
+    """A whole stream: created, in_progress, each item's events in order, then the final event."""
+    snapshot = {**response_object(**response), "status": "in_progress", "output": [], "usage": None}
+    out = [{"type": "response.created", "response": snapshot}, {"type": "response.in_progress", "response": snapshot}]
+    for index, (_, events) in enumerate(items):
+        out += events(index)
+    return out + [{"type": final, "response": response_object(*items, **response)}]
+
+
+def responses_sse(events: list) -> Reply:
+    """A Responses API stream: each event (a dict; a float is a pause) its own write, numbered in order."""
+    chunks, number = [], 0
+    for e in events:
+        if isinstance(e, float):
+            chunks.append(e)
+            continue
+        chunks.append(f"event: {e['type']}\ndata: {json.dumps({**e, 'sequence_number': number})}\n\n".encode())
+        number += 1
+    return Reply(200, {"Content-Type": "text/event-stream"}, chunks)

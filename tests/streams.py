@@ -19,15 +19,15 @@ def parse_anthropic_sse(raw: bytes) -> list[tuple[str, dict]]:
     return events
 
 
-def run_stream(pieces: list[bytes], names: ToolNames | None = None) -> list[tuple[str, dict]]:
-    """Feed raw upstream reads through SSEParser + StreamTranslator, as the server does."""
+def run_stream(pieces: list[bytes], names: ToolNames | None = None, translator=None) -> list[tuple[str, dict]]:
+    """Feed raw upstream reads through SSEParser + a stream translator (Chat's unless given), as the server does."""
     parser = SSEParser()
-    translator = StreamTranslator("claude-test", names or ToolNames())
+    translator = translator or StreamTranslator("claude-test", names or ToolNames())
     out = b""
     for piece in pieces:
         for payload in parser.feed(piece):
             out += translator.feed(payload)
-        if parser.done:
+        if parser.done or translator.done:
             break
     if not parser.done:
         for payload in parser.close():
@@ -63,8 +63,8 @@ def assert_grammar(events: list[tuple[str, dict]]) -> None:
         elif kind == "content_block_delta":
             assert data["index"] == open_index
             delta_type = data["delta"]["type"]
-            assert delta_type == {"text": "text_delta", "thinking": "thinking_delta",
-                                  "tool_use": "input_json_delta"}[block_type]
+            assert delta_type in {"text": ["text_delta"], "thinking": ["thinking_delta", "signature_delta"],
+                                  "tool_use": ["input_json_delta"]}[block_type]
         elif kind == "content_block_stop":
             assert data["index"] == open_index
             open_index = None
@@ -87,6 +87,8 @@ def blocks_of(events: list[tuple[str, dict]]) -> list[dict]:
                 block["text"] += delta["text"]
             elif delta["type"] == "thinking_delta":
                 block["thinking"] += delta["thinking"]
+            elif delta["type"] == "signature_delta":
+                block["signature"] += delta["signature"]
             else:
                 block["_json"] += delta["partial_json"]
     for block in blocks:
@@ -94,3 +96,32 @@ def blocks_of(events: list[tuple[str, dict]]) -> list[dict]:
         if block["type"] == "tool_use":
             block["input"] = json.loads(raw) if raw else {}
     return blocks
+
+
+def assert_errors_never_crashes(translator, chunks: list, translate_whole) -> None:
+    """Whatever a provider sends, the answer is a stream or an Anthropic error: an odd shape is the provider's
+    fault, said as such, and none may pass only because a bug of ours (an AttributeError, a TypeError, ...) was
+    caught and turned into a 502. `translate_whole()` reads a whole answer."""
+    from ccswitch.proxy.errors import ProxyError
+
+    try:
+        out = b"".join(translator.feed(payload) for payload in chunks) + translator.finish()
+    except ProxyError as e:
+        assert e.hidden is None, e.hidden
+    else:
+        assert_grammar(parse_anthropic_sse(out))
+    try:
+        translate_whole()
+    except ProxyError as e:
+        assert e.status >= 400 and e.hidden is None, e.hidden
+
+
+def assert_chunking_changes_nothing(stream: bytes, cuts: list[int], expected: list[tuple[str, dict]],
+                                    translator=None) -> None:
+    """`stream` cut into reads at `cuts` gives `expected`: coalescing differs per read, the accumulated content
+    and the final message do not."""
+    cuts = sorted(cuts)
+    events = run_stream([stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])], translator=translator)
+    assert_grammar(events)
+    assert normalized(blocks_of(events)) == normalized(blocks_of(expected))
+    assert events[-2] == expected[-2]

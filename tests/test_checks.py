@@ -160,7 +160,7 @@ def test_an_openai_api_profile_is_tested_through_its_proxy(openai_fake):
     write_config(f"""
         version = 1
         [profiles.gpt]
-        preset = "openai"
+        preset = "openai-chat"
         base_url = "{openai_fake.url}/v1"
         model = "gpt-main"
     """)
@@ -185,7 +185,7 @@ def write_router(anthropic_fake, openai_fake, mix: str, gpt_key: str) -> None:
         base_url = "{anthropic_fake.url}"
         auth = "api-key"
         [profiles.gpt]
-        preset = "openai"
+        preset = "openai-chat"
         base_url = "{openai_fake.url}/v1"
         [profiles.mix]
         models = {{ haiku = "anth,a-small" }}
@@ -295,7 +295,7 @@ def test_models_of_both_apis_mark_what_the_profile_uses(anthropic_fake, openai_f
         model = "a-big"
         models = {{ opus = "a-big", haiku = "a-typo" }}
         [profiles.gpt]
-        preset = "openai"
+        preset = "openai-chat"
         base_url = "{openai_fake.url}/v1"
         model = "gpt-main"
         models = {{ haiku = "gpt-mini" }}

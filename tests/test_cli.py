@@ -202,7 +202,7 @@ def test_env_reveal_json_and_proxy_profiles(glm):
 
 def test_presets_json_lists_every_preset():
     data = json.loads(invoke("presets", "--json").output)
-    assert data["zai"]["base_url"] == "https://api.z.ai/api/anthropic" and data["openai"]["api"] == "openai"
+    assert data["zai"]["base_url"] == "https://api.z.ai/api/anthropic" and data["openai"]["api"] == "openai-responses"
 
 
 EDITOR = """#!{python}

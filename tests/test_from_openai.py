@@ -16,7 +16,9 @@ from ccswitch.proxy.tool_ids import ToolNames
 from ccswitch.proxy.upstream import SSEParser, Upstream
 from conftest import options_for
 from fakes import sse
-from streams import assert_grammar, blocks_of, normalized, parse_anthropic_sse, run_stream
+from streams import (assert_chunking_changes_nothing, assert_errors_never_crashes, assert_grammar, blocks_of,
+                     run_stream)
+from strategies import any_json
 
 
 def chunk(delta: dict | None = None, finish: str | None = None, usage: dict | None = None, choices: bool = True):
@@ -262,19 +264,12 @@ STREAM = b"".join(sse([
     chunk(call(0, args="}")), chunk(call(1, args=': "/tmp/x"}')),
     chunk(finish="tool_calls"), chunk(usage=USAGE, choices=False)]))
 EXPECTED = run_stream([STREAM])
-EXPECTED_BLOCKS = normalized(blocks_of(EXPECTED))
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(1, len(STREAM) - 1), max_size=40, unique=True))
 def test_property_any_chunking_gives_the_same_events(cuts):
-    cuts = sorted(cuts)
-    pieces = [STREAM[a:b] for a, b in zip([0, *cuts], [*cuts, len(STREAM)])]
-    events = run_stream(pieces)
-    assert_grammar(events)
-    # coalescing differs per read; the accumulated content and the final message do not
-    assert normalized(blocks_of(events)) == EXPECTED_BLOCKS
-    assert events[-2] == EXPECTED[-2]
+    assert_chunking_changes_nothing(STREAM, cuts, EXPECTED)
 
 
 def test_cached_tokens_wherever_the_provider_reports_them():
@@ -291,28 +286,14 @@ def test_cached_tokens_wherever_the_provider_reports_them():
 
 # ---- property: whatever a provider sends, the answer is a stream or an Anthropic error, never a crash
 
-_KEYS = st.sampled_from(["choices", "delta", "message", "index", "tool_calls", "function", "arguments", "name", "id",
-                         "content", "reasoning_content", "refusal", "finish_reason", "usage", "prompt_tokens",
-                         "prompt_tokens_details", "cached_tokens", "error", "extra_content", "google", "text"])
-_SCALARS = (st.none() | st.booleans() | st.integers(-2, 3) | st.text(max_size=4)
-            | st.sampled_from(["stop", "tool_calls", "length", "error", "{", "}"]))
-ANY_JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=4),
-                        max_leaves=20)
+ANY_JSON = any_json(["choices", "delta", "message", "index", "tool_calls", "function", "arguments", "name", "id",
+                     "content", "reasoning_content", "refusal", "finish_reason", "usage", "prompt_tokens",
+                     "prompt_tokens_details", "cached_tokens", "error", "extra_content", "google", "text"],
+                    ["stop", "tool_calls", "length", "error", "{", "}"])
 
 
 @settings(max_examples=1000, deadline=None)
 @given(st.lists(ANY_JSON, max_size=4), ANY_JSON)
 def test_property_odd_provider_answers_are_errors_never_crashes(chunks, whole):
-    """An odd shape is the provider's fault, said as such: none may pass only because a bug of ours
-    (an AttributeError, a TypeError, ...) was caught and turned into a 502."""
-    translator = StreamTranslator("m", ToolNames())
-    try:
-        out = b"".join(translator.feed(payload) for payload in chunks) + translator.finish()
-    except ProxyError as e:
-        assert e.hidden is None, e.hidden
-    else:
-        assert_grammar(parse_anthropic_sse(out))
-    try:
-        translate_response(whole, "m", ToolNames())
-    except ProxyError as e:
-        assert e.status >= 400 and e.hidden is None, e.hidden
+    assert_errors_never_crashes(StreamTranslator("m", ToolNames()), chunks,
+                                lambda: translate_response(whole, "m", ToolNames()))

@@ -56,7 +56,7 @@ def everything_written(*roots: Path) -> dict[Path, bytes]:
 def test_the_key_stays_in_ccs_behind_the_proxy(no_keyring, tmp_path):
     fake = FakeServer(provider)
     try:
-        write_config(f'version = 1\n[profiles.gpt]\npreset = "openai"\nbase_url = "{fake.url}/v1"\n')
+        write_config(f'version = 1\n[profiles.gpt]\npreset = "openai-chat"\nbase_url = "{fake.url}/v1"\n')
         assert ccs("key", "set", "gpt", "--stdin", input=KEY).returncode == 0
         result = ccs("run", "gpt", "--", sys.executable, "-c", CHILD)
     finally:
@@ -141,7 +141,7 @@ def test_a_routers_targets_keep_no_key_variable_in_claudes_environment(no_keyrin
         preset = "zai"
         key_env = "GLM_KEY"
         [profiles.gpt]
-        preset = "openai"
+        preset = "openai-chat"
         key_env = "GPT_KEY"
         [profiles.mix]
         models = { opus = "gpt,gpt-5" }

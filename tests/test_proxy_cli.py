@@ -39,7 +39,7 @@ def provider(no_keyring):
     write_config(f"""
         version = 1
         [profiles.gpt]
-        preset = "openai"
+        preset = "openai-chat"
         base_url = "{server.url}/v1"
         models = {{ haiku = "gpt-mini" }}
     """)
@@ -75,7 +75,7 @@ def test_a_key_env_key_stays_in_ccs_behind_the_proxy(provider):
     write_config(f"""
         version = 1
         [profiles.gpt]
-        preset = "openai"
+        preset = "openai-chat"
         base_url = "{provider.url}/v1"
         key_env = "OPENAI_API_KEY"
     """)

@@ -124,7 +124,7 @@ def write_proxy_profile(name: str, preset: str, provider: FakeServer, model: str
 @pytest.fixture
 def openai_profile(claude_path, no_keyring):
     provider = FakeServer(fake_openai_provider)
-    write_proxy_profile("gpt", "openai", provider, "gpt-fake", "gpt-fake-mini")
+    write_proxy_profile("gpt", "openai-chat", provider, "gpt-fake", "gpt-fake-mini")
     assert ccs("key", "set", "gpt", "--stdin", input="sk-openai-upstream-key").returncode == 0
     yield provider
     provider.close()
@@ -157,6 +157,60 @@ def test_claude_bash_tool_round_trip_through_the_proxy(openai_profile, claude_pa
     assert messages[call_at + 1]["role"] == "tool" and "proxied-42" in messages[call_at + 1]["content"]
 
 
+ENCRYPTED_REASONING = "gAAAAABpRealClaudeTurnOneReasoning" + "x" * 200 + "=="
+
+
+def fake_responses_provider(seen):
+    """Answers like OpenAI's Responses API: a reasoning model that calls Bash when asked to, then echoes the
+    tool's output; its reasoning comes encrypted, to be sent back with the next turn."""
+    from fakes import json_reply, r_call, r_message, r_reasoning, response_object, responses_events, responses_sse
+
+    if seen.method != "POST" or not seen.path.endswith("/responses"):
+        return Reply(404, {"Content-Length": "0"})
+    items = seen.body["input"]
+    outputs = [item["output"] for item in items if item["type"] == "function_call_output"]
+    if outputs:
+        answer = (r_reasoning("The tool answered.", encrypted="gAAAAABsecond=="),
+                  r_message(f"The tool said: {outputs[-1]}"))
+    elif "RUN_TOOL" in json.dumps([item for item in items if item.get("role") == "user"][-1:]):
+        answer = (r_reasoning("**Running it**", "A shell call will do.", encrypted=ENCRYPTED_REASONING),
+                  r_message("Running it."),
+                  r_call("Bash", json.dumps({"command": "echo proxied-$((6*7))", "description": "print a number"})))
+    else:
+        answer = (r_message("pong through the responses api"),)
+    if seen.body.get("stream"):
+        return responses_sse(responses_events(*answer))
+    return json_reply(response_object(*answer))
+
+
+def test_claude_tool_round_trip_through_the_responses_api_sends_its_reasoning_back(claude_path, no_keyring):
+    provider = FakeServer(fake_responses_provider)
+    try:
+        write_proxy_profile("gpt", "openai", provider, "gpt-5.4", "gpt-5.4-mini")  # the Responses API
+        assert ccs("key", "set", "gpt", "--stdin", input="sk-openai-upstream-key").returncode == 0
+        result = ccs("run", "gpt", "--", "claude", "--print", "RUN_TOOL now", "--allowedTools", "Bash",
+                     cwd=claude_path, timeout=240)
+        assert result.returncode == 0, result.stderr + result.stdout
+        assert "The tool said: proxied-42" in result.stdout
+        posts = [r for r in provider.requests if r.method == "POST"]
+        assert all(r.path == "/v1/responses" and r.headers["authorization"] == "Bearer sk-openai-upstream-key"
+                   for r in posts)
+        followups = [r for r in posts if any(i["type"] == "function_call_output" for i in r.body["input"])]
+        assert followups, "claude never sent the tool result back"
+        items = followups[0].body["input"]
+        kinds = [item["type"] for item in items]
+        at = kinds.index("function_call")
+        reasoning = next(item for item in items if item["type"] == "reasoning")
+        assert reasoning["encrypted_content"] == ENCRYPTED_REASONING  # back through claude, verbatim
+        assert kinds.index("reasoning") < at and "id" not in reasoning
+        assert items[at]["name"] == "Bash" and items[at + 1]["call_id"] == items[at]["call_id"]
+        assert "proxied-42" in items[at + 1]["output"]
+        assert followups[0].body["store"] is False and "instructions" in followups[0].body
+        assert all(item.get("role") != "system" for item in items)
+    finally:
+        provider.close()
+
+
 def test_claude_recovers_from_a_full_context_through_the_proxy(claude_path, no_keyring):
     """vLLM refuses input + max_tokens over its window; in Anthropic's words, claude retries with less."""
     limit, used = 20000, 9000
@@ -185,7 +239,8 @@ def test_claude_recovers_from_a_full_context_through_the_proxy(claude_path, no_k
 
 
 # A provider of each kind behind the proxy: (preset, the base URL's path, where its requests go under it)
-KINDS = {"translated": ("openai", "/v1", "/chat/completions"), "native": ("zai", "/api/anthropic", "/v1/messages")}
+KINDS = {"chat": ("openai-chat", "/v1", "/chat/completions"), "responses": ("openai", "/v1", "/responses"),
+         "native": ("zai", "/api/anthropic", "/v1/messages")}
 
 
 def run_through_proxy(claude_path, kind: str, base_url: str):
@@ -281,7 +336,7 @@ def router_profiles(claude_path, no_keyring):
         base_url = "{glm.url}/api/anthropic"
         model = "glm-4.6"
         [profiles.main]
-        preset = "openai"
+        preset = "openai-chat"
         base_url = "{main.url}/v1"
         [profiles.mix]
         models = {{ opus = "main,gpt-big", sonnet = "main,gpt-fake", haiku = "main,gpt-fake-mini", subagent = "glm,glm-4.5-air" }}
@@ -385,7 +440,7 @@ def test_the_usage_log_files_claudes_requests_under_claudes_own_session_id(claud
             model = "glm-4.6"
             prices = {{ "*" = {{ input = 1, output = 2 }} }}
             [profiles.main]
-            preset = "openai"
+            preset = "openai-chat"
             base_url = "{main.url}/v1"
             prices = {{ "*" = {{ input = 1, output = 2 }} }}
             [profiles.mix]

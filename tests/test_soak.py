@@ -68,7 +68,7 @@ def soak_proxy(no_keyring):
     write_config(f"""
         version = 1
         [profiles.soak]
-        preset = "openai"
+        preset = "openai-chat"
         base_url = "{fake.url}/v1"
         models = {{ opus = "gpt-big", sonnet = "gpt-main", haiku = "gpt-small" }}
     """)
@@ -199,7 +199,7 @@ def test_a_working_day_through_a_router(no_keyring, capsys):
         base_url = "{glm.url}"
         model = "glm-4.6"
         [profiles.gpt]
-        preset = "openai"
+        preset = "openai-chat"
         base_url = "{gpt.url}/v1"
         [profiles.mix]
         models = {{ opus = "gpt,gpt-big", sonnet = "glm,glm-4.6", haiku = "gpt,gpt-small" }}

@@ -15,6 +15,7 @@ from ccswitch.proxy.to_openai import translate_request
 from ccswitch.proxy.tool_ids import ToolNames
 from ccswitch.proxy.upstream import Upstream
 from conftest import FIXTURES, options_for
+from strategies import text, tool_name, user_block
 
 UP = Upstream(api="openai", name="gpt", base_url="https://api.openai.example/v1", key="sk-up", model="gpt-main",
               models={"opus": "gpt-big", "sonnet": "gpt-main", "haiku": "gpt-small"})
@@ -333,11 +334,6 @@ def test_malformed_requests_are_invalid_requests(bad):
 
 # ---- property: any valid Anthropic request translates, and every call is answered
 
-text = st.text(min_size=1, max_size=20)
-tool_name = st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,90}", fullmatch=True)
-image = st.builds(lambda d: {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": d}},
-                  st.text("abcdef", min_size=1, max_size=8))
-user_block = st.one_of(st.builds(lambda t: {"type": "text", "text": t}, text), image)
 
 
 @st.composite

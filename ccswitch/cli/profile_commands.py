@@ -27,7 +27,8 @@ def add(
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Provider preset (see `ccs presets`).",
                                          autocompletion=complete_preset),
     base_url: Optional[str] = typer.Option(None, help="Provider base URL."),
-    api: Optional[str] = typer.Option(None, help="anthropic (native) or openai (translated)."),
+    api: Optional[str] = typer.Option(None, help="anthropic (native); openai (Chat Completions) or openai-responses "
+                                                 "(translated)."),
     auth: Optional[str] = typer.Option(None, help="bearer, api-key, login or none (a server that takes no key)."),
     model: Optional[str] = typer.Option(None, help="Main model (ANTHROPIC_MODEL); a route `profile,model` in a router."),
     opus: Optional[str] = typer.Option(None, help="Model (or route) for the opus tier."),

@@ -170,10 +170,11 @@ def message_as_events(message: dict) -> bytes:
     out = [event("message_start", {"type": "message_start", "message": {
         **message, "content": [], "stop_reason": None, "usage": {**message["usage"], "output_tokens": 0}}})]
     for index, block in enumerate(message["content"]):
-        empty, delta = _as_start_and_delta(block)
+        empty, *deltas = _as_start_and_deltas(block)
         out.append(event("content_block_start", {"type": "content_block_start", "index": index,
                                                  "content_block": empty}))
-        out.append(event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
+        out.extend(event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+                   for delta in deltas)
         out.append(event("content_block_stop", {"type": "content_block_stop", "index": index}))
     out.append(event("message_delta", {"type": "message_delta", "usage": message["usage"],
                                        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None}}))
@@ -181,13 +182,16 @@ def message_as_events(message: dict) -> bytes:
     return b"".join(out)
 
 
-def _as_start_and_delta(block: dict) -> tuple[dict, dict]:
-    """A whole content block as its empty start and one delta carrying everything."""
+def _as_start_and_deltas(block: dict) -> tuple[dict, ...]:
+    """A whole content block as its empty start and a delta carrying everything (and a thinking block's
+    signature after it)."""
     if block["type"] == "text":
         return {"type": "text", "text": ""}, {"type": "text_delta", "text": block["text"]}
     if block["type"] == "thinking":
-        return ({"type": "thinking", "thinking": "", "signature": ""},
-                {"type": "thinking_delta", "thinking": block["thinking"]})
+        start = ({"type": "thinking", "thinking": "", "signature": ""},
+                 {"type": "thinking_delta", "thinking": block["thinking"]})
+        signature = block.get("signature")
+        return (*start, {"type": "signature_delta", "signature": signature}) if signature else start
     return {**block, "input": {}}, {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
 
 

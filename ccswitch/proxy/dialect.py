@@ -21,6 +21,7 @@ class Dialect(NamedTuple):
     takes_user: bool = False  # the optional `user` field (strict servers reject it)
     takes_top_k: bool = False  # `top_k` (OpenAI and most hosted APIs reject it)
     completion_tokens: bool = False  # the output cap is `max_completion_tokens` (OpenAI's reasoning models)
+    reasons: bool = False  # reasons before it answers, whatever is asked: a tiny output cap is all spent on that
 
 
 LOCAL = {"takes_top_k": True}  # vLLM, llama.cpp, LM Studio, Ollama
@@ -33,7 +34,7 @@ HOSTS = {
 GEMINI = {"openapi_schemas": True, "thought_signatures": True}
 # By the model's name, after an optional `vendor/` prefix.
 FAMILIES = (
-    (re.compile(r"(?:.*/)?(o\d|gpt-5)"), {"completion_tokens": True}),
+    (re.compile(r"(?:.*/)?(o\d|gpt-5)"), {"completion_tokens": True, "reasons": True}),
     (re.compile(r"(?:.*/)?gemini"), GEMINI),
     (re.compile(r"(?:.*/)?deepseek"), {"keeps_reasoning": True}),
 )
@@ -66,3 +67,5 @@ class Options(NamedTuple):
     dialect: Dialect = Dialect()
     max_output_tokens: int | None = None
     reasoning_effort: str | None = None
+    reasoning_summary: str | None = None  # Responses: how the reasoning is summarised; "off": not at all
+    verbosity: str | None = None  # GPT-5's: "low", "medium", "high"

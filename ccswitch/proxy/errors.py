@@ -82,11 +82,14 @@ _OVERFLOWS = [re.compile(pattern, re.I | re.S) for pattern in (
     r"input token count \((?P<input>\d+)\) exceeds the maximum number of tokens allowed \((?P<limit>\d+)\)",
     r"prompt contains (?P<input>\d+) tokens.*too large for model with (?P<limit>\d+) maximum context length",
 )]
-# A model's fixed cap on output tokens: OpenAI, DeepSeek, Groq.
+# A full context said without numbers: OpenAI's Responses API.
+_OVERFLOW_WORDS = re.compile(r"exceeds the context window|context_length_exceeded", re.I)
+# A model's fixed cap on output tokens: OpenAI (both APIs), DeepSeek, Groq.
 _OUTPUT_CAPS = [re.compile(pattern, re.I) for pattern in (
     r"supports at most (\d+) completion tokens",
     r"valid range of max_tokens is \[1, ?(\d+)\]",
     r"max_(?:completion_)?tokens`? must be less than or equal to `?(\d+)",
+    r"max_output_tokens'?: integer above maximum value\. Expected a value <= ?(\d+)",  # the Responses API
 )]
 
 
@@ -99,6 +102,8 @@ def context_overflow(error: str, max_tokens: int | None) -> str | None:
                 return (f"input length and `max_tokens` exceed context limit: {used} + {max_tokens} > {limit}, "
                         "decrease input length or `max_tokens` and try again")
             return f"prompt is too long: {used} tokens > {limit} maximum"
+    if _OVERFLOW_WORDS.search(error):
+        return f"prompt is too long: {upstream_message(error.encode()) or 'the input exceeds the context window'}"
     return None
 
 
@@ -125,6 +130,23 @@ def from_stream_error(payload: dict) -> ProxyError:
     else:
         message = str(error)
     return ProxyError(status, f"upstream error in stream: {message}")
+
+
+# The Responses API's error codes (a failed response, an `error` event) by the status they stand for;
+# any other code is a server error, or the request's fault when it reads `invalid_...`.
+RESPONSE_CODES = {"rate_limit_exceeded": 429, "insufficient_quota": 429, "server_error": 500,
+                  "server_is_overloaded": 529, "slow_down": 529}
+
+
+def from_response_error(error: dict, what: str = "upstream error in stream") -> ProxyError:
+    """A Responses `error` (`{code, message, type?}`) in Anthropic's words; a full context as claude knows one."""
+    code = str(error.get("code") or error.get("type") or "")
+    message = str(error.get("message") or code or "no message")
+    overflow = context_overflow(message, None)
+    if overflow or code == "context_length_exceeded":
+        return ProxyError(400, overflow or f"prompt is too long: {message}")
+    status = RESPONSE_CODES.get(code) or (400 if code.startswith("invalid") else 500)
+    return ProxyError(status, f"{what}: {message}")
 
 
 def from_transport(error: BaseException, url: str, profile: str) -> ProxyError:

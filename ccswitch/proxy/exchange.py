@@ -10,13 +10,14 @@ import logging
 from .chat import Chat
 from .refusals import Refusals
 from .errors import ProxyError
-from .pipeline import CLIENT_LEFT, REPLY, Outcome, Reply
+from .pipeline import CLIENT_LEFT, REPLY, SESSION_HEADER, Outcome, Reply
 from .relay import Relay, Signatures
+from .responses import Responses
 from .router import Router
 from .upstream import Upstream, new_client
 
-PIPELINES = {"anthropic": Relay, "openai": Chat}  # by the target's API kind (apis.APIS)
-SESSION_HEADER = "x-claude-code-session-id"
+# by the target's API kind (apis.APIS)
+PIPELINES = {"anthropic": Relay, "openai": Chat, "openai-responses": Responses}
 
 log = logging.getLogger("ccswitch.proxy")
 

@@ -21,6 +21,7 @@ MAX_ANSWER = 64 * 1024 * 1024  # a whole (non-streamed) answer from the provider
 CLIENT_LEFT = 499  # the status a request that the client left before its answer ends with, in the log
 JSON_CONTENT = {"content-type": "application/json"}
 SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache"}
+SESSION_HEADER = "x-claude-code-session-id"  # claude's conversation, on each of its requests
 
 log = logging.getLogger("ccswitch.proxy")
 

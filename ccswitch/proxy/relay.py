@@ -10,6 +10,7 @@ from collections import OrderedDict
 
 from . import jsonio
 from .pipeline import CLIENT_LEFT, JSON_CONTENT, Exchange, StreamClock
+from .tool_ids import ours
 from .upstream import BodyReader
 
 # Never forwarded: the session token (the provider gets its own key), and what belongs to one connection.
@@ -111,9 +112,9 @@ class Signatures:
             self.signer.popitem(last=False)
 
     def foreign(self, signature: str, profile: str, strict: bool = False) -> bool:
-        """Signed by another provider: empty (our own translation's), or one we saw another profile sign
+        """Signed by another provider: empty or ours (our own translation's), or one we saw another profile sign
         (`strict`: or one we never saw)."""
-        if not signature:
+        if not signature or ours(signature):
             return True
         signer = self.signer.get(hash(signature))
         if signer is not None:

@@ -11,17 +11,35 @@ NO_RESULT = "Error: the tool call returned no result"
 NO_OUTPUT = "(no output)"
 
 
-def output_cap(req: dict, options: Options) -> int | None:
-    """The request's max_tokens, within the profile's max_output_tokens."""
-    max_tokens = req.get("max_tokens")
-    if options.max_output_tokens and (max_tokens is None or max_tokens > options.max_output_tokens):
-        return options.max_output_tokens
-    return max_tokens
+# claude checks a model with a one-token request (at start-up, and /model before it takes a name). A model that
+# reasons first spends so small a cap on reasoning and says nothing (or is refused: the Responses API takes no
+# cap below 16): such a model gets room for a short answer, and a probe gets no reasoning effort of ours.
+PROBE_BELOW = 16  # a cap under this holds no real answer: the request is a probe
+REASONING_FLOOR = 1024  # the least output a model that reasons first is given
+
+
+def probe(req: dict) -> bool:
+    """claude's one-token availability check, not a conversation."""
+    return (req.get("max_tokens") or PROBE_BELOW) < PROBE_BELOW
+
+
+def output_cap(req: dict, options: Options, least: int = 1) -> int | None:
+    """The request's max_tokens, within the profile's max_output_tokens; at least REASONING_FLOOR for a model
+    that reasons first (or the profile's cap, when lower), and never below `least` (what the API takes)."""
+    cap = req.get("max_tokens")
+    if options.max_output_tokens and (cap is None or cap > options.max_output_tokens):
+        cap = options.max_output_tokens
+    if cap is None:
+        return None
+    if options.dialect.reasons:
+        cap = max(cap, min(REASONING_FLOOR, options.max_output_tokens or REASONING_FLOOR))
+    return max(cap, least)
 
 
 def reasoning_effort(req: dict, configured: str | None) -> str | None:
-    """The profile's setting wins; else derived from `thinking` (and `output_config.effort` when adaptive)."""
-    if configured == "off":
+    """The profile's setting wins; else derived from `thinking` (and `output_config.effort` when adaptive).
+    None for a probe: the model's own default answers it soonest."""
+    if configured == "off" or probe(req):
         return None
     thinking = req.get("thinking") or {}
     kind = thinking.get("type")

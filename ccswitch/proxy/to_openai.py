@@ -32,6 +32,8 @@ def translate_request(req: dict, options: Options) -> tuple[dict, ToolNames]:
         body["max_completion_tokens" if dialect.completion_tokens else "max_tokens"] = max_tokens
     if effort := reasoning_effort(req, options.reasoning_effort):
         body["reasoning_effort"] = effort
+    if options.verbosity:
+        body["verbosity"] = options.verbosity
     for key in ("temperature", "top_p"):
         if req.get(key) is not None:
             body[key] = req[key]

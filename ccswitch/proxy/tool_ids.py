@@ -70,3 +70,31 @@ def call_id(tool_use_id: str) -> str:
         number, digit = divmod(number, len(_ID_ALPHABET))
         digits.append(_ID_ALPHABET[digit])
     return "".join(digits)
+
+
+# ---------------------------------------------------------------- reasoning carried in a thinking signature
+# The Responses API's reasoning, kept with `store: false`, comes back only as an encrypted item; it rides to claude
+# in the thinking block's signature (claude sends thinking back verbatim) and returns to the provider next turn.
+# The signature says whose it is: encrypted reasoning verifies only with the account that made it, and an
+# Anthropic signature is no encrypted reasoning.
+_REASONING_MARK = "ccs-reasoning."
+
+
+def signer_tag(profile: str) -> str:
+    """A short mark for the profile whose provider encrypted a reasoning item (its name never shows)."""
+    return hashlib.sha256(profile.lower().encode()).hexdigest()[:8]
+
+
+def reasoning_signature(encrypted: str, signer: str) -> str:
+    return f"{_REASONING_MARK}{signer}.{encrypted}"
+
+
+def signed_reasoning(signature: str, signer: str) -> str | None:
+    """The encrypted reasoning in a thinking block's signature, if `signer`'s provider made it."""
+    mark = f"{_REASONING_MARK}{signer}."
+    return (signature[len(mark):] or None) if signature.startswith(mark) else None
+
+
+def ours(signature: str) -> bool:
+    """A signature the proxy made (never one an Anthropic-API provider can verify)."""
+    return signature.startswith(_REASONING_MARK)

@@ -1,7 +1,7 @@
 """A pipeline that translates: Anthropic's request into another API's, and that API's answer, whole or
 streamed, back into Anthropic's. What the translation is, each API kind says (`chat`, `responses`); the
 order of things is the same: translate, apply what the model refused before, send, learn from a refusal
-and retry once before anything reached the client, then answer."""
+and retry (while each refusal teaches something new) before anything reached the client, then answer."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from .errors import ProxyError
 from .pipeline import CLIENT_LEFT, JSON_CONTENT, SSE_HEADERS, Exchange, StreamClock
 from .upstream import BodyReader, SSEParser
 
+RELEARN = 3  # retries of a request after a refusal that taught something new
 DRAIN_GRACE = 2.0  # seconds the end of a finished stream's body may take, so its connection can be reused
 
 log = logging.getLogger("ccswitch.proxy")
@@ -54,11 +55,13 @@ class Translated(Exchange):
         # Answer the client only once the provider has: its status decides ours.
         headers = {**JSON_CONTENT, **self.upstream.headers()}
         reader = await self.send(self.content(body), headers)
-        if reader.status in (400, 500):
+        for _ in range(RELEARN):  # a refusal may hide the next (`reasoning.effort`, then `reasoning.summary`)
+            if reader.status not in (400, 500):
+                break
             error = await self.whole(reader)
             if not refusals.learn(body, error):
                 raise self.upstream_error(reader, error, body)
-            body = refusals.applied(body)  # retry once as the provider wants; nothing reached the client yet
+            body = refusals.applied(body)  # retried as the provider wants; nothing reached the client yet
             reader = await self.send(self.content(body), headers)
         try:
             await self._answer(reader, body, context)
