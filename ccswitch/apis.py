@@ -51,6 +51,13 @@ AUTHS: dict[str, Auth] = {auth.name: auth for auth in (
 )}
 DEFAULT_AUTH = "bearer"
 KEY_VARS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")  # the variables claude sends a key from
+# What a profile's own `headers` never set: the headers that carry a key (the profile's key goes as its auth
+# says) and those that describe one connection or one body.
+RESERVED_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key",
+                              "host", "content-length", "content-type", "transfer-encoding", "connection",
+                              "keep-alive", "te", "upgrade", "proxy-connection"})
+# What a profile's `extra_body` never sets: what the request is (its model and conversation) and how it is read.
+RESERVED_BODY = ("model", "messages", "input", "stream")
 
 
 def key_headers(api: str, auth: str, key: str | None) -> dict[str, str]:

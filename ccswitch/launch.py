@@ -71,7 +71,15 @@ def profile_env(profile: Profile, secret: str | None, endpoint: Endpoint | None 
     if profile.timeout:  # claude waits a little longer than the proxy does, so it hears the proxy's answer
         env["API_TIMEOUT_MS"] = str(round(claude_timeout(profile, {}) * 1000))
     env.update({k: v for k, v in profile.env.items() if endpoint is None or k not in PROXY_VARS})
+    if endpoint is None and profile.headers:  # without the proxy, claude sends the profile's headers itself
+        env["ANTHROPIC_CUSTOM_HEADERS"] = custom_headers(profile)
     return env
+
+
+def custom_headers(profile: Profile) -> str:
+    """ANTHROPIC_CUSTOM_HEADERS for claude: the profile's env's lines, then its `headers`."""
+    lines = [line for line in profile.env.get("ANTHROPIC_CUSTOM_HEADERS", "").splitlines() if line.strip()]
+    return "\n".join([*lines, *(f"{name}: {value}" for name, value in profile.headers.items())])
 
 
 def model_env(profile: Profile) -> dict[str, str]:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from . import files
 from .errors import CcsError
-from .apis import APIS, AUTHS, DEFAULT_API, translated
+from .apis import APIS, AUTHS, DEFAULT_API, RESERVED_BODY, RESERVED_HEADERS, translated
 from .presets import PRESETS
 from .prices import KINDS as PRICE_KINDS  # USD per million tokens
 
@@ -29,6 +29,7 @@ EFFORTS = ("off", "minimal", "low", "medium", "high")  # "off": never send reaso
 SECRET_STORES = ("auto", "keyring", "file")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: "$" would let a trailing newline in
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # an HTTP token (RFC 9110)
 
 # Every key a profile may have, with its TOML type.
 FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -54,6 +55,8 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "fallback": list,
     "cooldown": (int, float),
     "prices": dict,
+    "headers": dict,
+    "extra_body": dict,
     "direct": bool,
     "observe": bool,  # no longer needed: every profile whose key ccs holds runs behind the proxy
 }
@@ -104,6 +107,8 @@ class Profile(NamedTuple):
     fallback: list[str] = ()  # routes ("profile,model") tried in turn when a request's own fails before answering
     cooldown: float | None = None  # seconds a failing route is skipped
     prices: dict[str, dict[str, float]] = NO_ITEMS  # model (or "*") -> USD per million tokens, over the price table
+    headers: dict[str, str] = NO_ITEMS  # sent to the provider with every request (beside its key, never instead)
+    extra_body: dict = NO_ITEMS  # merged into every request body the proxy sends the provider
     direct: bool = False  # claude talks to the provider itself, holding its key: no proxy in between
     observe: bool = False  # from before every profile ran behind the proxy; it changes nothing now
 
@@ -391,6 +396,21 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
             raise fail("env", f"env {var!r}: not a variable name")
         if not isinstance(value, str):
             raise fail("env", f"env.{var} must be a string")
+    for header, value in merged.get("headers", {}).items():
+        if not HEADER_NAME_RE.match(header):
+            raise fail("headers", f"headers: {header!r} is not a header name")
+        if header.lower() in RESERVED_HEADERS:
+            raise fail("headers", f"headers.{header}: ccs sends that header itself (the key goes as `auth` says, "
+                                  "the rest belongs to the connection); remove it from headers")
+        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+            raise fail("headers", f"headers.{header} must be a string on one line")
+    for key in merged.get("extra_body", {}):
+        if key in RESERVED_BODY:
+            raise fail("extra_body", f"extra_body.{key}: ccs writes the request's {key!r} itself; extra_body adds "
+                                     "the provider's own fields beside it")
+    if merged.get("extra_body") and (merged.get("direct") or merged.get("auth") == "login"):
+        raise fail("extra_body", "extra_body is merged into requests by the proxy, and this profile runs without it "
+                                 + ("(direct = true)" if merged.get("direct") else "(claude's own login)"))
     for key in ("claude_args", "aliases"):
         if not all(isinstance(item, str) for item in merged.get(key, [])):
             raise fail(key, f"{key} must be a list of strings")
@@ -407,7 +427,7 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
     if (effort := merged.get("reasoning_effort")) is not None and effort not in EFFORTS:
         raise fail("reasoning_effort", f"reasoning_effort must be one of {', '.join(EFFORTS)}")
     for key, empty in (("models", dict), ("env", dict), ("claude_args", list), ("aliases", list), ("fallback", list),
-                       ("prices", dict)):
+                       ("prices", dict), ("headers", dict), ("extra_body", dict)):
         merged.setdefault(key, empty())
     profile = Profile(name=name, **merged)
     if not profile.own_provider:
@@ -418,8 +438,11 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
     return profile
 
 
+MERGED = ("models", "env", "prices", "headers", "extra_body")  # a preset's tables the profile's add to
+
+
 def _merge_preset(name: str, raw: dict, where: _Locator) -> dict:
-    """Preset values first, the profile's own on top; `models`, `env` and `prices` merge key by key."""
+    """Preset values first, the profile's own on top; the tables of MERGED merge key by key."""
     preset_name = raw.get("preset")
     if preset_name is None:
         return dict(raw)
@@ -428,7 +451,7 @@ def _merge_preset(name: str, raw: dict, where: _Locator) -> dict:
         reason = f"unknown preset {preset_name!r}{suggest(preset_name, PRESETS)}; see `ccs presets`"
         raise ConfigError(f"{where.of(name, 'preset')}: profile '{name}': {reason}", reason)
     merged = {**preset.fields, **raw}
-    for key in ("models", "env", "prices"):
+    for key in MERGED:
         if key in preset.fields or key in raw:
             merged[key] = {**preset.fields.get(key, {}), **raw.get(key, {})}
     return merged

@@ -574,3 +574,12 @@ def test_behind_the_proxy_a_profiles_env_never_replaces_its_address_or_token(tmp
     assert planned.env["ANTHROPIC_AUTH_TOKEN"] == planned.overlay["env"]["ANTHROPIC_AUTH_TOKEN"] == "ccs-session-token"
     direct = launch.profile_env(resolve("local", {"preset": "ollama"}), None)  # without the proxy, env has its say
     assert direct["ANTHROPIC_AUTH_TOKEN"] == "ollama"
+
+
+def test_without_the_proxy_claude_sends_the_profiles_headers_itself():
+    direct = resolve("gw", {"preset": "zai", "direct": True, "headers": {"X-Team": "core"},
+                            "env": {"ANTHROPIC_CUSTOM_HEADERS": "X-Gateway: 1"}})
+    assert launch.profile_env(direct, "sk-x")["ANTHROPIC_CUSTOM_HEADERS"] == "X-Gateway: 1\nX-Team: core"
+    behind = launch.profile_env(resolve("gw", {"preset": "zai", "headers": {"X-Team": "core"}}), None,
+                                Endpoint("http://127.0.0.1:9", "t"))
+    assert "ANTHROPIC_CUSTOM_HEADERS" not in behind  # the proxy sends them, to this profile's provider only

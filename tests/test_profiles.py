@@ -88,6 +88,18 @@ def test_missing_file_is_an_empty_config(tmp_path):
         ('[profiles.a]\npreset = "zai"\n\n[profiles.a.env]\nX = 1\n', 5, ["env.X"]),
         ('[profiles.a]\npreset = "zai"\naliases = ["cc"]\n[profiles.b]\npreset = "zai"\naliases = ["cc"]\n', 7,
          ["alias 'cc' is used by profiles 'a' and 'b'"]),
+        ('[profiles.a]\npreset = "zai"\nheaders = { Authorization = "Bearer sk-x" }\n', 4,
+         ["headers.Authorization: ccs sends that header itself", "`auth`"]),
+        ('[profiles.a]\npreset = "openai"\nheaders = { api-key = "k" }\n', 4, ["headers.api-key: ccs sends"]),
+        ('[profiles.a]\npreset = "zai"\nheaders = { "X Team" = "x" }\n', 4, ["'X Team' is not a header name"]),
+        ('[profiles.a]\npreset = "zai"\nheaders = { X-Team = "a\\r\\nX-Evil: 1" }\n', 4, ["one line"]),
+        ('[profiles.a]\npreset = "zai"\nheaders = { X-Team = 1 }\n', 4, ["headers.X-Team must be a string"]),
+        ('[profiles.a]\npreset = "zai"\nheaders = "X-Team: core"\n', 4, ["'headers' must be a table"]),
+        ('[profiles.a]\npreset = "openai"\nextra_body = { stream = false }\n', 4,
+         ["extra_body.stream: ccs writes the request's 'stream' itself"]),
+        ('[profiles.a]\npreset = "zai"\nextra_body = { model = "other" }\n', 4, ["extra_body.model"]),
+        ('[profiles.a]\npreset = "zai"\ndirect = true\nextra_body = { provider = { sort = "price" } }\n', 5,
+         ["extra_body is merged into requests by the proxy", "direct = true"]),
     ],
 )
 def test_invalid_profiles_name_file_line_and_profile(body, line, words):
@@ -159,3 +171,17 @@ def test_parse_value_reads_toml_or_falls_back_to_text():
     assert profiles.parse_value('["a", "b"]') == ["a", "b"]
     assert profiles.parse_value("glm-4.6") == "glm-4.6"
     assert profiles.parse_value("https://x.y/z") == "https://x.y/z"
+
+
+def test_a_bad_header_is_one_line_and_exit_2():
+    write_config('version = 1\n[profiles.gw]\npreset = "zai"\nheaders = { x-api-key = "sk-gw-secret" }\n')
+    result = ccs("show", "gw")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "headers.x-api-key: ccs sends that header itself" in result.stderr
+
+
+def test_headers_and_extra_body_merge_with_a_presets_key_by_key():
+    gh = profiles.resolve("gh", {"preset": "openai", "headers": {"X-Team": "core"},
+                                 "extra_body": {"provider": {"sort": "price"}}})
+    assert gh.headers == {"X-Team": "core"} and gh.extra_body == {"provider": {"sort": "price"}}
+    assert profiles.resolve("plain", {"preset": "zai"}).headers == {}
