@@ -18,6 +18,7 @@ class Preset(NamedTuple):  # a NamedTuple, not a dataclass: `ccs run` must not p
     docs: str
     fields: dict
     checked: str = "2026-12-04"  # when `docs` was last read for these values
+    needs: dict | None = None  # fields only the user knows (their resource, their deployment), with an example each
 
 
 # Providers whose docs recommend a long timeout and no side traffic for Claude Code.
@@ -107,6 +108,12 @@ _ALL = [
            {"api": "openai", "base_url": "https://generativelanguage.googleapis.com/v1beta/openai", "auth": "bearer",
             "model": "gemini-3.8-flash", "models": _tiers("gemini-3.8-flash", "gemini-3.8-flash", "gemini-3.5-flash-lite"),
             "context_window": 1048576}),
+    # Azure OpenAI's v1 API (GA since August 2025): no api-version; the deployment's name is the model; the key in
+    # an `api-key` header (or `auth = "bearer"` with a key_cmd that prints a Microsoft Entra token)
+    Preset("azure-openai", "Azure OpenAI v1 API (your resource; the deployment's name is the model)",
+           "https://learn.microsoft.com/en-us/azure/foundry/openai/api-version-lifecycle",
+           {"api": "openai", "auth": "api-key"},
+           needs={"base_url": "https://my-resource.openai.azure.com/openai/v1", "model": "my-deployment"}),
     Preset("groq", "Groq", "https://console.groq.com/docs/openai",
            {"api": "openai", "base_url": "https://api.groq.com/openai/v1", "auth": "bearer",
             "model": "openai/gpt-oss-120b", "models": _tiers("openai/gpt-oss-120b", "openai/gpt-oss-120b",

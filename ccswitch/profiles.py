@@ -354,8 +354,12 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         raise fail("api", f"api must be one of {', '.join(APIS)}")
     if merged.get("auth", "bearer") not in AUTHS:
         raise fail("auth", f"auth must be one of {', '.join(AUTHS)}")
-    if (url := merged.get("base_url")) is not None and (problem := url_problem(url, name)):
+    if (url := merged.get("base_url")) is not None and (problem := azure_problem(url) or url_problem(url, name)):
         raise fail("base_url", problem)
+    preset = PRESETS.get(merged.get("preset", ""))
+    for key, example in (preset and preset.needs or {}).items():
+        if not merged.get(key) and not (key == "model" and merged.get("models")):
+            raise fail(key, f"the {preset.name} preset needs your {key}: {key} = \"{example}\"")
     if translated(api) and not merged.get("base_url"):
         raise fail("api", f"a profile that speaks the {APIS[api].title} API needs a base_url")
     if translated(api) and merged.get("auth") == "login":
@@ -465,6 +469,32 @@ def _check_aliases(config: Config, where: _Locator) -> None:
                 raise ConfigError(f"{where.of(profile.name, 'aliases')}: alias '{alias}' is used by profiles "
                                   f"'{seen[alias]}' and '{profile.name}'")
             seen[alias] = profile.name
+
+
+AZURE_OPENAI_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
+
+
+def azure_problem(url: str) -> str | None:
+    """Azure OpenAI's older URLs (a deployment in the path, a dated api-version, the resource alone), which the
+    proxy cannot call: the v1 base_url and model to write instead. (The URL is not repeated: its query may
+    hold a key.)"""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        at = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+    except ValueError:
+        return None  # url_problem says what is wrong with it
+    if not host.endswith(AZURE_OPENAI_HOSTS):
+        return None
+    deployment = re.search(r"/openai/deployments/([^/]+)", parts.path)
+    bare = host.endswith(".openai.azure.com") and parts.path.rstrip("/") in ("", "/openai")
+    if not (deployment or bare or "api-version" in parts.query.lower()):
+        return None
+    model = deployment[1] if deployment else "DEPLOYMENT"
+    what = "the resource alone" if bare else "Azure OpenAI's older deployment URL"
+    return (f"base_url is {what}: the proxy speaks Azure OpenAI's v1 API (no deployment in the URL, no "
+            f"api-version); write base_url = \"{at}/openai/v1\" and model = \"{model}\" (the deployment's name "
+            "is the model)")
 
 
 def url_problem(url: str, name: str) -> str | None:

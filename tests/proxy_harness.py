@@ -34,8 +34,9 @@ class Harness:
 
     def __init__(self, script, *, client=None, max_request_mb: int = 64, **upstream):
         self.upstream_server = FakeServer(script)
+        upstream = {"model": "gpt-main", "models": {"opus": "gpt-big", "haiku": "gpt-small"}, **upstream}
         self.upstream = Upstream(api="openai", name="gpt", base_url=self.upstream_server.url + "/v1", key="sk-upstream-key",
-                                 model="gpt-main", models={"opus": "gpt-big", "haiku": "gpt-small"}, **upstream)
+                                 **upstream)
         self.client = client
         self.max_request_mb = max_request_mb
         self.log = _Records()

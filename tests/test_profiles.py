@@ -50,8 +50,8 @@ def test_required_presets_exist():
                 "openrouter", "ollama", "litellm", "openai", "gemini", "groq", "openrouter-openai", "lmstudio",
                 "vllm", "llamacpp"}
     assert required <= set(PRESETS)
-    for preset in PRESETS.values():
-        profiles.resolve("x", {"preset": preset.name})  # every preset validates on its own
+    for preset in PRESETS.values():  # every preset validates with what only the user knows (their resource)
+        profiles.resolve("x", {"preset": preset.name, **(preset.needs or {})})
 
 
 def test_preset_fills_in_and_profile_values_win_key_by_key():
@@ -185,3 +185,35 @@ def test_headers_and_extra_body_merge_with_a_presets_key_by_key():
                                  "extra_body": {"provider": {"sort": "price"}}})
     assert gh.headers == {"X-Team": "core"} and gh.extra_body == {"provider": {"sort": "price"}}
     assert profiles.resolve("plain", {"preset": "zai"}).headers == {}
+
+
+@pytest.mark.parametrize(("url", "base_url", "model"), [
+    ("https://team.openai.azure.com/openai/deployments/gpt-big/chat/completions?api-version=2024-10-21",
+     "https://team.openai.azure.com/openai/v1", "gpt-big"),
+    ("https://team.openai.azure.com/openai/deployments/gpt-big", "https://team.openai.azure.com/openai/v1", "gpt-big"),
+    ("https://team.cognitiveservices.azure.com/openai/responses?api-version=2025-04-01-preview",
+     "https://team.cognitiveservices.azure.com/openai/v1", "DEPLOYMENT"),
+    ("https://team.openai.azure.com/", "https://team.openai.azure.com/openai/v1", "DEPLOYMENT"),
+])
+def test_azures_older_urls_are_refused_with_what_to_write_instead(url, base_url, model):
+    with pytest.raises(CcsError) as err:
+        profiles.resolve("az", {"preset": "azure-openai", "base_url": url, "model": "m"})
+    message = str(err.value)
+    assert f'base_url = "{base_url}"' in message and f'model = "{model}"' in message, message
+    assert "api-version=" not in message  # the URL itself is not repeated (its query may hold a key)
+
+
+def test_the_azure_preset_asks_for_the_resource_and_deployment_and_sends_an_api_key_header():
+    with pytest.raises(CcsError, match='needs your base_url: base_url = "https://my-resource.openai.azure.com/openai/v1"'):
+        profiles.resolve("az", {"preset": "azure-openai", "model": "gpt-big"})
+    with pytest.raises(CcsError, match="needs your model"):
+        profiles.resolve("az", {"preset": "azure-openai", "base_url": "https://team.openai.azure.com/openai/v1"})
+    az = profiles.resolve("az", {"preset": "azure-openai", "base_url": "https://team.openai.azure.com/openai/v1",
+                                 "model": "gpt-big"})
+    assert (az.api, az.auth, az.uses_proxy) == ("openai", "api-key", True)
+    from ccswitch.proxy.upstream import Upstream
+
+    upstream = Upstream.from_profile(az, "azure-key-1", {})
+    assert upstream.url == "https://team.openai.azure.com/openai/v1/chat/completions"
+    assert upstream.headers() == {"api-key": "azure-key-1"}
+    assert upstream.model_for("claude-opus-5-5") == "gpt-big"  # every tier: the deployment

@@ -476,3 +476,16 @@ def test_answers_are_asked_for_uncompressed_and_decoded_when_compressed_anyway(s
             assert response.json()["content"][0]["text"] == "Hello"
         assert h.requests[0].headers["accept-encoding"] == "identity"
         assert h.bugs == []
+
+
+def test_azure_v1_gets_the_deployment_as_model_and_the_key_in_an_api_key_header():
+    """The azure-openai preset's way (auth = "api-key" on an OpenAI-API profile): `api-key: KEY`, no bearer, the
+    v1 path under the base URL, the deployment's name as the model, no api-version anywhere."""
+    with Harness(lambda seen: json_reply(completion("from azure")), auth="api-key", model="gpt-56-sol", models={},
+                 extra_body={"user_security_context": {"application_name": "ccs"}}) as h:
+        assert h.sdk.messages.create(**{**SIMPLE, "model": "claude-sonnet-5-5"}).content[0].text == "from azure"
+        (seen,) = h.requests
+        assert seen.path == "/v1/chat/completions" and "api-version" not in seen.path
+        assert seen.headers["api-key"] == "sk-upstream-key" and "authorization" not in seen.headers
+        assert seen.body["model"] == "gpt-56-sol"
+        assert seen.body["user_security_context"] == {"application_name": "ccs"}  # extra_body, after translation

@@ -27,6 +27,7 @@ LOCAL = {"takes_top_k": True}  # vLLM, llama.cpp, LM Studio, Ollama
 HOSTS = {
     "api.openai.com": {"takes_user": True},
     "openai.azure.com": {"takes_user": True},
+    "cognitiveservices.azure.com": {"takes_user": True},  # Azure OpenAI on a resource created in Foundry
     "openrouter.ai": {"takes_user": True, "takes_top_k": True},
     "deepseek.com": {"keeps_reasoning": True},
 }
