@@ -26,6 +26,9 @@ VERSION = 1
 ANTHROPIC_URL = "https://api.anthropic.com"
 TIERS = ("opus", "sonnet", "haiku", "fable", "subagent")
 EFFORTS = ("off", "minimal", "low", "medium", "high")  # "off": never send reasoning_effort
+# The `reasoning` table (OpenRouter's reasoning object; elsewhere its effort is the reasoning_effort sent)
+REASONING = {"effort": ("none", "minimal", "low", "medium", "high", "xhigh", "max"), "max_tokens": int,
+             "exclude": bool, "enabled": bool}
 SECRET_STORES = ("auto", "keyring", "file")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: "$" would let a trailing newline in
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -50,6 +53,7 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "context_window": int,
     "max_output_tokens": int,
     "reasoning_effort": str,
+    "reasoning": dict,
     "timeout": (int, float),
     "max_request_mb": int,
     "fallback": list,
@@ -102,6 +106,7 @@ class Profile(NamedTuple):
     context_window: int | None = None
     max_output_tokens: int | None = None
     reasoning_effort: str | None = None
+    reasoning: dict = NO_ITEMS  # how a translated request asks for reasoning: {effort|max_tokens, exclude, enabled}
     timeout: float | None = None  # seconds the proxy waits for the provider's next byte (and claude a little longer)
     max_request_mb: int | None = None  # the proxy's limit on a request body
     fallback: list[str] = ()  # routes ("profile,model") tried in turn when a request's own fails before answering
@@ -430,8 +435,24 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         raise fail("timeout", "timeout must be a positive number of seconds")
     if (effort := merged.get("reasoning_effort")) is not None and effort not in EFFORTS:
         raise fail("reasoning_effort", f"reasoning_effort must be one of {', '.join(EFFORTS)}")
+    reasoning = merged.get("reasoning", {})
+    for key, value in reasoning.items():
+        kind = REASONING.get(key)
+        if kind is None:
+            raise fail("reasoning", f"reasoning: unknown key {key!r} (allowed: {', '.join(REASONING)})")
+        if isinstance(kind, tuple) and value not in kind:
+            raise fail("reasoning", f"reasoning.effort must be one of {', '.join(kind)}")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise fail("reasoning", "reasoning.max_tokens must be a positive number of tokens")
+        if kind is bool and not isinstance(value, bool):
+            raise fail("reasoning", f"reasoning.{key} must be true or false")
+    if "effort" in reasoning and "max_tokens" in reasoning:
+        raise fail("reasoning", "reasoning takes an effort or a max_tokens budget, not both")
+    if reasoning and not translated(api):
+        raise fail("reasoning", "reasoning is how the proxy asks an OpenAI-API provider to reason; an Anthropic-API "
+                                "provider gets claude's own thinking settings")
     for key, empty in (("models", dict), ("env", dict), ("claude_args", list), ("aliases", list), ("fallback", list),
-                       ("prices", dict), ("headers", dict), ("extra_body", dict)):
+                       ("prices", dict), ("headers", dict), ("extra_body", dict), ("reasoning", dict)):
         merged.setdefault(key, empty())
     profile = Profile(name=name, **merged)
     if not profile.own_provider:

@@ -98,6 +98,15 @@ def test_missing_file_is_an_empty_config(tmp_path):
         ('[profiles.a]\npreset = "openai"\nextra_body = { stream = false }\n', 4,
          ["extra_body.stream: ccs writes the request's 'stream' itself"]),
         ('[profiles.a]\npreset = "zai"\nextra_body = { model = "other" }\n', 4, ["extra_body.model"]),
+        ('[profiles.a]\npreset = "openrouter-openai"\nreasoning = { effort = "high", max_tokens = 2000 }\n', 4,
+         ["an effort or a max_tokens budget, not both"]),
+        ('[profiles.a]\npreset = "openrouter-openai"\nreasoning = { effort = "huge" }\n', 4,
+         ["reasoning.effort must be one of none, minimal, low, medium, high, xhigh, max"]),
+        ('[profiles.a]\npreset = "openrouter-openai"\nreasoning = { max_tokens = 0 }\n', 4, ["positive number"]),
+        ('[profiles.a]\npreset = "openrouter-openai"\nreasoning = { exclude = "yes" }\n', 4, ["true or false"]),
+        ('[profiles.a]\npreset = "openrouter-openai"\nreasoning = { budget = 5 }\n', 4, ["unknown key 'budget'"]),
+        ('[profiles.a]\npreset = "openrouter"\nreasoning = { effort = "high" }\n', 4,
+         ["an Anthropic-API provider gets claude's own thinking settings"]),
         ('[profiles.a]\npreset = "zai"\ndirect = true\nextra_body = { provider = { sort = "price" } }\n', 5,
          ["extra_body is merged into requests by the proxy", "direct = true"]),
     ],
@@ -217,3 +226,11 @@ def test_the_azure_preset_asks_for_the_resource_and_deployment_and_sends_an_api_
     assert upstream.url == "https://team.openai.azure.com/openai/v1/chat/completions"
     assert upstream.headers() == {"api-key": "azure-key-1"}
     assert upstream.model_for("claude-opus-5-5") == "gpt-big"  # every tier: the deployment
+
+
+def test_openrouters_reasoning_reaches_the_translator():
+    from ccswitch.proxy.upstream import Upstream
+
+    profile = profiles.resolve("or", {"preset": "openrouter-openai", "reasoning": {"max_tokens": 2000, "exclude": True}})
+    options = Upstream.from_profile(profile, "k", {}).options("openai/gpt-5.6-sol")
+    assert options.reasoning == {"max_tokens": 2000, "exclude": True} and options.dialect.reasoning_object

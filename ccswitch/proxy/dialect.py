@@ -21,6 +21,7 @@ class Dialect(NamedTuple):
     takes_user: bool = False  # the optional `user` field (strict servers reject it)
     takes_top_k: bool = False  # `top_k` (OpenAI and most hosted APIs reject it)
     completion_tokens: bool = False  # the output cap is `max_completion_tokens` (OpenAI's reasoning models)
+    reasoning_object: bool = False  # reasoning asked for as a `reasoning` object (effort, max_tokens, exclude)
 
 
 LOCAL = {"takes_top_k": True}  # vLLM, llama.cpp, LM Studio, Ollama
@@ -28,7 +29,7 @@ HOSTS = {
     "api.openai.com": {"takes_user": True},
     "openai.azure.com": {"takes_user": True},
     "cognitiveservices.azure.com": {"takes_user": True},  # Azure OpenAI on a resource created in Foundry
-    "openrouter.ai": {"takes_user": True, "takes_top_k": True},
+    "openrouter.ai": {"takes_user": True, "takes_top_k": True, "reasoning_object": True},
     "deepseek.com": {"keeps_reasoning": True},
 }
 GEMINI = {"openapi_schemas": True, "thought_signatures": True}
@@ -67,3 +68,4 @@ class Options(NamedTuple):
     dialect: Dialect = Dialect()
     max_output_tokens: int | None = None
     reasoning_effort: str | None = None
+    reasoning: dict | None = None  # the profile's `reasoning` table

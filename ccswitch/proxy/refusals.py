@@ -10,7 +10,7 @@ from . import errors
 log = logging.getLogger("ccswitch.proxy")
 
 # Parameters we add that a provider may not take; a 400 naming one is retried without it.
-OPTIONAL_PARAMETERS = ("reasoning_effort", "stream_options", "parallel_tool_calls", "top_k", "user")
+OPTIONAL_PARAMETERS = ("reasoning_effort", "reasoning", "stream_options", "parallel_tool_calls", "top_k", "user")
 # A chat template that wants one system message, first (Qwen's, Gemma's on llama.cpp, vLLM, LM Studio):
 # "System message must be at the beginning", "Conversation roles must alternate", "System role not supported".
 SYSTEM_PLACEMENT = re.compile(rb"system[^.]{0,60}(beginning|first|position|not supported)|roles must alternate", re.I)

@@ -34,6 +34,7 @@ class Upstream:
     models: dict[str, str] = field(default_factory=dict)
     max_output_tokens: int | None = None
     reasoning_effort: str | None = None
+    reasoning: dict = field(default_factory=dict)  # the profile's `reasoning` table
     timeout: float = 590.0  # seconds without a byte from the provider (or room at the client) before giving up
     api: str = DEFAULT_API
     auth: str = "bearer"  # how the key is sent: "bearer", "api-key" (x-api-key) or "none"
@@ -45,7 +46,8 @@ class Upstream:
     def from_profile(cls, profile, secret: str | None, environ) -> Upstream:
         return cls(name=profile.name, base_url=profile.url.rstrip("/"), key=secret,
                    model=profile.model, models=dict(profile.models), max_output_tokens=profile.max_output_tokens,
-                   reasoning_effort=profile.reasoning_effort, timeout=proxy_timeout(profile, environ),
+                   reasoning_effort=profile.reasoning_effort, reasoning=dict(profile.reasoning),
+                   timeout=proxy_timeout(profile, environ),
                    api=profile.api, auth=profile.auth,
                    custom_headers={**parse_headers(profile.env.get("ANTHROPIC_CUSTOM_HEADERS", "")),
                                    **profile.headers},
@@ -67,7 +69,8 @@ class Upstream:
 
     def options(self, model: str) -> Options:
         """What a translator needs to send `model` (the provider's name for it) to this provider."""
-        return Options(model, dialect_for(self.host, model), self.max_output_tokens, self.reasoning_effort)
+        return Options(model, dialect_for(self.host, model), self.max_output_tokens, self.reasoning_effort,
+                       self.reasoning)
 
     @property
     def on_loopback(self) -> bool:
