@@ -83,6 +83,11 @@ _ALL = [
            "https://openrouter.ai/docs/guides/coding-agents/claude-code-integration",
            {"api": "anthropic", "base_url": "https://openrouter.ai/api", "auth": "bearer",
             "models": _tiers("anthropic/claude-opus-5.5", "anthropic/claude-sonnet-5.5", "anthropic/claude-haiku-5.5")}),
+    # Vercel's gateway serves every model it routes (not only Anthropic's) through its Anthropic-compatible API
+    Preset("vercel", "Vercel AI Gateway (its Anthropic-compatible API)",
+           "https://vercel.com/docs/ai-gateway/coding-agents/claude-code",
+           {"api": "anthropic", "base_url": "https://ai-gateway.vercel.sh", "auth": "bearer",
+            "models": _tiers("anthropic/claude-opus-5.5", "anthropic/claude-sonnet-5.5", "anthropic/claude-haiku-5.5")}),
     Preset("ollama", "Ollama >= 0.14 on this machine (Anthropic API)", "https://docs.ollama.com/integrations/claude-code",
            {**_LOCAL, "base_url": "http://localhost:11434", "model": "qwen3.5", "context_window": 65536,
             "env": {"ANTHROPIC_AUTH_TOKEN": "ollama"}}),
@@ -123,6 +128,19 @@ _ALL = [
            {"api": "openai", "base_url": "https://openrouter.ai/api/v1", "auth": "bearer",
             "model": "openai/gpt-5.6-sol", "models": _tiers("openai/gpt-5.6-sol", "openai/gpt-5.6-sol",
                                                              "openai/gpt-5.6-luna"), "context_window": 272000}),
+    # NVIDIA's hosted NIM catalogue (nvapi- keys from build.nvidia.com): Kimi K2.6 takes tools there, and up to
+    # 65,536 output tokens; its window is Moonshot's 256K
+    Preset("nvidia", "NVIDIA NIM hosted API (build.nvidia.com)",
+           "https://docs.api.nvidia.com/nim/reference/moonshotai-kimi-k2-6-infer",
+           {"api": "openai", "base_url": "https://integrate.api.nvidia.com/v1", "auth": "bearer",
+            "model": "moonshotai/kimi-k2.6", "models": _tiers(*["moonshotai/kimi-k2.6"] * 3),
+            "context_window": 262144, "max_output_tokens": 65536}),
+    # A GitHub token with the models scope (models: read for a fine-grained one); free within rate limits
+    Preset("github-models", "GitHub Models (a GitHub token with the models scope)",
+           "https://docs.github.com/en/rest/models/inference",
+           {"api": "openai", "base_url": "https://models.github.ai/inference", "auth": "bearer",
+            "model": "openai/gpt-4.1", "models": _tiers(*["openai/gpt-4.1"] * 3),
+            "headers": {"X-GitHub-Api-Version": "2022-11-28"}}),
     # The same local servers through their OpenAI API, for versions without an Anthropic one
     Preset("lmstudio-openai", "LM Studio on this machine (OpenAI API)", "https://lmstudio.ai/docs/app/api/endpoints/openai",
            {**_LOCAL_OPENAI, "base_url": "http://localhost:1234/v1"}),

@@ -190,10 +190,28 @@ def test_a_bad_header_is_one_line_and_exit_2():
 
 
 def test_headers_and_extra_body_merge_with_a_presets_key_by_key():
-    gh = profiles.resolve("gh", {"preset": "openai", "headers": {"X-Team": "core"},
+    gh = profiles.resolve("gh", {"preset": "github-models", "headers": {"X-Team": "core"},
                                  "extra_body": {"provider": {"sort": "price"}}})
-    assert gh.headers == {"X-Team": "core"} and gh.extra_body == {"provider": {"sort": "price"}}
+    assert gh.headers == {"X-GitHub-Api-Version": "2022-11-28", "X-Team": "core"}
+    assert gh.extra_body == {"provider": {"sort": "price"}}
     assert profiles.resolve("plain", {"preset": "zai"}).headers == {}
+
+
+@pytest.mark.parametrize(("preset", "url", "api", "model"), [
+    ("nvidia", "https://integrate.api.nvidia.com/v1", "openai", "moonshotai/kimi-k2.6"),
+    ("github-models", "https://models.github.ai/inference", "openai", "openai/gpt-4.1"),
+    ("vercel", "https://ai-gateway.vercel.sh", "anthropic", "anthropic/claude-sonnet-5.5"),
+])
+def test_the_gateway_presets_as_their_docs_say(preset, url, api, model):
+    from ccswitch.presets import PRESETS
+    from ccswitch.proxy.upstream import Upstream
+
+    profile = profiles.resolve("p", {"preset": preset})
+    upstream = Upstream.from_profile(profile, "key-1", {})
+    assert (profile.url, profile.api, profile.auth) == (url, api, "bearer")
+    assert upstream.model_for("claude-sonnet-5-5") == model
+    assert upstream.headers()["Authorization"] == "Bearer key-1"
+    assert PRESETS[preset].checked == "2026-12-04" and PRESETS[preset].docs.startswith("https://")
 
 
 @pytest.mark.parametrize(("url", "base_url", "model"), [
