@@ -57,6 +57,8 @@ def profile_env(profile: Profile, secret: str | None, endpoint: Endpoint | None 
     env: dict[str, str] = {}
     if endpoint is not None:  # the proxy's address, and its token as a bearer
         env.update(ANTHROPIC_BASE_URL=endpoint.url, **key_variables("bearer", endpoint.token))
+    elif profile.cloud:  # claude signs in to the cloud itself
+        env.update(cloud_env(profile))
     elif profile.auth != "login":  # (claude's own login: none of the provider variables)
         if profile.base_url:
             env["ANTHROPIC_BASE_URL"] = profile.base_url
@@ -73,6 +75,16 @@ def profile_env(profile: Profile, secret: str | None, endpoint: Endpoint | None 
     env.update({k: v for k, v in profile.env.items() if endpoint is None or k not in PROXY_VARS})
     if endpoint is None and profile.headers:  # without the proxy, claude sends the profile's headers itself
         env["ANTHROPIC_CUSTOM_HEADERS"] = custom_headers(profile)
+    return env
+
+
+def cloud_env(profile: Profile) -> dict[str, str]:
+    """The variables that send claude to the profile's cloud: its switch, the fields it reads, its endpoint."""
+    cloud = profile.cloud
+    env = {cloud.switch: "1"}
+    env.update({field.var: getattr(profile, name) for name, field in cloud.fields.items() if getattr(profile, name)})
+    if profile.base_url:
+        env[cloud.endpoint] = profile.base_url
     return env
 
 

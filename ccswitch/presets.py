@@ -34,6 +34,11 @@ def _tiers(opus: str, sonnet: str, haiku: str, subagent: str | None = None) -> d
     return {"opus": opus, "sonnet": sonnet, "haiku": haiku, "subagent": subagent or sonnet}
 
 
+def _cloud_tiers(prefix: str) -> dict:
+    """Claude's 5.5 models (and Fable 5.1) as a cloud names them: `prefix` + "opus-5-5" and so on."""
+    return {**_tiers(prefix + "opus-5-5", prefix + "sonnet-5-5", prefix + "haiku-5-5"), "fable": prefix + "fable-5-1"}
+
+
 # Z.ai and BigModel announced GLM-5.4 (2026-11-23) for the Coding Plan; the price table has no entry yet.
 # Their pay-as-you-go price, as resellers quote it (the same as GLM-5.3's).
 _GLM = {"model": "glm-5.4", "models": _tiers("glm-5.4", "glm-5.4", "glm-5.3-flash"), "context_window": 1048576,
@@ -101,6 +106,26 @@ _ALL = [
            {**_LOCAL, "base_url": "http://localhost:8080"}),
     Preset("litellm", "A LiteLLM gateway (team proxy)", "https://docs.litellm.ai/docs/proxy/client_setup/claude_code",
            {"api": "anthropic", "base_url": "http://localhost:4000", "auth": "bearer"}),
+    # --- claude's clouds: claude signs in itself with the cloud's credentials; ccs holds no key, runs no proxy.
+    # Tiers as claude 2.1.332's model table names them on each cloud (its provider ids).
+    Preset("bedrock", "Amazon Bedrock (claude signs in with your AWS credentials)",
+           "https://code.claude.com/docs/en/amazon-bedrock",
+           {"api": "anthropic", "auth": "bedrock", "region": "us-east-1",  # us. ids: a US cross-region profile
+            "models": _cloud_tiers("us.anthropic.claude-")}),
+    Preset("mantle", "Amazon Bedrock's Anthropic API, Mantle (your AWS credentials)",
+           "https://code.claude.com/docs/en/amazon-bedrock",
+           {"api": "anthropic", "auth": "mantle", "region": "us-east-1",
+            "models": _cloud_tiers("anthropic.claude-")}),
+    Preset("vertex", "Google Vertex AI (claude signs in with your Google Cloud credentials)",
+           "https://code.claude.com/docs/en/google-vertex-ai",
+           {"api": "anthropic", "auth": "vertex", "region": "global",
+            "models": _cloud_tiers("claude-")},
+           needs={"project": "my-gcp-project"}),
+    Preset("foundry", "Microsoft Foundry (claude signs in with your Azure credentials)",
+           "https://code.claude.com/docs/en/microsoft-foundry",
+           {"api": "anthropic", "auth": "foundry",  # deployments named as the models are, Foundry's suggestion
+            "models": _cloud_tiers("claude-")},
+           needs={"resource": "my-resource"}),
     # --- OpenAI Chat Completions: translated by the proxy ---
     # GPT-6 models take tools through the Responses API only; on Chat Completions, GPT-5.6 Sol is the newest
     # that calls tools with reasoning.

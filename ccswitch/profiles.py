@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from . import files
 from .errors import CcsError
 from .apis import APIS, AUTHS, DEFAULT_API, RESERVED_BODY, RESERVED_HEADERS, translated
+from .claude import CLOUD_FIELDS, CLOUDS, Cloud
 from .presets import PRESETS
 from .prices import KINDS as PRICE_KINDS  # USD per million tokens
 
@@ -30,6 +31,7 @@ EFFORTS = ("off", "minimal", "low", "medium", "high")  # "off": never send reaso
 REASONING = {"effort": ("none", "minimal", "low", "medium", "high", "xhigh", "max"), "max_tokens": int,
              "exclude": bool, "enabled": bool}
 SECRET_STORES = ("auto", "keyring", "file")
+STANDS_IN = {"model": "models", "resource": "base_url"}  # what a preset needs, or what may stand in for it
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: "$" would let a trailing newline in
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # an HTTP token (RFC 9110)
@@ -62,6 +64,10 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "headers": dict,
     "extra_body": dict,
     "direct": bool,
+    "region": str,  # a cloud's (claude.CLOUDS)
+    "aws_profile": str,
+    "project": str,
+    "resource": str,
     "observe": bool,  # no longer needed: every profile whose key ccs holds runs behind the proxy
 }
 
@@ -115,6 +121,10 @@ class Profile(NamedTuple):
     headers: dict[str, str] = NO_ITEMS  # sent to the provider with every request (beside its key, never instead)
     extra_body: dict = NO_ITEMS  # merged into every request body the proxy sends the provider
     direct: bool = False  # claude talks to the provider itself, holding its key: no proxy in between
+    region: str | None = None  # a cloud's region (Bedrock, Mantle, Vertex AI)
+    aws_profile: str | None = None  # the AWS profile claude signs Bedrock's requests with
+    project: str | None = None  # the Google Cloud project of Vertex AI
+    resource: str | None = None  # the Microsoft Foundry resource's name
     observe: bool = False  # from before every profile ran behind the proxy; it changes nothing now
 
     @property
@@ -133,6 +143,17 @@ class Profile(NamedTuple):
         return self.own_provider and self.auth in ("bearer", "api-key")
 
     @property
+    def signed_with(self) -> str | None:
+        """What claude signs its own requests with (its login, a cloud's credentials), if it does: then ccs holds
+        no key for it, and the proxy cannot stand in between."""
+        return AUTHS[self.auth].signed_with
+
+    @property
+    def cloud(self) -> Cloud | None:
+        """The cloud claude signs in to itself (Bedrock, Vertex AI, ...), if this profile runs on one."""
+        return CLOUDS.get(self.auth)
+
+    @property
     def needs_proxy(self) -> bool:
         """Only the proxy can serve it: an API claude does not speak, or routes to other profiles."""
         return translated(self.api) or self.is_router
@@ -140,8 +161,8 @@ class Profile(NamedTuple):
     @property
     def uses_proxy(self) -> bool:
         """Behind the proxy, which holds the key: every profile but those claude signs in to itself (its own
-        login) and those that say `direct = true`."""
-        return self.needs_proxy or not (self.direct or self.auth == "login")
+        login, a cloud) and those that say `direct = true`."""
+        return self.needs_proxy or not (self.direct or self.signed_with)
 
     @property
     def why_proxied(self) -> str:
@@ -170,7 +191,9 @@ class Profile(NamedTuple):
         of its own."""
         if not self.own_provider:
             return "router"
-        return self.preset or (urlsplit(self.base_url).hostname or "" if self.base_url else "anthropic")
+        if self.preset or self.cloud:
+            return self.preset or self.auth
+        return urlsplit(self.base_url).hostname or "" if self.base_url else "anthropic"
 
 
 def tier_model(model: str | None, models, tier: str) -> str | None:
@@ -232,9 +255,9 @@ class Config:
         """What stops a router's routes from working: a target that does not exist, uses claude's own
         login (claude would send the proxy's token, not its login), or has no provider of its own."""
         problems = []
-        if profile.auth == "login" and profile.is_router:
-            problems.append(f"profile '{profile.name}' uses claude's own login, which cannot go through the proxy "
-                            "that its routes need")
+        if profile.signed_with and profile.is_router:
+            problems.append(f"profile '{profile.name}' is signed in by claude itself, with {profile.signed_with}, "
+                            "which cannot go through the proxy that its routes need")
         for route in route_list(profile):
             if problem := self.target_problem(split_route(route)[0]):
                 problems.append(f"route {route!r}: {problem}")
@@ -250,9 +273,9 @@ class Config:
         target = self.find(name)
         if target is None:
             return f"no profile named '{name}'"
-        if target.auth == "login":
-            return (f"profile '{target.name}' uses claude's own login, which cannot go through the proxy "
-                    "(claude would send the proxy's token instead of its login)")
+        if target.signed_with:
+            return (f"profile '{target.name}' is signed in by claude itself, with {target.signed_with}, which "
+                    "cannot go through the proxy (claude would send the proxy's token instead)")
         if not target.own_provider:
             return f"profile '{target.name}' is a router itself; name a provider's profile"
         return None
@@ -363,12 +386,30 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         raise fail("base_url", problem)
     preset = PRESETS.get(merged.get("preset", ""))
     for key, example in (preset and preset.needs or {}).items():
-        if not merged.get(key) and not (key == "model" and merged.get("models")):
+        if not merged.get(key) and not merged.get(STANDS_IN.get(key, "")):
             raise fail(key, f"the {preset.name} preset needs your {key}: {key} = \"{example}\"")
     if translated(api) and not merged.get("base_url"):
         raise fail("api", f"a profile that speaks the {APIS[api].title} API needs a base_url")
-    if translated(api) and merged.get("auth") == "login":
-        raise fail("auth", "auth = \"login\" only works with api = \"anthropic\"")
+    auth = AUTHS[merged.get("auth", "bearer")]
+    if translated(api) and auth.signed_with:
+        raise fail("auth", f"auth = \"{auth.name}\" only works with api = \"anthropic\"")
+    cloud = CLOUDS.get(auth.name)
+    for key in CLOUD_FIELDS:
+        if key not in merged:
+            continue
+        if cloud is None or key not in cloud.fields:
+            users = " or ".join(f'"{c.name}"' for c in CLOUDS.values() if key in c.fields)
+            raise fail(key, f"{key} is for a profile on claude's clouds (auth = {users})")
+        if not cloud.fields[key].form.match(merged[key]):
+            raise fail(key, f"{key} {merged[key]!r} is not {cloud.fields[key].what}")
+    for choice in cloud.needs if cloud else ():
+        if not any(merged.get(key) for key in choice):
+            field = cloud.fields.get(choice[0])
+            raise fail(choice[0], f"auth = \"{auth.name}\" ({cloud.title}) needs {' or '.join(choice)}"
+                                  + (f": {field.what}" if field else ""))
+    if cloud and {"key_env", "key_cmd", "key_name"} & set(merged):
+        raise fail(next(k for k in ("key_env", "key_cmd", "key_name") if k in merged),
+                   f"claude signs in to {cloud.title} with {auth.signed_with}: ccs holds no key for this profile")
     if "key_env" in raw and "key_cmd" in raw:
         raise fail("key_cmd", "set key_env or key_cmd, not both")
     if (var := merged.get("key_env")) is not None and not ENV_NAME_RE.match(var):
@@ -417,9 +458,10 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         if key in RESERVED_BODY:
             raise fail("extra_body", f"extra_body.{key}: ccs writes the request's {key!r} itself; extra_body adds "
                                      "the provider's own fields beside it")
-    if merged.get("extra_body") and (merged.get("direct") or merged.get("auth") == "login"):
+    if merged.get("extra_body") and (merged.get("direct") or auth.signed_with):
         raise fail("extra_body", "extra_body is merged into requests by the proxy, and this profile runs without it "
-                                 + ("(direct = true)" if merged.get("direct") else "(claude's own login)"))
+                                 + ("(direct = true)" if merged.get("direct") else f"(claude signs its requests "
+                                                                                   f"with {auth.signed_with})"))
     for key in ("claude_args", "aliases"):
         if not all(isinstance(item, str) for item in merged.get(key, [])):
             raise fail(key, f"{key} must be a list of strings")

@@ -252,3 +252,36 @@ def test_openrouters_reasoning_reaches_the_translator():
     profile = profiles.resolve("or", {"preset": "openrouter-openai", "reasoning": {"max_tokens": 2000, "exclude": True}})
     options = Upstream.from_profile(profile, "k", {}).options("openai/gpt-5.6-sol")
     assert options.reasoning == {"max_tokens": 2000, "exclude": True} and options.dialect.reasoning_object
+
+
+@pytest.mark.parametrize(("raw", "words"), [
+    ({"preset": "bedrock", "region": "us-east1"}, "region 'us-east1' is not an AWS region such as us-east-1"),
+    ({"preset": "vertex", "project": "p", "region": "us-east-1"}, "not a Vertex AI region"),
+    ({"preset": "vertex"}, 'the vertex preset needs your project: project = "my-gcp-project"'),
+    ({"auth": "vertex", "region": "global"}, 'auth = "vertex" (Google Vertex AI) needs project'),
+    ({"auth": "bedrock"}, 'auth = "bedrock" (Amazon Bedrock) needs region'),
+    ({"auth": "foundry"}, "needs resource or base_url"),
+    ({"preset": "foundry", "resource": "https://x.services.ai.azure.com"}, "bare name"),
+    ({"preset": "zai", "region": "us-east-1"}, 'region is for a profile on claude\'s clouds (auth = "bedrock" or '
+                                               '"mantle" or "vertex")'),
+    ({"preset": "bedrock", "project": "p"}, 'project is for a profile on claude\'s clouds (auth = "vertex")'),
+    ({"preset": "bedrock", "key_env": "AWS_SECRET_ACCESS_KEY"}, "ccs holds no key for this profile"),
+    ({"preset": "openai", "auth": "bedrock", "region": "us-east-1"}, 'auth = "bedrock" only works with api = "anthropic"'),
+    ({"preset": "bedrock", "extra_body": {"x": 1}}, "claude signs its requests with your AWS credentials"),
+])
+def test_cloud_profiles_are_checked(raw, words):
+    with pytest.raises(CcsError) as err:
+        profiles.resolve("c", raw)
+    assert words in str(err.value)
+
+
+def test_a_cloud_profile_is_signed_by_claude_never_proxied_nor_routed_to():
+    aws = profiles.resolve("aws", {"preset": "bedrock"})
+    assert aws.cloud.switch == "CLAUDE_CODE_USE_BEDROCK" and aws.signed_with == "your AWS credentials"
+    assert not aws.uses_proxy and not aws.needs_key and aws.provider == "bedrock"
+    assert profiles.resolve("v", {"auth": "vertex", "project": "p", "region": "us-east5"}).provider == "vertex"
+    config = profiles.parse('[profiles.aws]\npreset = "bedrock"\n[profiles.mix]\nmodels = { opus = "aws,x" }\n',
+                            REPO / "p.toml")
+    assert config.route_problems(config.get("mix")) == [
+        "route 'aws,x': profile 'aws' is signed in by claude itself, with your AWS credentials, which cannot go "
+        "through the proxy (claude would send the proxy's token instead)"]
