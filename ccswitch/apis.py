@@ -42,16 +42,29 @@ class Auth(NamedTuple):
     claude_var: str | None  # the variable claude sends the key from, when it talks to the provider itself
     scheme: str | None  # the proxy sends `Authorization: <scheme> KEY`; None: the API's key_header instead
     needs_key: bool
+    signed_with: str | None = None  # claude signs its own requests with this: no key in ccs, never the proxy
 
 
 AUTHS: dict[str, Auth] = {auth.name: auth for auth in (
     Auth("bearer", "ANTHROPIC_AUTH_TOKEN", "Bearer", True),
     Auth("api-key", "ANTHROPIC_API_KEY", None, True),
     Auth("none", "ANTHROPIC_AUTH_TOKEN", None, False),  # claude insists on some credential all the same
-    Auth("login", None, None, False),  # claude's own login: claude signs its requests itself
+    Auth("login", None, None, False, "claude's own login"),
+    # claude's clouds (claude.CLOUDS: their variables)
+    Auth("bedrock", None, None, False, "your AWS credentials"),
+    Auth("mantle", None, None, False, "your AWS credentials"),
+    Auth("vertex", None, None, False, "your Google Cloud credentials"),
+    Auth("foundry", None, None, False, "your Azure credentials"),
 )}
 DEFAULT_AUTH = "bearer"
 KEY_VARS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")  # the variables claude sends a key from
+# What a profile's own `headers` never set: the headers that carry a key (the profile's key goes as its auth
+# says) and those that describe one connection or one body.
+RESERVED_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key",
+                              "host", "content-length", "content-type", "transfer-encoding", "connection",
+                              "keep-alive", "te", "upgrade", "proxy-connection"})
+# What a profile's `extra_body` never sets: what the request is (its model and conversation) and how it is read.
+RESERVED_BODY = ("model", "messages", "input", "stream")
 
 
 def key_headers(api: str, auth: str, key: str | None) -> dict[str, str]:

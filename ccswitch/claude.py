@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
+from typing import NamedTuple
 
 from . import files
 
@@ -23,6 +25,56 @@ TIER_VARS = {
 }
 LABELS = ("_NAME", "_DESCRIPTION", "_SUPPORTED_CAPABILITIES")  # how /model shows a tier, or the custom row
 CUSTOM_OPTION = "ANTHROPIC_CUSTOM_MODEL_OPTION"  # one more /model row
+
+
+class Field(NamedTuple):
+    """A profile field that becomes one of a cloud's variables: which, its form (claude 2.1.332's own checks),
+    and what it is, for people."""
+
+    var: str
+    form: re.Pattern
+    what: str
+
+
+AWS_REGION = Field("AWS_REGION", re.compile(r"[a-z]{2,}(-[a-z]+)+-\d{1,2}\Z"), "an AWS region such as us-east-1")
+AWS_PROFILE = Field("AWS_PROFILE", re.compile(r"[\w.+=,@-]+\Z"), "a profile of ~/.aws/config")
+
+
+class Cloud(NamedTuple):
+    """A cloud claude signs in to itself, with that cloud's own credentials (ccs holds no key; no proxy): the
+    switch that turns it on, the variable of its endpoint (a profile's base_url), the switch that would send
+    its requests unsigned (for a gateway that signs them; never inherited), the profile fields it reads, the
+    fields it cannot run without (each a tuple: one of them), and whose credentials doctor looks for."""
+
+    name: str  # the profile's `auth`
+    title: str
+    switch: str
+    endpoint: str
+    unsigned: str
+    fields: dict[str, Field]
+    needs: tuple[tuple[str, ...], ...]
+    credentials: str  # "aws", "gcp" or "azure"
+
+
+CLOUDS: dict[str, Cloud] = {cloud.name: cloud for cloud in (
+    Cloud("bedrock", "Amazon Bedrock", "CLAUDE_CODE_USE_BEDROCK", "ANTHROPIC_BEDROCK_BASE_URL",
+          "CLAUDE_CODE_SKIP_BEDROCK_AUTH", {"region": AWS_REGION, "aws_profile": AWS_PROFILE}, (("region",),), "aws"),
+    # Bedrock's endpoint that serves Anthropic's Messages API (bedrock-mantle.REGION.api.aws)
+    Cloud("mantle", "Amazon Bedrock (Mantle)", "CLAUDE_CODE_USE_MANTLE", "ANTHROPIC_BEDROCK_MANTLE_BASE_URL",
+          "CLAUDE_CODE_SKIP_MANTLE_AUTH", {"region": AWS_REGION, "aws_profile": AWS_PROFILE}, (("region",),), "aws"),
+    Cloud("vertex", "Google Vertex AI", "CLAUDE_CODE_USE_VERTEX", "ANTHROPIC_VERTEX_BASE_URL",
+          "CLAUDE_CODE_SKIP_VERTEX_AUTH",
+          {"region": Field("CLOUD_ML_REGION", re.compile(r"([a-z]+-[a-z]+\d{1,2}|global|eu|us)\Z"),
+                           "a Vertex AI region such as global or us-east5"),
+           "project": Field("ANTHROPIC_VERTEX_PROJECT_ID", re.compile(r"[a-z0-9][a-z0-9.:-]*\Z"),
+                            "a Google Cloud project id")}, (("project",), ("region",)), "gcp"),
+    Cloud("foundry", "Microsoft Foundry", "CLAUDE_CODE_USE_FOUNDRY", "ANTHROPIC_FOUNDRY_BASE_URL",
+          "CLAUDE_CODE_SKIP_FOUNDRY_AUTH",
+          {"resource": Field("ANTHROPIC_FOUNDRY_RESOURCE", re.compile(r"[a-z0-9][a-z0-9-]{0,62}[a-z0-9]\Z"),
+                             "the Foundry resource's bare name (such as my-resource), not its URL")},
+          (("resource", "base_url"),), "azure"),
+)}
+CLOUD_FIELDS = tuple(dict.fromkeys(field for cloud in CLOUDS.values() for field in cloud.fields))
 # Variables whose inherited values would contradict a profile: where claude sends requests, with
 # which key, for which model (every tier, its /model labels, every other model claude picks by
 # itself), which cloud it signs in to instead, and the limits that belong to one model.
@@ -56,6 +108,20 @@ MANAGED = (
     "CLAUDE_CODE_USE_ANTHROPIC_AWS",
     "CLAUDE_CODE_USE_ANTHROPIC_GOOGLE_CLOUD",
     "CLAUDE_CODE_USE_GATEWAY",
+    # each cloud's endpoint, the switch that sends its requests unsigned, and what names its project or
+    # resource: a cloud profile sets its own, every other session has none (AWS_REGION and AWS_PROFILE are
+    # the shell's, for the aws commands a model runs, and mean nothing to claude without a switch)
+    *(f"ANTHROPIC_{cloud}_BASE_URL" for cloud in ("BEDROCK", "VERTEX", "FOUNDRY", "AWS", "GOOGLE_CLOUD",
+                                                  "BEDROCK_MANTLE")),
+    *(f"CLAUDE_CODE_SKIP_{cloud}_AUTH" for cloud in ("BEDROCK", "VERTEX", "FOUNDRY", "MANTLE", "ANTHROPIC_AWS",
+                                                     "ANTHROPIC_GOOGLE_CLOUD")),
+    "ANTHROPIC_VERTEX_PROJECT_ID",
+    "CLOUD_ML_REGION",
+    "ANTHROPIC_FOUNDRY_RESOURCE",
+    "ANTHROPIC_AWS_WORKSPACE_ID",
+    "ANTHROPIC_GOOGLE_CLOUD_PROJECT",
+    "ANTHROPIC_GOOGLE_CLOUD_LOCATION",
+    "ANTHROPIC_GOOGLE_CLOUD_WORKSPACE_ID",
     "CLAUDE_CODE_MODEL_NOBODY_CHOSE",  # when true (hosted runners set it) claude drops --model
     "CLAUDE_CODE_MAX_CONTEXT_TOKENS",
     # without a window for a model it does not know, claude assumes 1M tokens and says so on every start

@@ -5,6 +5,7 @@ the Claude Code settings files that would override a profile, and finds claude."
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import claude
+from . import claude, files
 from .diagnosis import ANTHROPIC_VERSION
 from .profiles import Config, Profile, is_route, route_list, split_route
 
@@ -52,7 +53,9 @@ def run(offline: bool, environ: dict[str, str], cwd: Path) -> Iterator[Finding]:
                                                     "--unset observe`")
             if profile.direct:
                 yield Finding("warn", profile.name, DIRECT)
-            if profile.auth == "login" or not profile.own_provider:
+            if profile.cloud:
+                yield cloud_credentials(profile, environ)
+            if profile.signed_with or not profile.own_provider:
                 continue  # a router's targets are profiles of their own, each checked on its own line
             source, present, secret = keys.key_info(profile, config.secret_store)
             if profile.needs_key and present is False:
@@ -123,6 +126,83 @@ async def _probe(profile: Profile, secret: str | None) -> Finding:
         return Finding("warn" if on_this_machine(urlsplit(listing.url).hostname or "") else "fail", check,
                        listing.problem)
     return Finding("warn", check, f"{listing.problem}; the key could not be checked this way")
+
+
+def cloud_credentials(profile: Profile, environ: dict[str, str]) -> Finding:
+    """Whether the credentials claude signs a cloud profile's requests with are on this machine, where that
+    cloud's SDK looks for them: variables and files only, never a network call (a machine's own role, which
+    only the network tells, makes a missing one a warning)."""
+    from .launch import cloud_env
+
+    env = {**environ, **cloud_env(profile), **profile.env}
+    home = Path(env.get("HOME") or Path.home())
+    level, detail = CREDENTIALS[profile.cloud.credentials](env, home)
+    return Finding(level, profile.name, f"{profile.cloud.title}: {detail}")
+
+
+def aws_credentials(env: dict[str, str], home: Path) -> tuple[str, str]:
+    """The AWS SDK's chain, as far as files and variables tell: a Bedrock API key, access keys, a role to take
+    on, or the profile (AWS_PROFILE, else "default") in the credentials or config file."""
+    if env.get("AWS_BEARER_TOKEN_BEDROCK"):
+        return "ok", "a Bedrock API key in $AWS_BEARER_TOKEN_BEDROCK"
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        return "ok", "access keys in $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY"
+    for var in ("AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+        if env.get(var):
+            return "ok", f"the role ${var} names"
+    named = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE")
+    name = named or "default"
+    credentials = Path(env.get("AWS_SHARED_CREDENTIALS_FILE") or home / ".aws" / "credentials")
+    config = Path(env.get("AWS_CONFIG_FILE") or home / ".aws" / "config")
+    in_config = {f"profile {name}"} | ({"default"} if name == "default" else set())  # config's own spelling
+    if name in ini_sections(credentials) or in_config & ini_sections(config):
+        return "ok", f"AWS profile '{name}' ({credentials} or {config})"
+    if named:
+        return "fail", (f"AWS profile '{name}' is in neither {credentials} nor {config}: `aws configure --profile "
+                        f"{name}` (or `aws configure sso`), or set aws_profile to one that is")
+    return "warn", (f"no AWS credentials here ($AWS_ACCESS_KEY_ID, $AWS_BEARER_TOKEN_BEDROCK, {credentials}, "
+                    f"{config}): `aws configure`, `aws login` or `aws sso login` (an instance role would do too)")
+
+
+def gcp_credentials(env: dict[str, str], home: Path) -> tuple[str, str]:
+    """Google's application default credentials: the file $GOOGLE_APPLICATION_CREDENTIALS names, else gcloud's."""
+    if named := env.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        return ("ok", f"$GOOGLE_APPLICATION_CREDENTIALS ({named})") if Path(named).is_file() else \
+            ("fail", f"$GOOGLE_APPLICATION_CREDENTIALS names {named}, which is not a file")
+    gcloud = Path(env.get("CLOUDSDK_CONFIG") or home / ".config" / "gcloud") / "application_default_credentials.json"
+    if gcloud.is_file():
+        return "ok", f"application default credentials ({gcloud})"
+    return "warn", (f"no Google credentials here ($GOOGLE_APPLICATION_CREDENTIALS, {gcloud}): "
+                    "`gcloud auth application-default login` (a VM's service account would do too)")
+
+
+def azure_credentials(env: dict[str, str], home: Path) -> tuple[str, str]:
+    """Foundry's key or token variable, else the Azure SDK's chain: a service principal's variables, az login."""
+    for var in ("ANTHROPIC_FOUNDRY_API_KEY", "ANTHROPIC_FOUNDRY_AUTH_TOKEN"):
+        if env.get(var):
+            return "ok", f"${var}"
+    if env.get("AZURE_CLIENT_ID") and env.get("AZURE_TENANT_ID") and any(
+            env.get(var) for var in ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
+                                     "AZURE_FEDERATED_TOKEN_FILE")):
+        return "ok", "a service principal in $AZURE_CLIENT_ID and $AZURE_TENANT_ID"
+    azure = Path(env.get("AZURE_CONFIG_DIR") or home / ".azure")
+    if any((azure / name).is_file() for name in ("msal_token_cache.json", "msal_token_cache.bin")):
+        return "ok", f"the Azure CLI's login ({azure})"
+    return "warn", (f"no Azure credentials here ($ANTHROPIC_FOUNDRY_API_KEY, {azure}): export "
+                    "ANTHROPIC_FOUNDRY_API_KEY or `az login` (a managed identity would do too)")
+
+
+CREDENTIALS = {"aws": aws_credentials, "gcp": gcp_credentials, "azure": azure_credentials}
+INI_SECTION = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]", re.M)
+
+
+def ini_sections(path: Path) -> set[str]:
+    """The [section] names of an INI file (AWS's credentials and config files); none if it cannot be read."""
+    try:
+        return set(INI_SECTION.findall(files.read_small(path, 4 * 1024 * 1024) or ""))
+    except files.Unreadable:
+        return set()
 
 
 def models_request(profile: Profile, secret: str | None) -> tuple[str, dict[str, str]]:

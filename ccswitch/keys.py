@@ -85,7 +85,7 @@ def key_info(profile: Profile, store: str = "auto") -> tuple[str, bool | None, s
     """`status` plus the key itself when looking for it already read it (never runs key_cmd)."""
     if not profile.needs_key:
         return ("routes' profiles" if not profile.own_provider else "none needed" if profile.auth == "none"
-                else "claude login"), None, None
+                else profile.signed_with), None, None
     if profile.key_env:
         value = os.environ.get(profile.key_env) or None
         return f"${profile.key_env}", value is not None, value

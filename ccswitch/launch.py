@@ -58,6 +58,8 @@ def profile_env(profile: Profile, secret: str | None, endpoint: Endpoint | None 
     if endpoint is not None:  # the proxy's address, and its token as a bearer; each request's purpose
         env.update(ANTHROPIC_BASE_URL=endpoint.url, **key_variables("bearer", endpoint.token))
         env["CLAUDE_CODE_GATEWAY_HINT_HEADERS"] = "1"
+    elif profile.cloud:  # claude signs in to the cloud itself
+        env.update(cloud_env(profile))
     elif profile.auth != "login":  # (claude's own login: none of the provider variables)
         if profile.base_url:
             env["ANTHROPIC_BASE_URL"] = profile.base_url
@@ -74,7 +76,25 @@ def profile_env(profile: Profile, secret: str | None, endpoint: Endpoint | None 
     if profile.timeout:  # claude waits a little longer than the proxy does, so it hears the proxy's answer
         env["API_TIMEOUT_MS"] = str(round(claude_timeout(profile, {}) * 1000))
     env.update({k: v for k, v in profile.env.items() if endpoint is None or k not in PROXY_VARS})
+    if endpoint is None and profile.headers:  # without the proxy, claude sends the profile's headers itself
+        env["ANTHROPIC_CUSTOM_HEADERS"] = custom_headers(profile)
     return env
+
+
+def cloud_env(profile: Profile) -> dict[str, str]:
+    """The variables that send claude to the profile's cloud: its switch, the fields it reads, its endpoint."""
+    cloud = profile.cloud
+    env = {cloud.switch: "1"}
+    env.update({field.var: getattr(profile, name) for name, field in cloud.fields.items() if getattr(profile, name)})
+    if profile.base_url:
+        env[cloud.endpoint] = profile.base_url
+    return env
+
+
+def custom_headers(profile: Profile) -> str:
+    """ANTHROPIC_CUSTOM_HEADERS for claude: the profile's env's lines, then its `headers`."""
+    lines = [line for line in profile.env.get("ANTHROPIC_CUSTOM_HEADERS", "").splitlines() if line.strip()]
+    return "\n".join([*lines, *(f"{name}: {value}" for name, value in profile.headers.items())])
 
 
 def model_env(profile: Profile) -> dict[str, str]:

@@ -18,6 +18,7 @@ class Preset(NamedTuple):  # a NamedTuple, not a dataclass: `ccs run` must not p
     docs: str
     fields: dict
     checked: str = "2026-12-04"  # when `docs` was last read for these values
+    needs: dict | None = None  # fields only the user knows (their resource, their deployment), with an example each
 
 
 # Providers whose docs recommend a long timeout and no side traffic for Claude Code.
@@ -31,6 +32,11 @@ def _free() -> dict:
 
 def _tiers(opus: str, sonnet: str, haiku: str, subagent: str | None = None) -> dict:
     return {"opus": opus, "sonnet": sonnet, "haiku": haiku, "subagent": subagent or sonnet}
+
+
+def _cloud_tiers(prefix: str) -> dict:
+    """Claude's 5.5 models (and Fable 5.1) as a cloud names them: `prefix` + "opus-5-5" and so on."""
+    return {**_tiers(prefix + "opus-5-5", prefix + "sonnet-5-5", prefix + "haiku-5-5"), "fable": prefix + "fable-5-1"}
 
 
 # Z.ai and BigModel announced GLM-5.4 (2026-11-23) for the Coding Plan; the price table has no entry yet.
@@ -82,6 +88,11 @@ _ALL = [
            "https://openrouter.ai/docs/guides/coding-agents/claude-code-integration",
            {"api": "anthropic", "base_url": "https://openrouter.ai/api", "auth": "bearer",
             "models": _tiers("anthropic/claude-opus-5.5", "anthropic/claude-sonnet-5.5", "anthropic/claude-haiku-5.5")}),
+    # Vercel's gateway serves every model it routes (not only Anthropic's) through its Anthropic-compatible API
+    Preset("vercel", "Vercel AI Gateway (its Anthropic-compatible API)",
+           "https://vercel.com/docs/ai-gateway/coding-agents/claude-code",
+           {"api": "anthropic", "base_url": "https://ai-gateway.vercel.sh", "auth": "bearer",
+            "models": _tiers("anthropic/claude-opus-5.5", "anthropic/claude-sonnet-5.5", "anthropic/claude-haiku-5.5")}),
     Preset("ollama", "Ollama >= 0.14 on this machine (Anthropic API)", "https://docs.ollama.com/integrations/claude-code",
            {**_LOCAL, "base_url": "http://localhost:11434", "model": "qwen3.5", "context_window": 65536,
             "env": {"ANTHROPIC_AUTH_TOKEN": "ollama"}}),
@@ -95,6 +106,26 @@ _ALL = [
            {**_LOCAL, "base_url": "http://localhost:8080"}),
     Preset("litellm", "A LiteLLM gateway (team proxy)", "https://docs.litellm.ai/docs/proxy/client_setup/claude_code",
            {"api": "anthropic", "base_url": "http://localhost:4000", "auth": "bearer"}),
+    # --- claude's clouds: claude signs in itself with the cloud's credentials; ccs holds no key, runs no proxy.
+    # Tiers as claude 2.1.332's model table names them on each cloud (its provider ids).
+    Preset("bedrock", "Amazon Bedrock (claude signs in with your AWS credentials)",
+           "https://code.claude.com/docs/en/amazon-bedrock",
+           {"api": "anthropic", "auth": "bedrock", "region": "us-east-1",  # us. ids: a US cross-region profile
+            "models": _cloud_tiers("us.anthropic.claude-")}),
+    Preset("mantle", "Amazon Bedrock's Anthropic API, Mantle (your AWS credentials)",
+           "https://code.claude.com/docs/en/amazon-bedrock",
+           {"api": "anthropic", "auth": "mantle", "region": "us-east-1",
+            "models": _cloud_tiers("anthropic.claude-")}),
+    Preset("vertex", "Google Vertex AI (claude signs in with your Google Cloud credentials)",
+           "https://code.claude.com/docs/en/google-vertex-ai",
+           {"api": "anthropic", "auth": "vertex", "region": "global",
+            "models": _cloud_tiers("claude-")},
+           needs={"project": "my-gcp-project"}),
+    Preset("foundry", "Microsoft Foundry (claude signs in with your Azure credentials)",
+           "https://code.claude.com/docs/en/microsoft-foundry",
+           {"api": "anthropic", "auth": "foundry",  # deployments named as the models are, Foundry's suggestion
+            "models": _cloud_tiers("claude-")},
+           needs={"resource": "my-resource"}),
     # --- OpenAI's APIs: translated by the proxy ---
     # The Responses API: OpenAI serves its codex and pro models there only (GPT-6 models take tools there only),
     # and GPT-5.x calls tools with reasoning there (Chat Completions refuses tools with reasoning_effort).
@@ -112,6 +143,12 @@ _ALL = [
            {"api": "openai", "base_url": "https://generativelanguage.googleapis.com/v1beta/openai", "auth": "bearer",
             "model": "gemini-3.8-flash", "models": _tiers("gemini-3.8-flash", "gemini-3.8-flash", "gemini-3.5-flash-lite"),
             "context_window": 1048576}),
+    # Azure OpenAI's v1 API (GA since August 2025): no api-version; the deployment's name is the model; the key in
+    # an `api-key` header (or `auth = "bearer"` with a key_cmd that prints a Microsoft Entra token)
+    Preset("azure-openai", "Azure OpenAI v1 API (your resource; the deployment's name is the model)",
+           "https://learn.microsoft.com/en-us/azure/foundry/openai/api-version-lifecycle",
+           {"api": "openai", "auth": "api-key"},
+           needs={"base_url": "https://my-resource.openai.azure.com/openai/v1", "model": "my-deployment"}),
     Preset("groq", "Groq", "https://console.groq.com/docs/openai",
            {"api": "openai", "base_url": "https://api.groq.com/openai/v1", "auth": "bearer",
             "model": "openai/gpt-oss-120b", "models": _tiers("openai/gpt-oss-120b", "openai/gpt-oss-120b",
@@ -121,6 +158,19 @@ _ALL = [
            {"api": "openai", "base_url": "https://openrouter.ai/api/v1", "auth": "bearer",
             "model": "openai/gpt-5.6-sol", "models": _tiers("openai/gpt-5.6-sol", "openai/gpt-5.6-sol",
                                                              "openai/gpt-5.6-luna"), "context_window": 272000}),
+    # NVIDIA's hosted NIM catalogue (nvapi- keys from build.nvidia.com): Kimi K2.6 takes tools there, and up to
+    # 65,536 output tokens; its window is Moonshot's 256K
+    Preset("nvidia", "NVIDIA NIM hosted API (build.nvidia.com)",
+           "https://docs.api.nvidia.com/nim/reference/moonshotai-kimi-k2-6-infer",
+           {"api": "openai", "base_url": "https://integrate.api.nvidia.com/v1", "auth": "bearer",
+            "model": "moonshotai/kimi-k2.6", "models": _tiers(*["moonshotai/kimi-k2.6"] * 3),
+            "context_window": 262144, "max_output_tokens": 65536}),
+    # A GitHub token with the models scope (models: read for a fine-grained one); free within rate limits
+    Preset("github-models", "GitHub Models (a GitHub token with the models scope)",
+           "https://docs.github.com/en/rest/models/inference",
+           {"api": "openai", "base_url": "https://models.github.ai/inference", "auth": "bearer",
+            "model": "openai/gpt-4.1", "models": _tiers(*["openai/gpt-4.1"] * 3),
+            "headers": {"X-GitHub-Api-Version": "2022-11-28"}}),
     # The same local servers through their OpenAI API, for versions without an Anthropic one
     Preset("lmstudio-openai", "LM Studio on this machine (OpenAI API)", "https://lmstudio.ai/docs/app/api/endpoints/openai",
            {**_LOCAL_OPENAI, "base_url": "http://localhost:1234/v1"}),

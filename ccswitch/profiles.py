@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from . import files
 from .errors import CcsError
-from .apis import APIS, AUTHS, DEFAULT_API, translated
+from .apis import APIS, AUTHS, DEFAULT_API, RESERVED_BODY, RESERVED_HEADERS, translated
+from .claude import CLOUD_FIELDS, CLOUDS, Cloud
 from .presets import PRESETS
 from .prices import KINDS as PRICE_KINDS  # USD per million tokens
 
@@ -28,9 +29,14 @@ TIERS = ("opus", "sonnet", "haiku", "fable", "subagent")
 EFFORTS = ("off", "minimal", "low", "medium", "high")  # "off": never send reasoning_effort
 SUMMARIES = ("auto", "concise", "detailed", "off")  # the Responses API's reasoning summaries; "off": none asked for
 VERBOSITIES = ("low", "medium", "high")  # GPT-5's verbosity
+# The `reasoning` table (OpenRouter's reasoning object; elsewhere its effort is the reasoning_effort sent)
+REASONING = {"effort": ("none", "minimal", "low", "medium", "high", "xhigh", "max"), "max_tokens": int,
+             "exclude": bool, "enabled": bool}
 SECRET_STORES = ("auto", "keyring", "file")
+STANDS_IN = {"model": "models", "resource": "base_url"}  # what a preset needs, or what may stand in for it
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: "$" would let a trailing newline in
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # an HTTP token (RFC 9110)
 
 # Every key a profile may have, with its TOML type.
 FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -53,12 +59,19 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "reasoning_effort": str,
     "reasoning_summary": str,
     "verbosity": str,
+    "reasoning": dict,
     "timeout": (int, float),
     "max_request_mb": int,
     "fallback": list,
     "cooldown": (int, float),
     "prices": dict,
+    "headers": dict,
+    "extra_body": dict,
     "direct": bool,
+    "region": str,  # a cloud's (claude.CLOUDS)
+    "aws_profile": str,
+    "project": str,
+    "resource": str,
     "observe": bool,  # no longer needed: every profile whose key ccs holds runs behind the proxy
 }
 
@@ -105,12 +118,19 @@ class Profile(NamedTuple):
     reasoning_effort: str | None = None
     reasoning_summary: str | None = None  # proxy, Responses API only: the reasoning summary asked for
     verbosity: str | None = None  # proxy only: GPT-5's verbosity
+    reasoning: dict = NO_ITEMS  # how a translated request asks for reasoning: {effort|max_tokens, exclude, enabled}
     timeout: float | None = None  # seconds the proxy waits for the provider's next byte (and claude a little longer)
     max_request_mb: int | None = None  # the proxy's limit on a request body
     fallback: list[str] = ()  # routes ("profile,model") tried in turn when a request's own fails before answering
     cooldown: float | None = None  # seconds a failing route is skipped
     prices: dict[str, dict[str, float]] = NO_ITEMS  # model (or "*") -> USD per million tokens, over the price table
+    headers: dict[str, str] = NO_ITEMS  # sent to the provider with every request (beside its key, never instead)
+    extra_body: dict = NO_ITEMS  # merged into every request body the proxy sends the provider
     direct: bool = False  # claude talks to the provider itself, holding its key: no proxy in between
+    region: str | None = None  # a cloud's region (Bedrock, Mantle, Vertex AI)
+    aws_profile: str | None = None  # the AWS profile claude signs Bedrock's requests with
+    project: str | None = None  # the Google Cloud project of Vertex AI
+    resource: str | None = None  # the Microsoft Foundry resource's name
     observe: bool = False  # from before every profile ran behind the proxy; it changes nothing now
 
     @property
@@ -129,6 +149,17 @@ class Profile(NamedTuple):
         return self.own_provider and self.auth in ("bearer", "api-key")
 
     @property
+    def signed_with(self) -> str | None:
+        """What claude signs its own requests with (its login, a cloud's credentials), if it does: then ccs holds
+        no key for it, and the proxy cannot stand in between."""
+        return AUTHS[self.auth].signed_with
+
+    @property
+    def cloud(self) -> Cloud | None:
+        """The cloud claude signs in to itself (Bedrock, Vertex AI, ...), if this profile runs on one."""
+        return CLOUDS.get(self.auth)
+
+    @property
     def needs_proxy(self) -> bool:
         """Only the proxy can serve it: an API claude does not speak, or routes to other profiles."""
         return translated(self.api) or self.is_router
@@ -136,8 +167,8 @@ class Profile(NamedTuple):
     @property
     def uses_proxy(self) -> bool:
         """Behind the proxy, which holds the key: every profile but those claude signs in to itself (its own
-        login) and those that say `direct = true`."""
-        return self.needs_proxy or not (self.direct or self.auth == "login")
+        login, a cloud) and those that say `direct = true`."""
+        return self.needs_proxy or not (self.direct or self.signed_with)
 
     @property
     def why_proxied(self) -> str:
@@ -166,7 +197,9 @@ class Profile(NamedTuple):
         of its own."""
         if not self.own_provider:
             return "router"
-        return self.preset or (urlsplit(self.base_url).hostname or "" if self.base_url else "anthropic")
+        if self.preset or self.cloud:
+            return self.preset or self.auth
+        return urlsplit(self.base_url).hostname or "" if self.base_url else "anthropic"
 
 
 def tier_model(model: str | None, models, tier: str) -> str | None:
@@ -228,9 +261,9 @@ class Config:
         """What stops a router's routes from working: a target that does not exist, uses claude's own
         login (claude would send the proxy's token, not its login), or has no provider of its own."""
         problems = []
-        if profile.auth == "login" and profile.is_router:
-            problems.append(f"profile '{profile.name}' uses claude's own login, which cannot go through the proxy "
-                            "that its routes need")
+        if profile.signed_with and profile.is_router:
+            problems.append(f"profile '{profile.name}' is signed in by claude itself, with {profile.signed_with}, "
+                            "which cannot go through the proxy that its routes need")
         for route in route_list(profile):
             if problem := self.target_problem(split_route(route)[0]):
                 problems.append(f"route {route!r}: {problem}")
@@ -246,9 +279,9 @@ class Config:
         target = self.find(name)
         if target is None:
             return f"no profile named '{name}'"
-        if target.auth == "login":
-            return (f"profile '{target.name}' uses claude's own login, which cannot go through the proxy "
-                    "(claude would send the proxy's token instead of its login)")
+        if target.signed_with:
+            return (f"profile '{target.name}' is signed in by claude itself, with {target.signed_with}, which "
+                    "cannot go through the proxy (claude would send the proxy's token instead)")
         if not target.own_provider:
             return f"profile '{target.name}' is a router itself; name a provider's profile"
         return None
@@ -355,12 +388,34 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         raise fail("api", f"api must be one of {', '.join(APIS)}")
     if merged.get("auth", "bearer") not in AUTHS:
         raise fail("auth", f"auth must be one of {', '.join(AUTHS)}")
-    if (url := merged.get("base_url")) is not None and (problem := url_problem(url, name)):
+    if (url := merged.get("base_url")) is not None and (problem := azure_problem(url) or url_problem(url, name)):
         raise fail("base_url", problem)
+    preset = PRESETS.get(merged.get("preset", ""))
+    for key, example in (preset and preset.needs or {}).items():
+        if not merged.get(key) and not merged.get(STANDS_IN.get(key, "")):
+            raise fail(key, f"the {preset.name} preset needs your {key}: {key} = \"{example}\"")
     if translated(api) and not merged.get("base_url"):
         raise fail("api", f"a profile that speaks the {APIS[api].title} API needs a base_url")
-    if translated(api) and merged.get("auth") == "login":
-        raise fail("auth", "auth = \"login\" only works with api = \"anthropic\"")
+    auth = AUTHS[merged.get("auth", "bearer")]
+    if translated(api) and auth.signed_with:
+        raise fail("auth", f"auth = \"{auth.name}\" only works with api = \"anthropic\"")
+    cloud = CLOUDS.get(auth.name)
+    for key in CLOUD_FIELDS:
+        if key not in merged:
+            continue
+        if cloud is None or key not in cloud.fields:
+            users = " or ".join(f'"{c.name}"' for c in CLOUDS.values() if key in c.fields)
+            raise fail(key, f"{key} is for a profile on claude's clouds (auth = {users})")
+        if not cloud.fields[key].form.match(merged[key]):
+            raise fail(key, f"{key} {merged[key]!r} is not {cloud.fields[key].what}")
+    for choice in cloud.needs if cloud else ():
+        if not any(merged.get(key) for key in choice):
+            field = cloud.fields.get(choice[0])
+            raise fail(choice[0], f"auth = \"{auth.name}\" ({cloud.title}) needs {' or '.join(choice)}"
+                                  + (f": {field.what}" if field else ""))
+    if cloud and {"key_env", "key_cmd", "key_name"} & set(merged):
+        raise fail(next(k for k in ("key_env", "key_cmd", "key_name") if k in merged),
+                   f"claude signs in to {cloud.title} with {auth.signed_with}: ccs holds no key for this profile")
     if "key_env" in raw and "key_cmd" in raw:
         raise fail("key_cmd", "set key_env or key_cmd, not both")
     if (var := merged.get("key_env")) is not None and not ENV_NAME_RE.match(var):
@@ -397,6 +452,22 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
             raise fail("env", f"env {var!r}: not a variable name")
         if not isinstance(value, str):
             raise fail("env", f"env.{var} must be a string")
+    for header, value in merged.get("headers", {}).items():
+        if not HEADER_NAME_RE.match(header):
+            raise fail("headers", f"headers: {header!r} is not a header name")
+        if header.lower() in RESERVED_HEADERS:
+            raise fail("headers", f"headers.{header}: ccs sends that header itself (the key goes as `auth` says, "
+                                  "the rest belongs to the connection); remove it from headers")
+        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+            raise fail("headers", f"headers.{header} must be a string on one line")
+    for key in merged.get("extra_body", {}):
+        if key in RESERVED_BODY:
+            raise fail("extra_body", f"extra_body.{key}: ccs writes the request's {key!r} itself; extra_body adds "
+                                     "the provider's own fields beside it")
+    if merged.get("extra_body") and (merged.get("direct") or auth.signed_with):
+        raise fail("extra_body", "extra_body is merged into requests by the proxy, and this profile runs without it "
+                                 + ("(direct = true)" if merged.get("direct") else f"(claude signs its requests "
+                                                                                   f"with {auth.signed_with})"))
     for key in ("claude_args", "aliases"):
         if not all(isinstance(item, str) for item in merged.get(key, [])):
             raise fail(key, f"{key} must be a list of strings")
@@ -415,8 +486,24 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
     for key, allowed in (("reasoning_summary", SUMMARIES), ("verbosity", VERBOSITIES)):
         if key in merged and merged[key] not in allowed:
             raise fail(key, f"{key} must be one of {', '.join(allowed)}")
+    reasoning = merged.get("reasoning", {})
+    for key, value in reasoning.items():
+        kind = REASONING.get(key)
+        if kind is None:
+            raise fail("reasoning", f"reasoning: unknown key {key!r} (allowed: {', '.join(REASONING)})")
+        if isinstance(kind, tuple) and value not in kind:
+            raise fail("reasoning", f"reasoning.effort must be one of {', '.join(kind)}")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise fail("reasoning", "reasoning.max_tokens must be a positive number of tokens")
+        if kind is bool and not isinstance(value, bool):
+            raise fail("reasoning", f"reasoning.{key} must be true or false")
+    if "effort" in reasoning and "max_tokens" in reasoning:
+        raise fail("reasoning", "reasoning takes an effort or a max_tokens budget, not both")
+    if reasoning and not translated(api):
+        raise fail("reasoning", "reasoning is how the proxy asks an OpenAI-API provider to reason; an Anthropic-API "
+                                "provider gets claude's own thinking settings")
     for key, empty in (("models", dict), ("env", dict), ("claude_args", list), ("aliases", list), ("fallback", list),
-                       ("prices", dict)):
+                       ("prices", dict), ("headers", dict), ("extra_body", dict), ("reasoning", dict)):
         merged.setdefault(key, empty())
     profile = Profile(name=name, **merged)
     if not profile.own_provider:
@@ -427,8 +514,11 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
     return profile
 
 
+MERGED = ("models", "env", "prices", "headers", "extra_body")  # a preset's tables the profile's add to
+
+
 def _merge_preset(name: str, raw: dict, where: _Locator) -> dict:
-    """Preset values first, the profile's own on top; `models`, `env` and `prices` merge key by key."""
+    """Preset values first, the profile's own on top; the tables of MERGED merge key by key."""
     preset_name = raw.get("preset")
     if preset_name is None:
         return dict(raw)
@@ -437,7 +527,7 @@ def _merge_preset(name: str, raw: dict, where: _Locator) -> dict:
         reason = f"unknown preset {preset_name!r}{suggest(preset_name, PRESETS)}; see `ccs presets`"
         raise ConfigError(f"{where.of(name, 'preset')}: profile '{name}': {reason}", reason)
     merged = {**preset.fields, **raw}
-    for key in ("models", "env", "prices"):
+    for key in MERGED:
         if key in preset.fields or key in raw:
             merged[key] = {**preset.fields.get(key, {}), **raw.get(key, {})}
     return merged
@@ -451,6 +541,32 @@ def _check_aliases(config: Config, where: _Locator) -> None:
                 raise ConfigError(f"{where.of(profile.name, 'aliases')}: alias '{alias}' is used by profiles "
                                   f"'{seen[alias]}' and '{profile.name}'")
             seen[alias] = profile.name
+
+
+AZURE_OPENAI_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
+
+
+def azure_problem(url: str) -> str | None:
+    """Azure OpenAI's older URLs (a deployment in the path, a dated api-version, the resource alone), which the
+    proxy cannot call: the v1 base_url and model to write instead. (The URL is not repeated: its query may
+    hold a key.)"""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        at = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+    except ValueError:
+        return None  # url_problem says what is wrong with it
+    if not host.endswith(AZURE_OPENAI_HOSTS):
+        return None
+    deployment = re.search(r"/openai/deployments/([^/]+)", parts.path)
+    bare = host.endswith(".openai.azure.com") and parts.path.rstrip("/") in ("", "/openai")
+    if not (deployment or bare or "api-version" in parts.query.lower()):
+        return None
+    model = deployment[1] if deployment else "DEPLOYMENT"
+    what = "the resource alone" if bare else "Azure OpenAI's older deployment URL"
+    return (f"base_url is {what}: the proxy speaks Azure OpenAI's v1 API (no deployment in the URL, no "
+            f"api-version); write base_url = \"{at}/openai/v1\" and model = \"{model}\" (the deployment's name "
+            "is the model)")
 
 
 def url_problem(url: str, name: str) -> str | None:

@@ -12,7 +12,7 @@ from .profiles import Config, Profile
 
 MASKED = "<masked by ccs export>"
 # Variables whose values are credentials by their name; ANTHROPIC_CUSTOM_HEADERS holds header values
-# (a gateway's key) and is masked value by value.
+# (a gateway's key) and is masked value by value, as a profile's `headers` are.
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.I)
 HEADERS_VAR = "ANTHROPIC_CUSTOM_HEADERS"
 # Fields of an imported profile that decide where a key goes or what runs: shown one by one before saving.
@@ -54,6 +54,10 @@ def export_text(config: Config, names: list[str]) -> tuple[str, list[str]]:
                 masked_all.append(f"{name}: env.{var}")
             for var, value in env.items():
                 table["env"][var] = value
+        if isinstance(table.get("headers"), dict):
+            for header in table["headers"]:
+                table["headers"][header] = MASKED
+                masked_all.append(f"{name}: headers.{header}")
         exported[name] = table
     return tomlkit.dumps(doc), masked_all
 

@@ -20,7 +20,7 @@ TRIAL_MAX_TOKENS = 256  # enough for a tool call, even after a little reasoning
 DEFAULT_MODEL = "claude-sonnet-4-5"  # what claude asks for when a profile names no model
 WEATHER_TOOL = {"name": "get_weather", "description": "The current weather in a city.",
                 "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
-LOGIN = "profile '{name}' uses claude's own login, which only claude can send: ccs has no key to {what}"
+SIGNED = "profile '{name}' is signed in by claude itself, with {how}: ccs has no key to {what}"
 
 
 @dataclass
@@ -67,10 +67,10 @@ def _plan(config: Config, profile: Profile, model: str, proxies: contextlib.Exit
                                                          log_file=log_path()))
             trial.via, trial.url, trial.log = "proxy", f"{endpoint.url}/v1/messages", endpoint.log
             return trial, {"Authorization": f"Bearer {endpoint.token}"}, None
-        if profile.auth == "login":
+        if profile.signed_with:
             trial.result = "skipped"
-            trial.diagnosis = LOGIN.format(name=profile.name, what="test it with; try "
-                                                                   f"`ccs run {profile.name} --print hi`")
+            trial.diagnosis = SIGNED.format(name=profile.name, how=profile.signed_with,
+                                            what=f"test it with; try `ccs run {profile.name} --print hi`")
             return trial, None, None
         secret = keys.lookup(profile, config.secret_store)
     except CcsError as e:  # no key, a key_cmd that failed, a route that goes nowhere

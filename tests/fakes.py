@@ -112,7 +112,8 @@ class FakeServer:
         for line in header_lines:
             if ":" in line:
                 name, value = line.split(":", 1)
-                headers[name.strip().lower()] = value.strip()
+                name, value = name.strip().lower(), value.strip()
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value  # a repeated one shows
         raw = await incoming.exactly(int(headers.get("content-length") or 0))
         if raw is None:
             return False

@@ -34,9 +34,9 @@ class Harness:
 
     def __init__(self, script, *, client=None, max_request_mb: int = 64, router=None, **upstream):
         self.upstream_server = FakeServer(script)
+        upstream = {"model": "gpt-main", "models": {"opus": "gpt-big", "haiku": "gpt-small"}, **upstream}
         self.upstream = Upstream(**{"api": "openai", "name": "gpt", "base_url": self.upstream_server.url + "/v1",
-                                    "key": "sk-upstream-key", "model": "gpt-main",
-                                    "models": {"opus": "gpt-big", "haiku": "gpt-small"}, **upstream})
+                                    "key": "sk-upstream-key", **upstream})
         self.client = client
         self.router = router  # upstream -> the Router in front of it, when not Router.single
         self.max_request_mb = max_request_mb

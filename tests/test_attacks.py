@@ -161,13 +161,15 @@ def test_values_from_a_file_reach_the_terminal_as_text(no_keyring):
 def test_export_leaves_credentials_behind_in_a_private_file(no_keyring, tmp_path):
     write_config('version = 1\n[profiles.gw]\npreset = "zai"\n'
                  'env = { ANTHROPIC_CUSTOM_HEADERS = "X-Gateway-Key: gw-secret-1\\nX-Team: blue", '
-                 'MY_API_KEY = "sk-env-secret-2", API_TIMEOUT_MS = "600000" }\n')
+                 'MY_API_KEY = "sk-env-secret-2", API_TIMEOUT_MS = "600000" }\n'
+                 'headers = { X-Portkey-Api-Key = "pk-header-secret-3" }\n')
     assert ccs("key", "set", "gw", "--stdin", input=KEY).returncode == 0
     out = tmp_path / "team.toml"
     result = ccs("export", "gw", "-o", str(out))
     assert result.returncode == 0, result.stderr
     text = out.read_text()
     assert "gw-secret-1" not in text and "sk-env-secret-2" not in text and KEY not in text
+    assert "pk-header-secret-3" not in text and "gw: headers.X-Portkey-Api-Key" in result.stderr
     env = tomllib.loads(text)["profiles"]["gw"]["env"]
     assert env == {"ANTHROPIC_CUSTOM_HEADERS": "X-Gateway-Key: <masked by ccs export>\nX-Team: <masked by ccs export>",
                    "MY_API_KEY": "<masked by ccs export>", "API_TIMEOUT_MS": "600000"}

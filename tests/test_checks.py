@@ -278,7 +278,7 @@ def test_user_errors_are_one_line():
         preset = "claude"
     """)
     login = ccs("test", "sub")
-    assert login.returncode == 2 and "uses claude's own login" in login.stderr and "ccs run sub" in login.stderr
+    assert login.returncode == 2 and "claude's own login" in login.stderr and "ccs run sub" in login.stderr
     unknown = ccs("test", "nosuch")
     assert unknown.returncode == 2 and "no profile named 'nosuch'" in unknown.stderr
     neither = ccs("test")
@@ -400,3 +400,81 @@ def test_doctor_names_a_claude_newer_than_the_tested_release_and_the_agent_sdks_
     if importlib.util.find_spec("claude_agent_sdk"):  # the test extra installs it; its claude needs no PATH
         (bundled,) = [f for f in findings if f["check"] == "claude (Agent SDK)"]
         assert "_bundled/claude" in bundled["detail"] and re.search(r"\d+\.\d+\.\d+", bundled["detail"])
+
+
+CLOUD_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                   "AWS_BEARER_TOKEN_BEDROCK", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
+                   "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                   "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG",
+                   "ANTHROPIC_FOUNDRY_API_KEY", "ANTHROPIC_FOUNDRY_AUTH_TOKEN", "AZURE_CONFIG_DIR", "AZURE_CLIENT_ID")
+CLOUDS = """
+    version = 1
+    [profiles.aws]
+    preset = "bedrock"
+    aws_profile = "work"
+    [profiles.aws-default]
+    preset = "mantle"
+    [profiles.gcp]
+    preset = "vertex"
+    project = "my-project"
+    [profiles.az]
+    preset = "foundry"
+    resource = "team-claude"
+"""
+
+
+def cloud_findings(**env) -> dict[str, tuple[str, str]]:
+    result = ccs("doctor", "--json", env=env)
+    return {f["check"]: (f["level"], f["detail"]) for f in json.loads(result.stdout)
+            if f["check"] in ("aws", "aws-default", "gcp", "az")}
+
+
+def test_doctor_finds_the_credentials_claude_signs_a_clouds_requests_with(monkeypatch, tmp_path):
+    """Where each cloud's SDK looks, under a HOME of the test's own, without asking the network (the profiles
+    are never probed: claude signs their requests, ccs has nothing to ask with)."""
+    from pathlib import Path
+
+    for var in CLOUD_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    write_config(CLOUDS)
+    home = Path.home()
+    found = cloud_findings()
+    assert found["aws"][0] == "fail" and "AWS profile 'work' is in neither" in found["aws"][1]
+    assert "aws configure --profile work" in found["aws"][1]
+    assert found["aws-default"][0] == "warn" and "no AWS credentials here" in found["aws-default"][1]
+    assert found["gcp"][0] == "warn" and "gcloud auth application-default login" in found["gcp"][1]
+    assert found["az"][0] == "warn" and "az login" in found["az"][1]
+
+    (home / ".aws").mkdir()
+    (home / ".aws" / "config").write_text("[default]\nregion = us-east-1\n\n[profile work]\nsso_session = corp\n")
+    (home / ".config" / "gcloud").mkdir(parents=True)
+    (home / ".config" / "gcloud" / "application_default_credentials.json").write_text("{}")
+    (home / ".azure").mkdir()
+    (home / ".azure" / "msal_token_cache.json").write_text("{}")
+    found = cloud_findings()
+    assert found["aws"] == ("ok", f"Amazon Bedrock: AWS profile 'work' ({home}/.aws/credentials or "
+                                  f"{home}/.aws/config)")
+    assert found["aws-default"][0] == "ok" and "'default'" in found["aws-default"][1]
+    assert found["gcp"][0] == "ok" and "application_default_credentials.json" in found["gcp"][1]
+    assert found["az"][0] == "ok" and "Azure CLI" in found["az"][1]
+
+    missing = tmp_path / "gone.json"
+    found = cloud_findings(GOOGLE_APPLICATION_CREDENTIALS=str(missing), AWS_BEARER_TOKEN_BEDROCK="bedrock-key",
+                           ANTHROPIC_FOUNDRY_API_KEY="foundry-key")
+    assert found["gcp"] == ("fail", f"Google Vertex AI: $GOOGLE_APPLICATION_CREDENTIALS names {missing}, which is "
+                                    "not a file")
+    assert found["aws"][0] == "ok" and "AWS_BEARER_TOKEN_BEDROCK" in found["aws"][1]
+    assert found["az"] == ("ok", "Microsoft Foundry: $ANTHROPIC_FOUNDRY_API_KEY")
+    assert "foundry-key" not in ccs("doctor", "--json", env={"ANTHROPIC_FOUNDRY_API_KEY": "foundry-key"}).stdout
+
+
+def test_show_says_what_a_cloud_profile_is_and_test_skips_it(monkeypatch):
+    write_config(CLOUDS)
+    shown = ccs("show", "aws")
+    assert shown.returncode == 0
+    text = " ".join(shown.stdout.split())
+    assert "claude talks to Amazon Bedrock itself, signed with your AWS credentials" in text
+    assert "CLAUDE_CODE_USE_BEDROCK=1 AWS_REGION=us-east-1 AWS_PROFILE=work" in text
+    assert json.loads(ccs("show", "gcp", "--json").stdout)["project"] == "my-project"
+    tried = ccs("test", "gcp")
+    assert tried.returncode == 2 and "signed in by claude itself, with your Google Cloud credentials" in tried.stderr

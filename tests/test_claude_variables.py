@@ -103,15 +103,9 @@ def test_every_provider_switch_is_managed():
     assert sorted(provider_switches() - set(claude.MANAGED)) == []
 
 
-def test_claude_asks_the_profiles_provider_for_its_models_whatever_the_shell_says(tmp_path, monkeypatch, no_keyring):
-    """The real claude, with a shell set up for AWS (Mantle, which it reaches without signing in here) and for
-    Anthropic's models: every request goes to the profile's provider, naming the profile's models."""
-    def script(seen):
-        if seen.method == "POST" and seen.path.startswith("/v1/messages"):
-            return anthropic_text_stream("pong", seen.body["model"])
-        return Reply(200, {"Content-Length": "0"})
-
-    provider, mantle = FakeServer(script), FakeServer(script)
+def real_claude_in(tmp_path, monkeypatch, shell: dict) -> Path:
+    """The real claude first on PATH, nothing sent beyond this machine, the `shell` variables set (AWS's
+    instance metadata never asked); returns a project directory to run it in."""
     bin_dir = tmp_path / "claude-bin"
     bin_dir.mkdir()
     (bin_dir / "claude").symlink_to(Path(CLAUDE).resolve())
@@ -120,11 +114,26 @@ def test_claude_asks_the_profiles_provider_for_its_models_whatever_the_shell_say
     for var, value in {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DISABLE_TELEMETRY": "1",
                        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "NO_PROXY": "127.0.0.1,localhost",
                        "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",  # nothing leaves
-                       "CLAUDE_CODE_USE_MANTLE": "1", "CLAUDE_CODE_SKIP_MANTLE_AUTH": "1",
-                       "ANTHROPIC_BEDROCK_MANTLE_BASE_URL": mantle.url, "AWS_EC2_METADATA_DISABLED": "true",
-                       "ANTHROPIC_DEFAULT_FABLE_MODEL": "claude-fable-5-2", "ANTHROPIC_DEFAULT_MODEL": "claude-opus-5-5",
-                       "CLAUDE_CODE_WORKFLOW_SUBAGENT_MODEL": "claude-sonnet-5-5"}.items():
+                       "AWS_EC2_METADATA_DISABLED": "true", **shell}.items():
         monkeypatch.setenv(var, value)
+    return project
+
+
+def pong(seen):
+    """A provider's answer to any Messages request, naming the model it was asked for."""
+    if seen.method == "POST" and "/v1/messages" in seen.path:
+        return anthropic_text_stream("pong", seen.body["model"])
+    return Reply(200, {"Content-Length": "0"})
+
+
+def test_claude_asks_the_profiles_provider_for_its_models_whatever_the_shell_says(tmp_path, monkeypatch, no_keyring):
+    """The real claude, with a shell set up for AWS (Mantle, which it reaches without signing in here) and for
+    Anthropic's models: every request goes to the profile's provider, naming the profile's models."""
+    provider, mantle = FakeServer(pong), FakeServer(pong)
+    project = real_claude_in(tmp_path, monkeypatch, {
+        "CLAUDE_CODE_USE_MANTLE": "1", "CLAUDE_CODE_SKIP_MANTLE_AUTH": "1", "ANTHROPIC_BEDROCK_MANTLE_BASE_URL": mantle.url,
+        "ANTHROPIC_DEFAULT_FABLE_MODEL": "claude-fable-5-2", "ANTHROPIC_DEFAULT_MODEL": "claude-opus-5-5",
+        "CLAUDE_CODE_WORKFLOW_SUBAGENT_MODEL": "claude-sonnet-5-5"})
     try:
         write_config(f"""
             version = 1
@@ -146,4 +155,48 @@ def test_claude_asks_the_profiles_provider_for_its_models_whatever_the_shell_say
         assert not mantle.requests
     finally:
         provider.close()
+        mantle.close()
+
+
+def test_every_variable_a_cloud_profile_sets_is_one_claude_reads():
+    text = code()
+    for cloud in claude.CLOUDS.values():
+        for name in (cloud.switch, cloud.endpoint, cloud.unsigned, *(field.var for field in cloud.fields.values())):
+            assert name in variables() or f'"{name}"'.encode() in text or f".{name}".encode() in text, name
+
+
+def test_each_clouds_endpoint_switch_and_project_are_managed():
+    """claude's table of endpoints (each with the switch that selects it and the variables beside it) and its
+    lists of the cloud switches (one with each cloud's project, resource or region): one left in a shell sends
+    claude to a cloud, or to another project, instead of the profile's provider."""
+    rows = re.findall(rb'\{endpoint:"([A-Z_]+)",selection:"(CLAUDE_CODE_USE_[A-Z_]+)",companions:\[([^\]]*)\]\}', code())
+    assert len(rows) >= 6
+    named = {name.decode() for endpoint, selection, companions in rows
+             for name in (endpoint, selection, *re.findall(rb'"([A-Z_]+)"', companions))}
+    listed = {name for names in lists_holding("ANTHROPIC_VERTEX_PROJECT_ID") if "CLAUDE_CODE_USE_VERTEX" in names
+              for name in names}
+    assert {"ANTHROPIC_VERTEX_PROJECT_ID", "ANTHROPIC_FOUNDRY_RESOURCE", "CLOUD_ML_REGION"} <= listed
+    assert sorted((named | listed) - set(claude.MANAGED)) == []
+
+
+def test_a_cloud_profile_sends_the_real_claude_to_its_cloud_with_its_models(tmp_path, monkeypatch, no_keyring):
+    """A Mantle profile (its endpoint a fake here, signing off as for a gateway that signs), from a shell set up
+    for Bedrock and Vertex: the real claude asks the profile's endpoint, for the preset's Mantle model ids."""
+    mantle = FakeServer(pong)
+    project = real_claude_in(tmp_path, monkeypatch, {"CLAUDE_CODE_USE_BEDROCK": "1", "CLAUDE_CODE_USE_VERTEX": "1",
+                                                     "CLOUD_ML_REGION": "global", "ANTHROPIC_VERTEX_PROJECT_ID": "stale"})
+    try:
+        write_config(f"""
+            version = 1
+            [profiles.aws]
+            preset = "mantle"
+            base_url = "{mantle.url}/anthropic"
+            env = {{ CLAUDE_CODE_SKIP_MANTLE_AUTH = "1" }}
+        """)
+        result = ccs("run", "aws", "--", "claude", "--print", "--model", "haiku", "ping", cwd=project, timeout=180)
+        assert result.returncode == 0, result.stderr
+        posts = [r for r in mantle.requests if r.method == "POST"]
+        assert posts and {r.body["model"] for r in posts} <= {"anthropic.claude-haiku-5-5", "anthropic.claude-sonnet-5-5"}
+        assert "anthropic.claude-haiku-5-5" in {r.body["model"] for r in posts}
+    finally:
         mantle.close()

@@ -147,6 +147,26 @@ def test_rule9_reasoning_becomes_a_thinking_block_before_the_text():
                                  {"type": "text", "text": "Answer"}]
 
 
+def test_rule9_openrouters_reasoning_details_become_thinking_once():
+    """OpenRouter streams `reasoning_details` (text from Claude-like models, summaries from OpenAI's, encrypted
+    entries with no words) and the same words again as `reasoning`: each word reaches claude once."""
+    detail = {"type": "reasoning.text", "text": "Let me ", "signature": None, "format": "anthropic-claude-v1", "index": 0}
+    events = stream(chunk({"reasoning": "Let me ", "reasoning_details": [detail]}),
+                    chunk({"reasoning": "check.", "reasoning_details": [{**detail, "text": "check."}]}),
+                    chunk({"reasoning_details": [{"type": "reasoning.summary", "summary": " Summary.",
+                                                  "format": "openai-responses-v1", "index": 1}]}),
+                    chunk({"reasoning_details": [{"type": "reasoning.encrypted", "data": "gAAAA", "index": 2}]}),
+                    chunk({"content": "Done."}), chunk(finish="stop"))
+    assert blocks_of(events) == [{"type": "thinking", "thinking": "Let me check. Summary.", "signature": ""},
+                                 {"type": "text", "text": "Done."}]
+    whole = {"choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "content": "Done.", "reasoning": "Let me check.",
+        "reasoning_details": [{"type": "reasoning.text", "text": "Let me check."},
+                              {"type": "reasoning.encrypted", "data": "gAAAA"}]}}]}
+    assert translate_response(whole, "m", ToolNames())["content"][0] == {
+        "type": "thinking", "thinking": "Let me check.", "signature": ""}
+
+
 def test_rule9_tool_arguments_stream_as_they_arrive():
     events = stream(chunk({"content": "Running it."}), chunk(call(0, "call_a", "Bash", "")),
                     chunk(call(0, args='{"comm')), chunk(call(0, args='and": "ls"}')), chunk(finish="tool_calls"))
@@ -238,6 +258,15 @@ def test_rule10_sse_comments_event_id_lines_crlf_and_no_done():
     assert blocks_of(events) == [{"type": "text", "text": "ok"}]
 
 
+def test_rule10_openrouter_processing_comments_in_reads_of_their_own_are_nothing():
+    keepalive = b": OPENROUTER PROCESSING\n\n"
+    pieces = [keepalive, keepalive, *sse([chunk({"content": "o"})], done=False), keepalive, b": OPENROUTER",
+              b" PROCESSING\n", b"\n", *sse([chunk({"content": "k"}), chunk(finish="stop")])]
+    events = run_stream(pieces)
+    assert_grammar(events)
+    assert blocks_of(events) == [{"type": "text", "text": "ok"}]
+
+
 def test_rule10_utf8_split_across_reads():
     raw = b"".join(sse([chunk({"content": "h\u00e9llo \U0001F600 \u4e16\u754c"}), chunk(finish="stop")]))
     pieces = [raw[i:i + 1] for i in range(len(raw))]  # one byte a read: every character split
@@ -253,6 +282,11 @@ def test_rule11_error_in_stream_before_anything_is_an_exception():
     assert err.value.status == 429 and not translator.started
     with pytest.raises(ProxyError):
         StreamTranslator("m", ToolNames()).feed(chunk({"content": "x"}, finish="error"))
+    openrouter = {**chunk({"content": ""}, finish="error"), "provider": "openai",
+                  "error": {"code": "server_error", "message": "Provider disconnected unexpectedly"}}
+    with pytest.raises(ProxyError, match="Provider disconnected unexpectedly") as err:
+        StreamTranslator("m", ToolNames()).feed(openrouter)
+    assert err.value.status >= 500 and err.value.retry  # the provider's trouble: claude may ask again
 
 
 # ---- property: the way a stream is cut into reads never changes the events

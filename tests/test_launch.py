@@ -586,3 +586,72 @@ def test_behind_the_proxy_a_profiles_env_never_replaces_its_address_or_token(tmp
     assert planned.env["ANTHROPIC_AUTH_TOKEN"] == planned.overlay["env"]["ANTHROPIC_AUTH_TOKEN"] == "ccs-session-token"
     direct = launch.profile_env(resolve("local", {"preset": "ollama"}), None)  # without the proxy, env has its say
     assert direct["ANTHROPIC_AUTH_TOKEN"] == "ollama"
+
+
+def test_without_the_proxy_claude_sends_the_profiles_headers_itself():
+    direct = resolve("gw", {"preset": "zai", "direct": True, "headers": {"X-Team": "core"},
+                            "env": {"ANTHROPIC_CUSTOM_HEADERS": "X-Gateway: 1"}})
+    assert launch.profile_env(direct, "sk-x")["ANTHROPIC_CUSTOM_HEADERS"] == "X-Gateway: 1\nX-Team: core"
+    behind = launch.profile_env(resolve("gw", {"preset": "zai", "headers": {"X-Team": "core"}}), None,
+                                Endpoint("http://127.0.0.1:9", "t"))
+    assert "ANTHROPIC_CUSTOM_HEADERS" not in behind  # the proxy sends them, to this profile's provider only
+
+
+STALE_CLOUDS = {"CLAUDE_CODE_USE_BEDROCK": "1", "ANTHROPIC_BEDROCK_BASE_URL": "https://stale-gateway.example",
+                "CLAUDE_CODE_SKIP_BEDROCK_AUTH": "1", "CLAUDE_CODE_USE_VERTEX": "1", "CLOUD_ML_REGION": "europe-west1",
+                "ANTHROPIC_VERTEX_PROJECT_ID": "old-project", "CLAUDE_CODE_USE_FOUNDRY": "1",
+                "ANTHROPIC_FOUNDRY_RESOURCE": "old-resource", "CLAUDE_CODE_USE_MANTLE": "1",
+                "ANTHROPIC_BEDROCK_MANTLE_BASE_URL": "https://stale-mantle.example"}
+
+
+def test_a_stale_cloud_in_the_shell_never_reaches_another_profiles_session(tmp_path):
+    """A shell left set up for Bedrock (or any of claude's clouds) would send claude there instead of the
+    profile's provider: every such variable is cleared, in the environment and again in the overlay; the
+    shell's own AWS_REGION and AWS_PROFILE stay for the aws commands a model runs."""
+    parent = {"PATH": os.defpath, "HOME": str(Path.home()), **STALE_CLOUDS, "AWS_REGION": "eu-west-1",
+              "AWS_PROFILE": "personal"}
+    endpoint = Endpoint("http://127.0.0.1:9", "ccs-session-token")
+    for profile, behind in ((resolve("glm", {"preset": "zai"}), endpoint), (resolve("glm", {"preset": "zai"}), None),
+                            (resolve("anth", {"preset": "claude"}), None)):
+        planned = launch.plan(profile, "sk-x", ["claude"], parent, tmp_path, behind)
+        assert not set(STALE_CLOUDS) & set(planned.env), profile.name
+        assert {planned.overlay["env"][var] for var in STALE_CLOUDS} == {""}  # beats a settings file's too
+        assert (planned.env["AWS_REGION"], planned.env["AWS_PROFILE"]) == ("eu-west-1", "personal")
+
+
+def test_a_cloud_profile_sets_its_own_cloud_and_clears_the_others(tmp_path):
+    parent = {"PATH": os.defpath, "HOME": str(Path.home()), **STALE_CLOUDS, "ANTHROPIC_AUTH_TOKEN": "stale"}
+    vertex = resolve("gcp", {"preset": "vertex", "project": "my-project"})
+    env = launch.plan(vertex, None, ["claude"], parent, tmp_path).env
+    assert (env["CLAUDE_CODE_USE_VERTEX"], env["ANTHROPIC_VERTEX_PROJECT_ID"], env["CLOUD_ML_REGION"]) == (
+        "1", "my-project", "global")
+    assert not {"CLAUDE_CODE_USE_BEDROCK", "ANTHROPIC_BEDROCK_BASE_URL", "CLAUDE_CODE_SKIP_BEDROCK_AUTH",
+                "CLAUDE_CODE_USE_FOUNDRY", "ANTHROPIC_FOUNDRY_RESOURCE", "CLAUDE_CODE_USE_MANTLE",
+                "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"} & set(env)
+    assert env["ANTHROPIC_DEFAULT_OPUS_MODEL"] == "claude-opus-5-5" and env["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "claude-fable-5-1"
+    foundry = launch.profile_env(resolve("az", {"preset": "foundry", "resource": "team-claude"}), None)
+    assert (foundry["CLAUDE_CODE_USE_FOUNDRY"], foundry["ANTHROPIC_FOUNDRY_RESOURCE"]) == ("1", "team-claude")
+    gateway = launch.profile_env(resolve("az", {"preset": "foundry", "base_url": "https://team.services.ai.azure.com/anthropic"}), None)
+    assert gateway["ANTHROPIC_FOUNDRY_BASE_URL"] == "https://team.services.ai.azure.com/anthropic"
+    mantle = launch.profile_env(resolve("m", {"preset": "mantle", "region": "us-west-2"}), None)
+    assert (mantle["CLAUDE_CODE_USE_MANTLE"], mantle["AWS_REGION"]) == ("1", "us-west-2")
+    assert mantle["ANTHROPIC_DEFAULT_SONNET_MODEL"] == "anthropic.claude-sonnet-5-5"
+
+
+def test_ccs_run_of_a_bedrock_profile_is_direct_with_no_key_and_no_proxy(no_keyring, claude_stub):
+    write_config('version = 1\n[profiles.aws]\npreset = "bedrock"\naws_profile = "work"\n'
+                 '[profiles.glm]\npreset = "zai"\ndirect = true\n')
+    result = ccs("run", "aws", "--", "claude", "--print", "hi", env={"CLAUDE_CODE_USE_VERTEX": "1",
+                                                                      "ANTHROPIC_API_KEY": "sk-stale"})
+    assert result.returncode == 0, result.stderr
+    seen = claude_stub()
+    env = seen["env"]
+    assert (env["CLAUDE_CODE_USE_BEDROCK"], env["AWS_REGION"], env["AWS_PROFILE"]) == ("1", "us-east-1", "work")
+    assert "ANTHROPIC_MODEL" not in env and env["ANTHROPIC_DEFAULT_MODEL"] == "us.anthropic.claude-sonnet-5-5"
+    assert env["ANTHROPIC_DEFAULT_OPUS_MODEL"] == "us.anthropic.claude-opus-5-5"
+    assert "ANTHROPIC_BASE_URL" not in env and "ANTHROPIC_API_KEY" not in env and "CLAUDE_CODE_USE_VERTEX" not in env
+    assert seen["overlay"]["env"]["CLAUDE_CODE_USE_BEDROCK"] == "1" and seen["overlay"]["env"]["ANTHROPIC_BASE_URL"] == ""
+    assert ccs("key", "set", "glm", "--stdin", input="sk-glm-secret-0001").returncode == 0
+    assert ccs("run", "glm", env={"CLAUDE_CODE_USE_BEDROCK": "1", "AWS_REGION": "us-east-1"}).returncode == 0
+    env = claude_stub()["env"]
+    assert "CLAUDE_CODE_USE_BEDROCK" not in env and env["ANTHROPIC_BASE_URL"] == "https://api.z.ai/api/anthropic"

@@ -50,8 +50,8 @@ def test_required_presets_exist():
                 "openrouter", "ollama", "litellm", "openai", "gemini", "groq", "openrouter-openai", "lmstudio",
                 "vllm", "llamacpp"}
     assert required <= set(PRESETS)
-    for preset in PRESETS.values():
-        profiles.resolve("x", {"preset": preset.name})  # every preset validates on its own
+    for preset in PRESETS.values():  # every preset validates with what only the user knows (their resource)
+        profiles.resolve("x", {"preset": preset.name, **(preset.needs or {})})
 
 
 def test_preset_fills_in_and_profile_values_win_key_by_key():
@@ -88,6 +88,27 @@ def test_missing_file_is_an_empty_config(tmp_path):
         ('[profiles.a]\npreset = "zai"\n\n[profiles.a.env]\nX = 1\n', 5, ["env.X"]),
         ('[profiles.a]\npreset = "zai"\naliases = ["cc"]\n[profiles.b]\npreset = "zai"\naliases = ["cc"]\n', 7,
          ["alias 'cc' is used by profiles 'a' and 'b'"]),
+        ('[profiles.a]\npreset = "zai"\nheaders = { Authorization = "Bearer sk-x" }\n', 4,
+         ["headers.Authorization: ccs sends that header itself", "`auth`"]),
+        ('[profiles.a]\npreset = "openai"\nheaders = { api-key = "k" }\n', 4, ["headers.api-key: ccs sends"]),
+        ('[profiles.a]\npreset = "zai"\nheaders = { "X Team" = "x" }\n', 4, ["'X Team' is not a header name"]),
+        ('[profiles.a]\npreset = "zai"\nheaders = { X-Team = "a\\r\\nX-Evil: 1" }\n', 4, ["one line"]),
+        ('[profiles.a]\npreset = "zai"\nheaders = { X-Team = 1 }\n', 4, ["headers.X-Team must be a string"]),
+        ('[profiles.a]\npreset = "zai"\nheaders = "X-Team: core"\n', 4, ["'headers' must be a table"]),
+        ('[profiles.a]\npreset = "openai"\nextra_body = { stream = false }\n', 4,
+         ["extra_body.stream: ccs writes the request's 'stream' itself"]),
+        ('[profiles.a]\npreset = "zai"\nextra_body = { model = "other" }\n', 4, ["extra_body.model"]),
+        ('[profiles.a]\npreset = "openrouter-openai"\nreasoning = { effort = "high", max_tokens = 2000 }\n', 4,
+         ["an effort or a max_tokens budget, not both"]),
+        ('[profiles.a]\npreset = "openrouter-openai"\nreasoning = { effort = "huge" }\n', 4,
+         ["reasoning.effort must be one of none, minimal, low, medium, high, xhigh, max"]),
+        ('[profiles.a]\npreset = "openrouter-openai"\nreasoning = { max_tokens = 0 }\n', 4, ["positive number"]),
+        ('[profiles.a]\npreset = "openrouter-openai"\nreasoning = { exclude = "yes" }\n', 4, ["true or false"]),
+        ('[profiles.a]\npreset = "openrouter-openai"\nreasoning = { budget = 5 }\n', 4, ["unknown key 'budget'"]),
+        ('[profiles.a]\npreset = "openrouter"\nreasoning = { effort = "high" }\n', 4,
+         ["an Anthropic-API provider gets claude's own thinking settings"]),
+        ('[profiles.a]\npreset = "zai"\ndirect = true\nextra_body = { provider = { sort = "price" } }\n', 5,
+         ["extra_body is merged into requests by the proxy", "direct = true"]),
     ],
 )
 def test_invalid_profiles_name_file_line_and_profile(body, line, words):
@@ -159,3 +180,108 @@ def test_parse_value_reads_toml_or_falls_back_to_text():
     assert profiles.parse_value('["a", "b"]') == ["a", "b"]
     assert profiles.parse_value("glm-4.6") == "glm-4.6"
     assert profiles.parse_value("https://x.y/z") == "https://x.y/z"
+
+
+def test_a_bad_header_is_one_line_and_exit_2():
+    write_config('version = 1\n[profiles.gw]\npreset = "zai"\nheaders = { x-api-key = "sk-gw-secret" }\n')
+    result = ccs("show", "gw")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "headers.x-api-key: ccs sends that header itself" in result.stderr
+
+
+def test_headers_and_extra_body_merge_with_a_presets_key_by_key():
+    gh = profiles.resolve("gh", {"preset": "github-models", "headers": {"X-Team": "core"},
+                                 "extra_body": {"provider": {"sort": "price"}}})
+    assert gh.headers == {"X-GitHub-Api-Version": "2022-11-28", "X-Team": "core"}
+    assert gh.extra_body == {"provider": {"sort": "price"}}
+    assert profiles.resolve("plain", {"preset": "zai"}).headers == {}
+
+
+@pytest.mark.parametrize(("preset", "url", "api", "model"), [
+    ("nvidia", "https://integrate.api.nvidia.com/v1", "openai", "moonshotai/kimi-k2.6"),
+    ("github-models", "https://models.github.ai/inference", "openai", "openai/gpt-4.1"),
+    ("vercel", "https://ai-gateway.vercel.sh", "anthropic", "anthropic/claude-sonnet-5.5"),
+])
+def test_the_gateway_presets_as_their_docs_say(preset, url, api, model):
+    from ccswitch.presets import PRESETS
+    from ccswitch.proxy.upstream import Upstream
+
+    profile = profiles.resolve("p", {"preset": preset})
+    upstream = Upstream.from_profile(profile, "key-1", {})
+    assert (profile.url, profile.api, profile.auth) == (url, api, "bearer")
+    assert upstream.model_for("claude-sonnet-5-5") == model
+    assert upstream.headers()["Authorization"] == "Bearer key-1"
+    assert PRESETS[preset].checked == "2026-12-04" and PRESETS[preset].docs.startswith("https://")
+
+
+@pytest.mark.parametrize(("url", "base_url", "model"), [
+    ("https://team.openai.azure.com/openai/deployments/gpt-big/chat/completions?api-version=2024-10-21",
+     "https://team.openai.azure.com/openai/v1", "gpt-big"),
+    ("https://team.openai.azure.com/openai/deployments/gpt-big", "https://team.openai.azure.com/openai/v1", "gpt-big"),
+    ("https://team.cognitiveservices.azure.com/openai/responses?api-version=2025-04-01-preview",
+     "https://team.cognitiveservices.azure.com/openai/v1", "DEPLOYMENT"),
+    ("https://team.openai.azure.com/", "https://team.openai.azure.com/openai/v1", "DEPLOYMENT"),
+])
+def test_azures_older_urls_are_refused_with_what_to_write_instead(url, base_url, model):
+    with pytest.raises(CcsError) as err:
+        profiles.resolve("az", {"preset": "azure-openai", "base_url": url, "model": "m"})
+    message = str(err.value)
+    assert f'base_url = "{base_url}"' in message and f'model = "{model}"' in message, message
+    assert "api-version=" not in message  # the URL itself is not repeated (its query may hold a key)
+
+
+def test_the_azure_preset_asks_for_the_resource_and_deployment_and_sends_an_api_key_header():
+    with pytest.raises(CcsError, match='needs your base_url: base_url = "https://my-resource.openai.azure.com/openai/v1"'):
+        profiles.resolve("az", {"preset": "azure-openai", "model": "gpt-big"})
+    with pytest.raises(CcsError, match="needs your model"):
+        profiles.resolve("az", {"preset": "azure-openai", "base_url": "https://team.openai.azure.com/openai/v1"})
+    az = profiles.resolve("az", {"preset": "azure-openai", "base_url": "https://team.openai.azure.com/openai/v1",
+                                 "model": "gpt-big"})
+    assert (az.api, az.auth, az.uses_proxy) == ("openai", "api-key", True)
+    from ccswitch.proxy.upstream import Upstream
+
+    upstream = Upstream.from_profile(az, "azure-key-1", {})
+    assert upstream.url == "https://team.openai.azure.com/openai/v1/chat/completions"
+    assert upstream.headers() == {"api-key": "azure-key-1"}
+    assert upstream.model_for("claude-opus-5-5") == "gpt-big"  # every tier: the deployment
+
+
+def test_openrouters_reasoning_reaches_the_translator():
+    from ccswitch.proxy.upstream import Upstream
+
+    profile = profiles.resolve("or", {"preset": "openrouter-openai", "reasoning": {"max_tokens": 2000, "exclude": True}})
+    options = Upstream.from_profile(profile, "k", {}).options("openai/gpt-5.6-sol")
+    assert options.reasoning == {"max_tokens": 2000, "exclude": True} and options.dialect.reasoning_object
+
+
+@pytest.mark.parametrize(("raw", "words"), [
+    ({"preset": "bedrock", "region": "us-east1"}, "region 'us-east1' is not an AWS region such as us-east-1"),
+    ({"preset": "vertex", "project": "p", "region": "us-east-1"}, "not a Vertex AI region"),
+    ({"preset": "vertex"}, 'the vertex preset needs your project: project = "my-gcp-project"'),
+    ({"auth": "vertex", "region": "global"}, 'auth = "vertex" (Google Vertex AI) needs project'),
+    ({"auth": "bedrock"}, 'auth = "bedrock" (Amazon Bedrock) needs region'),
+    ({"auth": "foundry"}, "needs resource or base_url"),
+    ({"preset": "foundry", "resource": "https://x.services.ai.azure.com"}, "bare name"),
+    ({"preset": "zai", "region": "us-east-1"}, 'region is for a profile on claude\'s clouds (auth = "bedrock" or '
+                                               '"mantle" or "vertex")'),
+    ({"preset": "bedrock", "project": "p"}, 'project is for a profile on claude\'s clouds (auth = "vertex")'),
+    ({"preset": "bedrock", "key_env": "AWS_SECRET_ACCESS_KEY"}, "ccs holds no key for this profile"),
+    ({"preset": "openai", "auth": "bedrock", "region": "us-east-1"}, 'auth = "bedrock" only works with api = "anthropic"'),
+    ({"preset": "bedrock", "extra_body": {"x": 1}}, "claude signs its requests with your AWS credentials"),
+])
+def test_cloud_profiles_are_checked(raw, words):
+    with pytest.raises(CcsError) as err:
+        profiles.resolve("c", raw)
+    assert words in str(err.value)
+
+
+def test_a_cloud_profile_is_signed_by_claude_never_proxied_nor_routed_to():
+    aws = profiles.resolve("aws", {"preset": "bedrock"})
+    assert aws.cloud.switch == "CLAUDE_CODE_USE_BEDROCK" and aws.signed_with == "your AWS credentials"
+    assert not aws.uses_proxy and not aws.needs_key and aws.provider == "bedrock"
+    assert profiles.resolve("v", {"auth": "vertex", "project": "p", "region": "us-east5"}).provider == "vertex"
+    config = profiles.parse('[profiles.aws]\npreset = "bedrock"\n[profiles.mix]\nmodels = { opus = "aws,x" }\n',
+                            REPO / "p.toml")
+    assert config.route_problems(config.get("mix")) == [
+        "route 'aws,x': profile 'aws' is signed in by claude itself, with your AWS credentials, which cannot go "
+        "through the proxy (claude would send the proxy's token instead)"]

@@ -476,3 +476,51 @@ def test_answers_are_asked_for_uncompressed_and_decoded_when_compressed_anyway(s
             assert response.json()["content"][0]["text"] == "Hello"
         assert h.requests[0].headers["accept-encoding"] == "identity"
         assert h.bugs == []
+
+
+def test_azure_v1_gets_the_deployment_as_model_and_the_key_in_an_api_key_header():
+    """The azure-openai preset's way (auth = "api-key" on an OpenAI-API profile): `api-key: KEY`, no bearer, the
+    v1 path under the base URL, the deployment's name as the model, no api-version anywhere."""
+    with Harness(lambda seen: json_reply(completion("from azure")), auth="api-key", model="gpt-56-sol", models={},
+                 extra_body={"user_security_context": {"application_name": "ccs"}}) as h:
+        assert h.sdk.messages.create(**{**SIMPLE, "model": "claude-sonnet-5-5"}).content[0].text == "from azure"
+        (seen,) = h.requests
+        assert seen.path == "/v1/chat/completions" and "api-version" not in seen.path
+        assert seen.headers["api-key"] == "sk-upstream-key" and "authorization" not in seen.headers
+        assert seen.body["model"] == "gpt-56-sol"
+        assert seen.body["user_security_context"] == {"application_name": "ccs"}  # extra_body, after translation
+
+
+KEEPALIVE = b": OPENROUTER PROCESSING\n\n"  # OpenRouter's comment while its provider is busy, a write of its own
+
+
+def test_openrouters_processing_comments_are_skipped_through_the_proxy():
+    pieces = [KEEPALIVE, 0.05, KEEPALIVE, *sse([chunk({"role": "assistant", "content": "Hel"})], done=False), KEEPALIVE,
+              *sse([chunk({"content": "lo"}, finish="stop")])]
+    with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, pieces)) as h:
+        with h.sdk.messages.stream(**SIMPLE) as stream:
+            message = stream.get_final_message()
+        assert message.content[0].text == "Hello" and message.stop_reason == "end_turn"
+        assert len(h.requests) == 1 and not h.bugs
+
+
+@pytest.mark.parametrize("last", [
+    {"id": "gen-1", "provider": "openai", "error": {"code": "server_error", "message": "Provider disconnected"},
+     "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]},  # OpenRouter's documented shape
+    {"choices": [{"index": 0, "delta": {}, "finish_reason": "error"}]},  # the finish alone
+])
+def test_finish_reason_error_after_the_stream_began_is_an_error_event_not_a_clean_stop(last):
+    pieces = [KEEPALIVE, *sse([chunk({"role": "assistant", "content": "partial"})], done=False), 0.05,
+              *sse([last], done=False)]
+    with Harness(lambda seen: Reply(200, {"Content-Type": "text/event-stream"}, pieces)) as h:
+        response = h.post(body={**SIMPLE, "stream": True})
+        assert response.status_code == 200
+        events = parse_anthropic_sse(response.content)
+        kinds = [kind for kind, _ in events]
+        assert kinds[-1] == "error" and "message_stop" not in kinds and "message_delta" not in kinds
+        assert events[-1][1]["error"]["type"] in ("api_error", "overloaded_error")
+        if "error" in last:
+            assert "Provider disconnected" in events[-1][1]["error"]["message"]
+        with pytest.raises(anthropic.APIStatusError):
+            with h.sdk.messages.stream(**SIMPLE) as stream:
+                stream.get_final_message()

@@ -301,7 +301,7 @@ def test_claude_still_retries_what_a_retry_can_fix(claude_path, no_keyring):
 
     provider = FakeServer(flaky)
     try:
-        result, _ = run_through_proxy(claude_path, provider)
+        result, _ = run_through_proxy(claude_path, "chat", provider.url + "/v1")
     finally:
         provider.close()
     assert result.returncode == 0, result.stderr + result.stdout

@@ -42,7 +42,8 @@ class Providers:
     """Three fake providers (two Anthropic-API, one OpenAI-API), profiles for them and a router
     profile `mix`, and the proxy serving `mix`."""
 
-    def __init__(self, monkeypatch, glm=None, gpt=None, ds=None, mix: str = "", glm_extra: str = ""):
+    def __init__(self, monkeypatch, glm=None, gpt=None, ds=None, mix: str = "", glm_extra: str = "",
+                 gpt_extra: str = ""):
         for var, value in KEYS.items():
             monkeypatch.setenv(var, value)
         self.glm = FakeServer(glm or (lambda seen: anthropic_text_stream("from glm", seen.body["model"])))
@@ -64,6 +65,7 @@ api = "openai"
 base_url = "{self.gpt.url}/v1"
 key_env = "GPT_KEY"
 model = "gpt-5"
+{gpt_extra}
 
 [profiles.ds]
 base_url = "{self.ds.url}"
@@ -387,3 +389,38 @@ def test_a_profiles_custom_headers_go_to_its_own_provider_only(monkeypatch):
         assert "x-gateway-team" not in p.ds.requests[-1].headers
         behind = launch.profile_env(p.config.get("glm"), None, Endpoint("http://127.0.0.1:9", "t"))
         assert "ANTHROPIC_CUSTOM_HEADERS" not in behind  # claude does not send them to the proxy at all
+
+
+EXTRAS = ('headers = { X-Team = "core", anthropic-beta = "from-the-profile" }\n'
+          'extra_body = { provider = { order = ["azure"], allow_fallbacks = false }, metadata = { team = "core" } }')
+
+
+def test_a_profiles_headers_and_extra_body_reach_its_provider_whatever_its_api(monkeypatch):
+    """Passed through (Anthropic's API) or translated (OpenAI's): the same headers beside the profile's key, the
+    same fields merged into what the provider receives; never another profile's."""
+    with Providers(monkeypatch, glm_extra=EXTRAS, gpt_extra=EXTRAS) as p:
+        p.post("glm,glm-4.6", headers={"Anthropic-Beta": "from-claude"}, metadata={"user_id": "u1"})
+        glm = p.glm.requests[-1]
+        assert glm.headers["x-team"] == "core" and glm.headers["anthropic-beta"] == "from-the-profile"  # once
+        assert glm.headers["authorization"] == "Bearer sk-glm-secret-1111"
+        assert glm.body["provider"] == {"order": ["azure"], "allow_fallbacks": False}
+        assert glm.body["metadata"] == {"user_id": "u1", "team": "core"}  # tables merge key by key
+        assert glm.body["model"] == "glm-4.6" and glm.body["stream"] is True
+        assert answered_by(p.post("gpt,gpt-5")) == "from gpt"
+        gpt = p.gpt.requests[-1]
+        assert gpt.headers["x-team"] == "core" and gpt.headers["authorization"] == "Bearer sk-gpt-secret-2222"
+        assert gpt.body["provider"] == {"order": ["azure"], "allow_fallbacks": False}
+        assert gpt.body["model"] == "gpt-5" and gpt.body["stream"] is True and gpt.body["messages"]
+        p.post("ds,deepseek-chat")
+        assert "x-team" not in p.ds.requests[-1].headers and "provider" not in p.ds.requests[-1].body
+
+
+def test_a_header_that_carries_a_key_never_goes_from_custom_headers():
+    """ANTHROPIC_CUSTOM_HEADERS in a profile's env is not validated like `headers`: an Authorization line there
+    must not replace (or go beside) the profile's own key."""
+    from ccswitch.proxy.upstream import Upstream
+
+    glm = profiles.resolve("glm", {"preset": "zai", "headers": {"X-Team": "core"},
+                                   "env": {"ANTHROPIC_CUSTOM_HEADERS": "authorization: Bearer other\nX-Api-Key: k2"}})
+    sent = Upstream.from_profile(glm, "sk-glm", {}).headers()
+    assert sent == {"X-Team": "core", "Authorization": "Bearer sk-glm"}

@@ -371,3 +371,33 @@ def test_property_random_valid_requests_always_translate(req):
                 b["name"] for m in req["messages"] if m["role"] == "assistant" for b in m["content"]
                 if b["type"] == "tool_use"}
     json.dumps(body)
+
+
+OPENROUTER = Upstream(api="openai", name="or", base_url="https://openrouter.ai/api/v1", key="k", model="openai/gpt-5.6-sol")
+THINKING = {"model": "m", "max_tokens": 500, "thinking": {"type": "adaptive"}, "output_config": {"effort": "high"},
+            "messages": [{"role": "user", "content": "x"}]}
+
+
+@pytest.mark.parametrize(("reasoning", "configured", "expected"), [
+    ({}, None, {"effort": "high"}),  # the effort claude asked for, in OpenRouter's object
+    ({"exclude": True}, None, {"effort": "high", "exclude": True}),
+    ({"effort": "xhigh"}, None, {"effort": "xhigh"}),  # the profile's effort wins
+    ({}, "low", {"effort": "low"}),  # as reasoning_effort does
+    ({"max_tokens": 2000}, None, {"max_tokens": 2000}),  # a budget instead of an effort, never both
+    ({"max_tokens": 2000, "exclude": True}, "medium", {"max_tokens": 2000, "exclude": True}),
+])
+def test_rule6_openrouter_gets_a_reasoning_object_instead_of_reasoning_effort(reasoning, configured, expected):
+    upstream = Upstream(**{**OPENROUTER.__dict__, "reasoning": reasoning, "reasoning_effort": configured})
+    body = translate(THINKING, upstream)
+    assert body["reasoning"] == expected and "reasoning_effort" not in body
+
+
+def test_rule6_the_reasoning_table_elsewhere_is_its_effort_and_never_without_thinking():
+    plain = Upstream(api="openai", name="g", base_url="https://api.openai.com/v1", model="gpt-5.6-sol",
+                     reasoning={"effort": "low", "exclude": True})
+    body = translate(THINKING, plain)
+    assert body["reasoning_effort"] == "low" and "reasoning" not in body  # no object for a provider without one
+    quiet = {k: v for k, v in THINKING.items() if k != "thinking"}
+    assert "reasoning" not in translate(quiet, Upstream(**{**OPENROUTER.__dict__, "reasoning": {"exclude": True}}))
+    off = Upstream(**{**OPENROUTER.__dict__, "reasoning_effort": "off", "reasoning": {"effort": "high"}})
+    assert "reasoning" not in translate(THINKING, off)

@@ -135,12 +135,12 @@ def models(
     Example: ccs models glm; ccs models gpt --json
     """
     from .. import model_list
-    from ..trial import LOGIN
+    from ..trial import SIGNED
 
     config = profiles.load()
     profile = config.get(name or applying(config))
-    if profile.auth == "login" and profile.own_provider:
-        raise CcsError(LOGIN.format(name=profile.name, what="ask for its models with"))
+    if profile.signed_with and profile.own_provider:
+        raise CcsError(SIGNED.format(name=profile.name, how=profile.signed_with, what="ask for its models with"))
     lists = model_list.model_lists(config, profile)
     if as_json:
         print(json.dumps([listing.__dict__ for listing in lists], indent=2))

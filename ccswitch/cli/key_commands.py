@@ -19,6 +19,9 @@ def key_set(
     """Store a profile's key (hidden prompt, or --stdin); never as an argument."""
     config = profiles.load()
     profile = config.get(name)
+    if profile.cloud:
+        raise CcsError(f"profile '{name}' is signed in by claude itself, with {profile.signed_with}: ccs keeps no "
+                       f"key for it (`ccs doctor` says whether claude will find them)")
     if profile.key_env or profile.key_cmd:
         raise CcsError(f"profile '{name}' reads its key from {keys.status(profile, config.secret_store)[0]}; "
                        f"`ccs set {name} --unset key_env --unset key_cmd` to store one instead")

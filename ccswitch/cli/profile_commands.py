@@ -29,7 +29,8 @@ def add(
     base_url: Optional[str] = typer.Option(None, help="Provider base URL."),
     api: Optional[str] = typer.Option(None, help="anthropic (native); openai (Chat Completions) or openai-responses "
                                                  "(translated)."),
-    auth: Optional[str] = typer.Option(None, help="bearer, api-key, login or none (a server that takes no key)."),
+    auth: Optional[str] = typer.Option(None, help="bearer, api-key, login, none (a server that takes no key), or "
+                                                   "claude's own cloud: bedrock, mantle, vertex, foundry."),
     model: Optional[str] = typer.Option(None, help="Main model (ANTHROPIC_MODEL); a route `profile,model` in a router."),
     opus: Optional[str] = typer.Option(None, help="Model (or route) for the opus tier."),
     sonnet: Optional[str] = typer.Option(None, help="Model (or route) for the sonnet tier."),
@@ -44,6 +45,10 @@ def add(
     context_window: Optional[int] = typer.Option(None, help="The model's context window in tokens "
                                                              "(claude assumes 1M for a model it does not know)."),
     description: Optional[str] = typer.Option(None, help="A note shown in `ccs list`."),
+    region: Optional[str] = typer.Option(None, help="A cloud's region (bedrock, mantle, vertex)."),
+    aws_profile: Optional[str] = typer.Option(None, help="The AWS profile claude signs Bedrock's requests with."),
+    project: Optional[str] = typer.Option(None, help="The Google Cloud project (vertex)."),
+    resource: Optional[str] = typer.Option(None, help="The Microsoft Foundry resource's name (foundry)."),
     key_env: Optional[str] = typer.Option(None, help="Read the key from this variable at launch."),
     key_cmd: Optional[str] = typer.Option(None, help="Run this command at launch and use its output as the key."),
     key_stdin: bool = typer.Option(False, help="Read the key from standard input."),
@@ -54,7 +59,7 @@ def add(
     context window).
 
     Example: ccs add glm --preset zai; ccs add local --preset vllm; ccs add mix --router --opus glm,glm-4.6
-    --sonnet gpt,gpt-5 --fallback glm,glm-4.5-air
+    --sonnet gpt,gpt-5 --fallback glm,glm-4.5-air; ccs add work --preset vertex --project my-gcp-project
     """
     interactive = sys.stdin.isatty()
     from rich.prompt import IntPrompt, Prompt
@@ -74,7 +79,8 @@ def add(
             raise CcsError("give the new profile's NAME: `ccs add NAME --preset P`")
         name = Prompt.ask("Profile name", default=preset or "custom", console=err_console)
     values = {"preset": preset, "description": description, "api": api, "base_url": base_url, "auth": auth,
-              "model": model, "key_env": key_env, "key_cmd": key_cmd, "context_window": context_window}
+              "model": model, "key_env": key_env, "key_cmd": key_cmd, "context_window": context_window,
+              "region": region, "aws_profile": aws_profile, "project": project, "resource": resource}
     values = {k: v for k, v in values.items() if v is not None}
     if tiers:
         values["models"] = tiers
@@ -209,6 +215,12 @@ def runs(profile: Profile) -> str:
 
     if profile.uses_proxy:
         return "behind the ccs proxy: claude holds a session token, the key stays in ccs"
+    if profile.cloud:
+        from ..launch import cloud_env
+
+        variables = " ".join(f"{var}={value}" for var, value in cloud_env(profile).items())
+        return (f"claude talks to {profile.cloud.title} itself, signed with {profile.signed_with}; ccs holds no key "
+                f"and runs no proxy (not in `ccs usage`); it sets {variables}")
     if profile.auth == "login":
         return "claude signs in itself (its own login)"
     return DIRECT

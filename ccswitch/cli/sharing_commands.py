@@ -145,8 +145,8 @@ def export_profiles(
 def list_presets(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """List the built-in provider presets."""
     if as_json:
-        print(json.dumps({p.name: {"title": p.title, "docs": p.docs, **p.fields} for p in PRESETS.values()},
-                         indent=2))
+        print(json.dumps({p.name: {"title": p.title, "docs": p.docs, "checked": p.checked, **p.fields,
+                                   **({"needs": p.needs} if p.needs else {})} for p in PRESETS.values()}, indent=2))
         return
     presets_table(console)
 
@@ -154,8 +154,9 @@ def list_presets(as_json: bool = typer.Option(False, "--json", help="Machine-rea
 def presets_table(target: Console) -> None:
     """A table where it fits whole; in a narrower terminal two lines a preset, so no URL is ever cut."""
     columns = ("preset", "api", "auth", "base url", "model", "provider")
-    rows = [(p.name, p.fields.get("api", ""), p.fields.get("auth", ""), p.fields.get("base_url", "-"),
-             p.fields.get("model", "-"), p.title) for p in PRESETS.values()]
+    rows = [(p.name, p.fields.get("api", ""), p.fields.get("auth", ""),  # yours, where only you know it
+             p.fields.get("base_url") or (p.needs or {}).get("base_url", "-"), p.fields.get("model", "-"), p.title)
+            for p in PRESETS.values()]
     natural = sum(max(len(cell) for cell in cells) for cells in zip(columns, *rows)) + 2 * (len(columns) - 1)
     if natural <= target.width:
         table = Table(box=None, pad_edge=False)

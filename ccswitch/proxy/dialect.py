@@ -22,13 +22,15 @@ class Dialect(NamedTuple):
     takes_top_k: bool = False  # `top_k` (OpenAI and most hosted APIs reject it)
     completion_tokens: bool = False  # the output cap is `max_completion_tokens` (OpenAI's reasoning models)
     reasons: bool = False  # reasons before it answers, whatever is asked: a tiny output cap is all spent on that
+    reasoning_object: bool = False  # reasoning asked for as a `reasoning` object (effort, max_tokens, exclude)
 
 
 LOCAL = {"takes_top_k": True}  # vLLM, llama.cpp, LM Studio, Ollama
 HOSTS = {
     "api.openai.com": {"takes_user": True},
     "openai.azure.com": {"takes_user": True},
-    "openrouter.ai": {"takes_user": True, "takes_top_k": True},
+    "cognitiveservices.azure.com": {"takes_user": True},  # Azure OpenAI on a resource created in Foundry
+    "openrouter.ai": {"takes_user": True, "takes_top_k": True, "reasoning_object": True},
     "deepseek.com": {"keeps_reasoning": True},
 }
 GEMINI = {"openapi_schemas": True, "thought_signatures": True}
@@ -69,3 +71,4 @@ class Options(NamedTuple):
     reasoning_effort: str | None = None
     reasoning_summary: str | None = None  # Responses: how the reasoning is summarised; "off": not at all
     verbosity: str | None = None  # GPT-5's: "low", "medium", "high"
+    reasoning: dict | None = None  # the profile's `reasoning` table

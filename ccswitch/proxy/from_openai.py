@@ -43,6 +43,26 @@ def stop_reason_of(finish_reason: str | None, has_tool_calls: bool) -> str:
     return "tool_use" if has_tool_calls else STOP_REASONS.get(finish_reason or "stop", "end_turn")
 
 
+# OpenRouter's `reasoning_details`: where each kind of entry keeps its words (an encrypted one keeps none)
+DETAIL_WORDS = {"reasoning.text": "text", "reasoning.summary": "summary"}
+
+
+def reasoning_text(part: dict) -> str:
+    """The reasoning a message or a delta shows: the words of OpenRouter's `reasoning_details` when it sends
+    them, else the `reasoning_content` or `reasoning` string (which OpenRouter sends beside the details, the
+    same words once more)."""
+    details = part.get("reasoning_details")
+    shown = []
+    for detail in details if isinstance(details, list) else ():
+        words = DETAIL_WORDS.get(detail.get("type")) if isinstance(detail, dict) else None
+        if words and isinstance(detail.get(words), str):
+            shown.append(detail[words])
+    if shown:
+        return "".join(shown)
+    reasoning = part.get("reasoning_content") or part.get("reasoning")
+    return reasoning if isinstance(reasoning, str) else ""
+
+
 def content_text(content) -> str:
     """Message content as text: most providers send a string, some a list of text parts."""
     if isinstance(content, list):
@@ -67,8 +87,7 @@ def _translate_response(resp: dict, model: str, names: ToolNames, estimate_input
     choice = object_at(choices[0], "a choice")
     message = object_at(choice.get("message"), "choices.0.message")
     content: list[dict] = []
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
+    if reasoning := reasoning_text(message):
         content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
     refusal = text_at(message.get("refusal"), "message.refusal")
     if text := content_text(message.get("content")) or refusal:
@@ -147,8 +166,7 @@ class StreamTranslator:
             if choice.get("index", 0) != 0:
                 continue
             delta = object_at(choice.get("delta"), "a choice's delta")
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if isinstance(reasoning, str) and reasoning:
+            if reasoning := reasoning_text(delta):
                 self._reasoning(reasoning, out)
             if text := content_text(delta.get("content")):
                 self._text(text, out)

@@ -221,8 +221,8 @@ def serve_profile(name: str, port: int = 0, as_json: bool = False, quiet: bool =
 
     config = profiles.load()
     profile = config.get(name)
-    if profile.auth == "login":
-        raise CcsError(f"profile '{name}' uses claude's own login, which only claude can send: it cannot be "
+    if profile.signed_with:
+        raise CcsError(f"profile '{name}' is signed in by claude itself, with {profile.signed_with}: it cannot be "
                        "served through the proxy")
     keys = keys_for(config, profile)
 

@@ -8,15 +8,15 @@ import logging
 import re
 from collections import OrderedDict
 
+from ..apis import RESERVED_HEADERS
 from . import jsonio
 from .pipeline import CLIENT_LEFT, JSON_CONTENT, Exchange, StreamClock
 from .tool_ids import ours
 from .upstream import BodyReader
 
-# Never forwarded: the session token (the provider gets its own key), and what belongs to one connection.
-NOT_FORWARDED = frozenset({"host", "content-length", "authorization", "x-api-key", "accept-encoding", "connection",
-                           "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-authorization",
-                           "proxy-connection"})
+# Never forwarded: the session token (the provider gets its own key), what belongs to one connection or body,
+# and the encodings claude accepts (the proxy's client asks for its own).
+NOT_FORWARDED = RESERVED_HEADERS | {"accept-encoding"}
 MAX_LINE = 1024 * 1024  # a stream line longer than this is not read for usage (no event we read is)
 INVALID_SIGNATURE = re.compile(rb"invalid.{0,20}signature", re.I)  # "Invalid `signature` in `thinking` block"
 # The provider's response headers claude reads; the rest describe its connection, not ours.
@@ -30,12 +30,15 @@ class Relay(Exchange):
     """The provider's answer as it arrives, status and bytes; read on the side for usage and signatures."""
 
     async def run(self) -> None:
-        body = request_body(self.req, self.model, self.upstream.name, self.shared.signatures)
-        headers = {**forwarded_headers(self.headers), **JSON_CONTENT, **self.upstream.headers()}
+        upstream = self.upstream
+        body = upstream.with_extra_body(request_body(self.req, self.model, upstream.name, self.shared.signatures))
+        own = upstream.headers()
+        headers = {**forwarded_headers(self.headers, replaced=own), **JSON_CONTENT, **own}
         reader = await self.send(self.content(body), headers)
         if reader.status == 400:
             raw = await self.whole(reader)
-            unsigned = request_body(self.req, self.model, self.upstream.name, self.shared.signatures, strict=True)
+            unsigned = upstream.with_extra_body(request_body(self.req, self.model, upstream.name,
+                                                             self.shared.signatures, strict=True))
             if not (INVALID_SIGNATURE.search(raw) and unsigned != body):
                 raise self.upstream_error(reader, raw, body)
             # thinking signed in a session this proxy never saw (claude --resume): once more without it
@@ -87,10 +90,12 @@ def relayed_headers(reader: BodyReader) -> dict[str, str]:
     return {name: reader.response.headers[name] for name in RELAYED if name in reader.response.headers}
 
 
-def forwarded_headers(headers) -> dict[str, str]:
-    """claude's own headers (anthropic-version, anthropic-beta, its session id, user agent) for the provider;
-    a client that sends no anthropic-version gets the one every Anthropic-API provider takes."""
-    forwarded = {name: value for name, value in headers.items() if name.lower() not in NOT_FORWARDED}
+def forwarded_headers(headers, replaced=()) -> dict[str, str]:
+    """claude's own headers (anthropic-version, anthropic-beta, its session id, user agent) for the provider,
+    but those the profile sends itself (`replaced`, any spelling); a client that sends no anthropic-version
+    gets the one every Anthropic-API provider takes."""
+    dropped = NOT_FORWARDED | {name.lower() for name in replaced}
+    forwarded = {name: value for name, value in headers.items() if name.lower() not in dropped}
     if not any(name.lower() == "anthropic-version" for name in forwarded):
         forwarded["anthropic-version"] = "2023-06-01"
     return forwarded

@@ -31,7 +31,7 @@ def translate_request(req: dict, options: Options) -> tuple[dict, ToolNames]:
     if (max_tokens := output_cap(req, options)) is not None:
         body["max_completion_tokens" if dialect.completion_tokens else "max_tokens"] = max_tokens
     if effort := reasoning_effort(req, options.reasoning_effort):
-        body["reasoning_effort"] = effort
+        body.update(reasoning_fields(effort, options))
     if options.verbosity:
         body["verbosity"] = options.verbosity
     for key in ("temperature", "top_p"):
@@ -47,6 +47,18 @@ def translate_request(req: dict, options: Options) -> tuple[dict, ToolNames]:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
     return body, names
+
+
+def reasoning_fields(effort: str, options: Options) -> dict:
+    """How the provider hears the effort claude asked for: a `reasoning` object where the dialect takes one
+    (OpenRouter's: the profile's `reasoning` table, with the effort unless it names a token budget), else
+    `reasoning_effort` (the table's effort, if it names one)."""
+    wanted = dict(options.reasoning or {})
+    if options.dialect.reasoning_object:
+        if "max_tokens" not in wanted:
+            wanted.setdefault("effort", effort)
+        return {"reasoning": wanted}
+    return {"reasoning_effort": wanted.get("effort", effort)}
 
 
 def translate_tool(tool: dict, names: ToolNames, options: Options) -> dict:

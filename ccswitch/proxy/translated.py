@@ -1,7 +1,8 @@
 """A pipeline that translates: Anthropic's request into another API's, and that API's answer, whole or
 streamed, back into Anthropic's. What the translation is, each API kind says (`chat`, `responses`); the
-order of things is the same: translate, apply what the model refused before, send, learn from a refusal
-and retry (while each refusal teaches something new) before anything reached the client, then answer."""
+order of things is the same: translate, add the profile's `extra_body`, apply what the model refused before,
+send, learn from a refusal and retry (while each refusal teaches something new) before anything reached the
+client, then answer."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ class Translated(Exchange):
             raise ProxyError(400, "the request is nested too deeply to translate") from None
         except (KeyError, TypeError, AttributeError, ValueError) as e:  # check_request should have said why
             raise ProxyError(400, f"malformed request: {type(e).__name__}: {e}", hidden=e) from None
+        body = self.upstream.with_extra_body(body)  # one place for every API kind: after its translation
         key = (self.upstream.name, body["model"])
         refusals = self.shared.refusals.get(key) or self.shared.refusals.setdefault(key, Refusals(body["model"]))
         body = refusals.applied(body)

@@ -9,7 +9,7 @@ from functools import cached_property
 from urllib.parse import urlsplit
 
 from .. import http_client
-from ..apis import APIS, DEFAULT_API, key_headers
+from ..apis import APIS, DEFAULT_API, RESERVED_BODY, RESERVED_HEADERS, key_headers
 from ..profiles import default_model, on_this_machine, proxy_timeout, tier_model
 from . import jsonio
 from .dialect import Options, dialect_for
@@ -36,19 +36,25 @@ class Upstream:
     reasoning_effort: str | None = None
     reasoning_summary: str | None = None
     verbosity: str | None = None
+    reasoning: dict = field(default_factory=dict)  # the profile's `reasoning` table
     timeout: float = 590.0  # seconds without a byte from the provider (or room at the client) before giving up
     api: str = DEFAULT_API
     auth: str = "bearer"  # how the key is sent: "bearer", "api-key" (x-api-key) or "none"
-    custom_headers: dict[str, str] = field(default_factory=dict, repr=False)  # the profile's ANTHROPIC_CUSTOM_HEADERS
+    # the profile's `headers` (and its ANTHROPIC_CUSTOM_HEADERS), for every request
+    custom_headers: dict[str, str] = field(default_factory=dict, repr=False)
+    extra_body: dict = field(default_factory=dict)  # the profile's, merged into every request body
 
     @classmethod
     def from_profile(cls, profile, secret: str | None, environ) -> Upstream:
         return cls(name=profile.name, base_url=profile.url.rstrip("/"), key=secret,
                    model=profile.model, models=dict(profile.models), max_output_tokens=profile.max_output_tokens,
                    reasoning_effort=profile.reasoning_effort, reasoning_summary=profile.reasoning_summary,
-                   verbosity=profile.verbosity, timeout=proxy_timeout(profile, environ),
+                   verbosity=profile.verbosity, reasoning=dict(profile.reasoning),
+                   timeout=proxy_timeout(profile, environ),
                    api=profile.api, auth=profile.auth,
-                   custom_headers=parse_headers(profile.env.get("ANTHROPIC_CUSTOM_HEADERS", "")))
+                   custom_headers={**parse_headers(profile.env.get("ANTHROPIC_CUSTOM_HEADERS", "")),
+                                   **profile.headers},
+                   extra_body=dict(profile.extra_body))
 
     @property
     def url(self) -> str:
@@ -67,15 +73,23 @@ class Upstream:
     def options(self, model: str) -> Options:
         """What a translator needs to send `model` (the provider's name for it) to this provider."""
         return Options(model, dialect_for(self.host, model), self.max_output_tokens, self.reasoning_effort,
-                       self.reasoning_summary, self.verbosity)
+                       self.reasoning_summary, self.verbosity, self.reasoning)
 
     @property
     def on_loopback(self) -> bool:
         return on_this_machine(self.host)
 
     def headers(self) -> dict[str, str]:
-        """What this provider gets beside the body: its own custom headers and its key, as the profile sends it."""
-        return {**self.custom_headers, **key_headers(self.api, self.auth, self.key)}
+        """What this provider gets beside the body: its own custom headers (never one that carries a key or
+        belongs to the connection) and its key, as the profile sends it."""
+        own = {name: value for name, value in self.custom_headers.items() if name.lower() not in RESERVED_HEADERS}
+        return {**own, **key_headers(self.api, self.auth, self.key)}
+
+    def with_extra_body(self, body: dict) -> dict:
+        """A request body with the profile's `extra_body` merged in (tables key by key); what the request is
+        (RESERVED_BODY) stays as it is."""
+        return merged(body, {key: value for key, value in self.extra_body.items() if key not in RESERVED_BODY}) \
+            if self.extra_body else body
 
     def model_for(self, requested: str) -> str:
         """Real model names pass through; a `claude-*` name (or none) maps by its tier word to the profile's model."""
@@ -87,6 +101,14 @@ class Upstream:
 
     def listed_models(self) -> list[str]:
         return list(dict.fromkeys(m for m in (self.model, *self.models.values()) if m))
+
+
+def merged(base: dict, extra: dict) -> dict:
+    """`base` with `extra` on top: a table in both merges key by key, anything else from `extra` wins."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def parse_headers(text: str) -> dict[str, str]:
