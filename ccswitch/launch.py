@@ -19,7 +19,7 @@ from .apis import key_variables
 from .claude import CUSTOM_OPTION, HELPER, INSTALL_HINT, MANAGED, MARKER, NETWORK_VARS, PRINT_MODE, TIER_VARS, \
     UNRECOGNIZED_MODEL, config_dir, is_claude, settings_files
 from .errors import CcsError
-from .profiles import Profile, claude_timeout, default_model, is_route, route_list, split_route, tier_model
+from .profiles import TIERS, Profile, claude_timeout, default_model, is_route, route_list, split_route, tier_model
 
 if TYPE_CHECKING:  # the proxy is imported only when a profile needs it
     from .proxy.lifecycle import Endpoint
@@ -100,7 +100,7 @@ def custom_headers(profile: Profile) -> str:
 def model_env(profile: Profile) -> dict[str, str]:
     """The model of every tier claude may ask for, and how /model shows it. A profile that names models maps
     them all, so that no tier (fable) reaches its provider as a Claude model name it does not serve."""
-    models = profile.models
+    models = {tier: model for tier, model in profile.models.items() if tier in TIERS}  # not what routes by purpose
     env = {"ANTHROPIC_MODEL": profile.model} if profile.model else {}
     if not (profile.model or models):
         return env  # Anthropic itself, a gateway: claude's own names are right

@@ -26,6 +26,10 @@ from .prices import KINDS as PRICE_KINDS  # USD per million tokens
 VERSION = 1
 ANTHROPIC_URL = "https://api.anthropic.com"
 TIERS = ("opus", "sonnet", "haiku", "fable", "subagent")
+# What claude says each request is for (its x-claude-code-request-class header), as keys of `models` that route
+# those requests, beside `agent:<Type>` for a subagent's type (x-claude-code-agent-type): "main" is the tiers'.
+REQUEST_CLASSES = ("compaction", "auxiliary", "side_reply", "workflow", "subagent")
+AGENT_KEY = re.compile(r"agent:[A-Za-z0-9_.-]{1,64}\Z")
 EFFORTS = ("off", "minimal", "low", "medium", "high")  # "off": never send reasoning_effort
 SUMMARIES = ("auto", "concise", "detailed", "off")  # the Responses API's reasoning summaries; "off": none asked for
 VERBOSITIES = ("low", "medium", "high")  # GPT-5's verbosity
@@ -206,7 +210,7 @@ def tier_model(model: str | None, models, tier: str) -> str | None:
     """The model (or route) a tier runs, one rule for `ccs run`, the proxy and `ccs test`: its own; fable's
     is opus's; else the profile's model, sonnet's, the first one named."""
     return (models.get(tier) or (tier == "fable" and models.get("opus")) or model or models.get("sonnet")
-            or next((m for t, m in models.items() if t != "subagent"), None))
+            or next((m for t, m in models.items() if t in TIERS and t != "subagent"), None))
 
 
 def default_model(model: str | None, models) -> str | None:
@@ -421,8 +425,9 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
     if (var := merged.get("key_env")) is not None and not ENV_NAME_RE.match(var):
         raise fail("key_env", f"key_env {var!r} is not a variable name")
     for tier, model in merged.get("models", {}).items():
-        if tier not in TIERS:
-            raise fail("models", f"unknown tier {tier!r} in models (allowed: {', '.join(TIERS)})")
+        if tier not in TIERS and tier not in REQUEST_CLASSES and not AGENT_KEY.match(tier):
+            raise fail("models", f"unknown key {tier!r} in models (allowed: the tiers {', '.join(TIERS)}; what a "
+                                 f"request is for: {', '.join(REQUEST_CLASSES)}; a subagent's type: \"agent:Explore\")")
         if not isinstance(model, str) or not model:
             raise fail("models", f"models.{tier} must be a non-empty string")
     for route in merged.get("fallback", []):

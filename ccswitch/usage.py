@@ -60,8 +60,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE requests ADD COLUMN price_source TEXT",
         "CREATE INDEX requests_by_session ON requests (session)",
     ),
-    (  # 3: `ccs test`'s own requests, left out of the totals unless asked for
+    (  # 3: `ccs test`'s own requests, left out of the totals unless asked for; what each request was for (claude's
+       # request class: main, subagent, compaction, ...); which of a profile's keys served it (masked); spend by
+       # target and time, for budgets
         "ALTER TABLE requests ADD COLUMN test INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE requests ADD COLUMN request_class TEXT",
+        "ALTER TABLE requests ADD COLUMN key TEXT",
+        "CREATE INDEX requests_by_target ON requests (target, time)",
     ),
 )
 SCHEMA = len(MIGRATIONS)
@@ -172,11 +177,13 @@ class Request(NamedTuple):
     duration: float
     error: str | None
     failed: tuple[str, ...]
+    request_class: str | None = None  # what claude said the request was for
+    key: str | None = None  # which of the target's keys served it, masked
 
 
 COLUMNS = ("time", "session", "profile", "target", "model", "requested", "stream", "status", "input_tokens",
            "output_tokens", "cache_read_tokens", "cache_write_tokens", "ttfb_ms", "duration_ms", "error", "hops",
-           "failed", "cost", "price_source", "test")
+           "failed", "cost", "price_source", "test", "request_class", "key")
 INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
@@ -269,7 +276,8 @@ class Recorder:
                 log.warning("ccs: no price for %s,%s: %s: %s", r.target, r.model, type(e).__name__, e)
         return (r.time, r.session, self.profile, r.target, r.model, r.requested, int(r.stream), r.status, *tokens,
                 None if r.ttfb is None else round(r.ttfb * 1000, 1), round(r.duration * 1000, 1), r.error,
-                len(r.failed), ", ".join(r.failed) or None, priced.cost, priced.source, int(self.test))
+                len(r.failed), ", ".join(r.failed) or None, priced.cost, priced.source, int(self.test), r.request_class,
+                r.key)
 
 
 # ---------------------------------------------------------------- reading
@@ -280,6 +288,7 @@ GROUPS = {  # --by: the name and the SQL of each column a summary groups on
     "model": {"profile": "COALESCE(target, profile)", "model": "model"},
     "day": {"day": "date(time, 'unixepoch', 'localtime')"},
     "session": {"session": "session"},
+    "class": {"class": "COALESCE(request_class, '-')"},
 }
 _FIGURES = {  # the name and the SQL of each figure of a group
     "requests": "count(*)",

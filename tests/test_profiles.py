@@ -83,7 +83,7 @@ def test_missing_file_is_an_empty_config(tmp_path):
         ('[profiles.a]\nbase_url = "ftp://x"\n', 3, ["not an http(s) URL"]),
         ('[profiles.a]\npreset = "zai"\nkey_env = "X"\nkey_cmd = "echo"\n', 5, ["key_env or key_cmd"]),
         ('[profiles."bad name"]\npreset = "zai"\n', 2, ["invalid profile name"]),
-        ('[profiles.a]\npreset = "zai"\nmodels = { giant = "m" }\n', 4, ["unknown tier 'giant'"]),
+        ('[profiles.a]\npreset = "zai"\nmodels = { giant = "m" }\n', 4, ["unknown key 'giant'", "agent:Explore"]),
         ('[profiles.a]\napi = "openai"\n', 3, ["needs a base_url"]),
         ('[profiles.a]\npreset = "zai"\n\n[profiles.a.env]\nX = 1\n', 5, ["env.X"]),
         ('[profiles.a]\npreset = "zai"\naliases = ["cc"]\n[profiles.b]\npreset = "zai"\naliases = ["cc"]\n', 7,

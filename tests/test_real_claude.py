@@ -315,9 +315,10 @@ def fake_main_provider(seen):
     messages = seen.body["messages"]
     if tool_results := [m["content"] for m in messages if m["role"] == "tool"]:
         return openai_stream({"content": f"The subagent said: {tool_results[-1]}"})
-    if "DELEGATE" in json.dumps([m for m in messages if m["role"] == "user"][-1]):
+    if "DELEGATE" in (asked := json.dumps([m for m in messages if m["role"] == "user"][-1])):
+        agent = "Explore" if "EXPLORE" in asked else "general-purpose"
         call = {"index": 0, "id": "call_a", "type": "function", "function": {"name": "Agent", "arguments": json.dumps(
-            {"description": "say hello", "prompt": "Say hello.", "subagent_type": "general-purpose",
+            {"description": "say hello", "prompt": "Say hello.", "subagent_type": agent,
              "run_in_background": False})}}
         return openai_stream({"role": "assistant", "content": "Delegating."}, {"tool_calls": [call]},
                              finish="tool_calls")
@@ -375,6 +376,31 @@ def test_claude_through_a_router_sends_subagents_where_subagent_says(router_prof
     assert result.returncode == 0, result.stderr + result.stdout
     assert "The subagent said" in result.stdout and "hello from glm" in result.stdout
     assert "glm-4.5-air" in {r.body["model"] for r in posts(glm)}
+
+
+def test_claude_through_a_router_sends_an_explore_agent_and_compaction_where_their_keys_say(router_profiles,
+                                                                                         claude_path):
+    """An Explore subagent runs on the main model (tier routing cannot move it) and /compact is a main-tier
+    request too: only what claude says each request is for (its hint headers, which ccs run turns on) can."""
+    main, glm = router_profiles
+    config = Path(os.environ["CCS_CONFIG"])
+    config.write_text(config.read_text().replace('subagent = "glm,glm-4.5-air" }',
+                                                 'subagent = "glm,glm-4.5-air", "agent:Explore" = "glm,glm-explore", '
+                                                 'compaction = "glm,glm-compact" }'))
+    result = ccs("run", "mix", "--", "claude", "--print", "--output-format", "json", "DELEGATE_EXPLORE this",
+                 "--allowedTools", "Agent", cwd=claude_path, timeout=240)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "The subagent said" in result.stdout and "hello from glm" in result.stdout
+    explore = [r for r in posts(glm) if r.body["model"] == "glm-explore"]
+    assert explore and all(r.headers.get("x-claude-code-agent-type") == "Explore" for r in explore)
+    session = json.loads(result.stdout)["session_id"]
+    compacted = ccs("run", "mix", "--", "claude", "--print", "--resume", session, "/compact", cwd=claude_path,
+                    timeout=240)
+    assert compacted.returncode == 0, compacted.stderr + compacted.stdout
+    compaction = [r for r in posts(glm) if r.body["model"] == "glm-compact"]
+    assert compaction and compaction[0].headers.get("x-claude-code-request-class") == "compaction"
+    rows = {(row["request_class"], row["target"], row["model"]) for row in logged_rows()}
+    assert ("subagent", "glm", "glm-explore") in rows and ("compaction", "glm", "glm-compact") in rows
 
 
 def test_a_routed_model_pick_saved_by_claude_is_put_back_after_the_session(router_profiles, claude_path, tmp_path):

@@ -43,7 +43,7 @@ class Providers:
     profile `mix`, and the proxy serving `mix`."""
 
     def __init__(self, monkeypatch, glm=None, gpt=None, ds=None, mix: str = "", glm_extra: str = "",
-                 gpt_extra: str = ""):
+                 gpt_extra: str = "", mix_models: str = ""):
         for var, value in KEYS.items():
             monkeypatch.setenv(var, value)
         self.glm = FakeServer(glm or (lambda seen: anthropic_text_stream("from glm", seen.body["model"])))
@@ -85,7 +85,7 @@ auth = "none"
 preset = "claude"
 
 [profiles.mix]
-models = {{ opus = "glm,glm-4.6", sonnet = "gpt,gpt-5", haiku = "ds,deepseek-chat", subagent = "ds,deepseek-chat" }}
+models = {{ opus = "glm,glm-4.6", sonnet = "gpt,gpt-5", haiku = "ds,deepseek-chat", subagent = "ds,deepseek-chat"{mix_models} }}
 {mix}
 """
         self.config = profiles.parse(text, Path("profiles.toml"))
@@ -145,6 +145,28 @@ def test_routes_by_profile_and_model_by_tier_and_by_claude_names(monkeypatch):
         # any configured profile, even one the router does not name
         assert answered_by(p.post("solo,local-model")) == "from ds"
         assert p.ds.requests[-1].body["model"] == "local-model" and "x-api-key" not in p.ds.requests[-1].headers
+
+
+def test_what_claude_says_a_request_is_for_routes_it_over_the_model_it_names(monkeypatch, capfd):
+    """With CLAUDE_CODE_GATEWAY_HINT_HEADERS=1 claude names each request's class, and a subagent's type: the
+    agent type wins, then the class, then the route or tier in the model name (which ccs run always sets)."""
+    purposes = ', compaction = "ds,deepseek-reasoner", "agent:Explore" = "glm,glm-4.5-air", auxiliary = "glm,glm-4.6"'
+    with Providers(monkeypatch, mix_models=purposes) as p:
+        explore = {"x-claude-code-request-class": "subagent", "x-claude-code-agent-type": "Explore"}
+        assert answered_by(p.post("gpt,gpt-5", headers=explore)) == "from glm"
+        assert p.glm.requests[-1].body["model"] == "glm-4.5-air"
+        other_agent = {"x-claude-code-request-class": "subagent", "x-claude-code-agent-type": "Plan"}
+        assert answered_by(p.post("gpt,gpt-5", headers=other_agent)) == "from ds"  # the subagent class's route
+        assert answered_by(p.post("claude-sonnet-4-6", headers={"x-claude-code-request-class": "compaction",
+                                                                "x-claude-code-compaction": "manual"})) == "from ds"
+        assert p.ds.requests[-1].body["model"] == "deepseek-reasoner"
+        assert answered_by(p.post("claude-sonnet-4-6", headers={"x-claude-code-request-class": "main"})) == "from gpt"
+        assert answered_by(p.post("claude-sonnet-4-6", headers={"x-claude-code-request-class": "AUXILIARY"})) \
+            == "from glm"
+        assert answered_by(p.post("claude-sonnet-4-6")) == "from gpt"  # no hint: the tier
+    log = capfd.readouterr().err
+    assert "gpt,gpt-5 [subagent Explore] -> glm,glm-4.5-air stream 200" in log
+    assert "claude-sonnet-4-6 [compaction] -> ds,deepseek-reasoner stream 200" in log
 
 
 def test_unroutable_models_are_clear_4xx_errors(monkeypatch):

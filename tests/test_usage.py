@@ -132,6 +132,19 @@ def test_every_request_through_the_proxy_is_one_row_with_its_route_tokens_times_
     assert PROMPT.encode() not in stored and not any(key.encode() in stored for key in KEYS.values())
 
 
+def test_each_row_says_what_claude_said_the_request_was_for_and_usage_groups_by_it(fakes):
+    glm, gpt = fakes
+    with serve(config_text(glm, gpt)) as endpoint:
+        for purpose in ("main", "compaction", "main", None):
+            headers = {"authorization": f"Bearer {endpoint.token}",
+                       **({"x-claude-code-request-class": purpose} if purpose else {})}
+            body = {"model": "claude-opus-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+            assert httpx2.post(endpoint.url + "/v1/messages", json=body, headers=headers, timeout=20).status_code == 200
+    assert [row["request_class"] for row in logged_rows()] == ["main", "compaction", "main", None]
+    groups = {g["class"]: g["requests"] for g in usage_json("--by", "class")["groups"]}
+    assert groups == {"main": 2, "compaction": 1, "-": 1}
+
+
 def test_a_client_that_leaves_mid_stream_and_a_provider_without_prices(fakes):
     glm, gpt = fakes
     slow = FakeServer(lambda seen: Reply(200, {"Content-Type": "text/event-stream"},
@@ -368,7 +381,8 @@ def test_a_damaged_log_is_one_clear_line(tmp_path):
     """A database whose pages were overwritten (a disk fault, a copy cut short): no traceback."""
     db = usage.connect()
     db.executemany(f"INSERT INTO requests ({', '.join(usage.COLUMNS)}) VALUES ({', '.join('?' * len(usage.COLUMNS))})",
-                   [(NOW, "s", "p", "p", "m", "m", 1, 200, 1, 1, 0, 0, 1.0, 2.0, None, 0, None, 0.1, "profile", 0)] * 3000)
+                   [(NOW, "s", "p", "p", "m", "m", 1, 200, 1, 1, 0, 0, 1.0, 2.0, None, 0, None, 0.1, "profile", 0, "main",
+                     None)] * 3000)
     db.close()
     with open(usage.log_file(), "r+b") as f:
         f.seek(8192)

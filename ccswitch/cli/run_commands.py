@@ -55,7 +55,7 @@ def proxy(
 @app.command()
 def usage(
     since: str = typer.Option("7d", "--since", help="30m, 12h, 7d, 2w, a date (2026-11-30) or all."),
-    by: Optional[str] = typer.Option(None, "--by", help="profile (the default), model, day or session."),
+    by: Optional[str] = typer.Option(None, "--by", help="profile (the default), model, day, session or class (what claude said each request was for)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     as_csv: bool = typer.Option(False, "--csv", help="One CSV row per group."),
     tests: bool = typer.Option(False, "--tests", help="Count `ccs test`'s own requests too."),

@@ -13,7 +13,7 @@ from .errors import ProxyError
 from .pipeline import CLIENT_LEFT, REPLY, SESSION_HEADER, Outcome, Reply
 from .relay import Relay, Signatures
 from .responses import Responses
-from .router import Router
+from .router import Purpose, Router
 from .upstream import Upstream, new_client
 
 # by the target's API kind (apis.APIS)
@@ -57,10 +57,12 @@ class Exchanges:
         requested = req.get("model") or ""
         if not isinstance(requested, str):
             raise ProxyError(400, "model: must be a string")
-        outcome = Outcome(requested, req.get("stream") is True, request.headers.get(SESSION_HEADER, "")[:200] or None)
+        purpose = Purpose.of(request.headers)
+        outcome = Outcome(requested, req.get("stream") is True, request.headers.get(SESSION_HEADER, "")[:200] or None,
+                          purpose)
         reply = request[REPLY] = Reply(request)
         try:
-            routes = await self.router.routes(requested)
+            routes = await self.router.routes(requested, purpose)
             outcome.cooling = [r.target for r in routes if self.router.health.cooling(r.target)]
             for number, (target, upstream) in enumerate(routes, 1):
                 outcome.target = target

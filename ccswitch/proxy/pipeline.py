@@ -13,7 +13,7 @@ from ..usage import Request
 from . import errors, jsonio
 from .refusals import max_output
 from .errors import ProxyError
-from .router import Target
+from .router import Purpose, Target
 from .upstream import TRANSPORT_ERRORS, BodyReader, Upstream
 
 PING_AFTER = 10.0  # seconds without a byte to the client before a `ping` event
@@ -168,10 +168,11 @@ class Outcome:
     """How one request ended, one line in the proxy log and one row in the usage log: what was asked, which
     target answered (and which were skipped), how, how long."""
 
-    def __init__(self, requested: str, stream: bool, session: str | None = None):
+    def __init__(self, requested: str, stream: bool, session: str | None = None, purpose: Purpose = Purpose()):
         self.requested = requested
         self.stream = stream
         self.session = session
+        self.purpose = purpose
         self.target: Target | None = None
         self.skipped: list[str] = []  # tried and failed
         self.cooling: list[Target] = []  # put last for failing lately
@@ -194,7 +195,7 @@ class Outcome:
         target = self.target
         return Request(self.at, self.session, target and target.profile, target and target.model, self.requested,
                        self.stream, self.status, self.usage, self.first_byte, self.duration, self.error,
-                       tuple(self.skipped))
+                       tuple(self.skipped), self.purpose.request_class)
 
     def __str__(self) -> str:
         usage = self.usage or {}
@@ -204,5 +205,7 @@ class Outcome:
         untried = [str(t) for t in self.cooling if t != self.target and not any(s.startswith(f"{t} (")
                                                                                  for s in self.skipped)]
         cooling = f"; {', '.join(untried)} cooling down" if untried else ""
-        return (f"{self.requested} -> {self.target or '-'} {'stream' if self.stream else 'whole'} "
+        kind, agent = self.purpose
+        purpose = f" [{kind}{f' {agent}' if agent else ''}]" if kind or agent else ""
+        return (f"{self.requested}{purpose} -> {self.target or '-'} {'stream' if self.stream else 'whole'} "
                 f"{self.status}{tokens} {self.duration * 1000:.0f} ms{failed}{cooling}")

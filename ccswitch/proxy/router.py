@@ -4,7 +4,9 @@
 Built once per proxy from the profile it serves. A request names its model the way claude sends it:
 `profile,model` (claude-code-router's form: that profile, that model; any configured profile, any
 case), a tier's value (`ANTHROPIC_DEFAULT_SONNET_MODEL`, set by `ccs run`), a `claude-*` name (mapped
-by its tier word), or a plain model name of the profile's own provider.
+by its tier word), or a plain model name of the profile's own provider. What claude says a request is
+for (its hint headers) wins over all of those where the profile's `models` names it: the subagent's type
+(`agent:Explore`), then the request's class (`compaction`, `auxiliary`, ...).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections import deque
 from typing import NamedTuple
 
 from ..errors import CcsError
-from ..profiles import Config, Profile, is_route, split_route, tier_model
+from ..profiles import AGENT_KEY, REQUEST_CLASSES, Config, Profile, is_route, split_route, tier_model
 from ..keys import mask
 from .errors import ProxyError
 from .upstream import TIERS, Upstream, tier_of
@@ -36,6 +38,19 @@ class Target(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.profile},{self.model}"
+
+
+class Purpose(NamedTuple):
+    """What claude says a request is for (with CLAUDE_CODE_GATEWAY_HINT_HEADERS=1): its class (main,
+    subagent, workflow, compaction, auxiliary, side_reply) and, for a subagent, its type (Explore, ...)."""
+
+    request_class: str | None = None
+    agent_type: str | None = None
+
+    @classmethod
+    def of(cls, headers) -> Purpose:
+        return cls(headers.get("x-claude-code-request-class", "")[:64] or None,
+                   headers.get("x-claude-code-agent-type", "")[:64] or None)
 
 
 class Route(NamedTuple):
@@ -57,6 +72,9 @@ class Router:
         self.own = own
         self.named = named  # the profiles its routes name, loaded at start (see `warm`)
         self.tiers = tiers
+        # the routes by purpose, looked up case-blind (claude names agent types as their files do)
+        self.purposes = {key.lower(): value for key, value in tiers.items()
+                         if key in REQUEST_CLASSES or AGENT_KEY.match(key)}
         self.default = default
         self.fallback = [Target(*split_route(route)) for route in fallback]
         self.upstreams: dict[str, Upstream] = {own.name.lower(): own} if own else {}
@@ -88,10 +106,12 @@ class Router:
                    COOLDOWN if profile.cooldown is None else profile.cooldown,
                    [name for name in known if name != profile.name])
 
-    async def routes(self, requested: str) -> list[Route]:
-        """Where a request for `requested` goes, in the order to try: its own target, then the fallbacks,
-        each once, those cooling down last. A fallback whose profile cannot be loaded is left out."""
-        first = await self._resolve(self._target(requested))
+    async def routes(self, requested: str, purpose: Purpose = Purpose()) -> list[Route]:
+        """Where a request for `requested` goes, in the order to try: its own target (by its purpose, when
+        the profile routes that purpose), then the fallbacks, each once, those cooling down last. A fallback
+        whose profile cannot be loaded is left out."""
+        by_purpose = self.for_purpose(purpose)
+        first = await self._resolve(self._of(by_purpose) if by_purpose else self._target(requested))
         order = [first]
         for target in self.fallback:
             try:
@@ -102,6 +122,12 @@ class Router:
             if route.target not in [r.target for r in order]:
                 order.append(route)
         return self.health.ordered(order)
+
+    def for_purpose(self, purpose: Purpose) -> str | None:
+        """The model or route the profile names for what the request is for: the agent's type first."""
+        if purpose.agent_type and (value := self.purposes.get(f"agent:{purpose.agent_type}".lower())):
+            return value
+        return self.purposes.get((purpose.request_class or "").lower())
 
     def _target(self, requested: str) -> Target:
         if is_route(requested):
