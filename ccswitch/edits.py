@@ -22,7 +22,7 @@ EXAMPLES = {"context_window": "context_window=200000", "max_output_tokens": "max
             "timeout": "timeout=900", "max_request_mb": "max_request_mb=128", "cooldown": "cooldown=60",
             "observe": "observe=true", "aliases": "aliases=cc-cheap,cc-fast", "fallback": "fallback=glm,glm-4.6",
             "claude_args": "claude_args='--verbose --add-dir ../lib'",
-            "prices": 'prices.glm-4.6="{ input = 0.6, output = 2.2 }"'}
+            "prices": 'prices.glm-4.6="{ input = 0.6, output = 2.2 }"', "budget": "budget.day=5"}
 
 
 def field_value(key: str, raw: str):

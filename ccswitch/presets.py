@@ -183,3 +183,8 @@ _ALL = [
 ]
 
 PRESETS: dict[str, Preset] = {p.name: p for p in _ALL}
+
+# Presets whose provider's list prices genai-prices holds (by the preset's URL; test_usage checks each): what
+# `ccs usage` prices their requests with, and what a budget on them counts against without `prices` of its own.
+LISTED = frozenset({"anthropic", "kimi", "deepseek", "minimax", "openrouter", "openai", "openai-chat", "gemini",
+                    "groq", "openrouter-openai"})

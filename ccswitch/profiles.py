@@ -69,6 +69,8 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "fallback": list,
     "cooldown": (int, float),
     "prices": dict,
+    "budget": dict,
+    "over_budget": str,
     "headers": dict,
     "extra_body": dict,
     "direct": bool,
@@ -128,6 +130,8 @@ class Profile(NamedTuple):
     fallback: list[str] = ()  # routes ("profile,model") tried in turn when a request's own fails before answering
     cooldown: float | None = None  # seconds a failing route is skipped
     prices: dict[str, dict[str, float]] = NO_ITEMS  # model (or "*") -> USD per million tokens, over the price table
+    budget: dict[str, float] = NO_ITEMS  # "day" / "month" -> US dollars (budgets.py)
+    over_budget: str = "refuse"  # or "fallback": past its budget, a request goes to the fallback routes
     headers: dict[str, str] = NO_ITEMS  # sent to the provider with every request (beside its key, never instead)
     extra_body: dict = NO_ITEMS  # merged into every request body the proxy sends the provider
     direct: bool = False  # claude talks to the provider itself, holding its key: no proxy in between
@@ -448,6 +452,7 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
                 raise fail("prices", f"prices.{model}: unknown price {kind!r} (allowed: {', '.join(PRICE_KINDS)})")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
                 raise fail("prices", f"prices.{model}.{kind} must be a number of US dollars per million tokens")
+    _check_budget(merged, fail)
     if merged.get("direct") and (translated(api) or _routes(merged)):
         raise fail("direct", "direct = true needs a provider claude speaks to itself: this profile "
                              + (f"speaks the {APIS[api].title} API" if translated(api)
@@ -508,7 +513,7 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         raise fail("reasoning", "reasoning is how the proxy asks an OpenAI-API provider to reason; an Anthropic-API "
                                 "provider gets claude's own thinking settings")
     for key, empty in (("models", dict), ("env", dict), ("claude_args", list), ("aliases", list), ("fallback", list),
-                       ("prices", dict), ("headers", dict), ("extra_body", dict), ("reasoning", dict)):
+                       ("prices", dict), ("headers", dict), ("extra_body", dict), ("reasoning", dict), ("budget", dict)):
         merged.setdefault(key, empty())
     profile = Profile(name=name, **merged)
     if not profile.own_provider:
@@ -517,6 +522,28 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
             raise fail("models", f"model {plain[0]!r} has no provider: this router has no base_url or preset of "
                                  "its own, so each model is \"profile,model\"")
     return profile
+
+
+def _check_budget(merged: dict, fail) -> None:
+    """A budget in dollars a day and/or a month, counted at the profile's prices (its own, or the list prices
+    of a provider the price table knows): without prices its spend would stay $0 for ever."""
+    from .budgets import OVER, PERIODS
+    from .presets import LISTED
+
+    budget = merged.get("budget", {})
+    for period, amount in budget.items():
+        if period not in PERIODS:
+            raise fail("budget", f"budget: unknown period {period!r} (allowed: {', '.join(PERIODS)})")
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 < amount < math.inf:
+            raise fail("budget", f"budget.{period} must be a number of US dollars above 0")
+    if merged.get("over_budget", "refuse") not in OVER:
+        raise fail("over_budget", f"over_budget must be one of {', '.join(OVER)}")
+    listed = merged.get("preset") in LISTED and merged.get("base_url") in (None, PRESETS[merged["preset"]].fields.get(
+        "base_url"))
+    if budget and not (merged.get("prices") or listed or _routes(merged)):
+        raise fail("budget", "a budget needs prices to count against: add prices = { \"*\" = { input = ..., "
+                             "output = ... } } (US dollars per million tokens), or use a preset whose provider "
+                             "the price table lists")
 
 
 MERGED = ("models", "env", "prices", "headers", "extra_body")  # a preset's tables the profile's add to

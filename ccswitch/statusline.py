@@ -32,7 +32,7 @@ def line(session: dict, environ) -> str:
     except CcsError:
         profile = None
     where = f"{name} · {model_id}" if profile is None else f"{name} · {profile.provider} · {model_id}"
-    return where + spent(session.get("session_id"))
+    return where + spent(session.get("session_id")) + (budget_left(profile) if profile and profile.budget else "")
 
 
 def spent(session_id) -> str:
@@ -47,6 +47,26 @@ def spent(session_id) -> str:
     _, tokens_in, tokens_out, cost = figures
     money = "" if cost is None else f" · {dollars(cost)}"
     return f"{money} · {count(tokens_in)} in / {count(tokens_out)} out"
+
+
+def budget_left(profile) -> str:
+    """` · $4.10/$5.00 today` once the profile has spent budgets.WARN_AT of a budget, or nothing."""
+    import sqlite3
+
+    from . import budgets, usage
+
+    path = usage.log_file()
+    if not path.exists():
+        return ""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        try:
+            nearing = budgets.near(profile.budget, budgets.spent(db, profile.name))
+        finally:
+            db.close()
+    except sqlite3.Error:  # an older log, a busy one: the line without it
+        return ""
+    return f" · {nearing[1]}" if nearing else ""
 
 
 def dollars(cost: float) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import files
+from .budgets import REFRESH
 from .errors import CcsError
 from .prices import UNPRICED, Priced, Tokens
 
@@ -207,10 +208,11 @@ class Recorder:
     never a failed request."""
 
     def __init__(self, profile: str, price: Callable[[str, str, Tokens, float], Priced], path: Path | None = None,
-                 test: bool = False):
+                 test: bool = False, watch=None):
         self.profile = profile
         self.price = price  # (target profile, model, tokens, time) -> Priced
         self.test = test  # `ccs test`'s proxy: its rows are marked, and left out of totals
+        self.watch = watch  # budgets.Watch: told the spend at start, after each batch, and when idle a while
         self.path = path or log_file()
         self.queue: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
         self.written = 0
@@ -237,8 +239,13 @@ class Recorder:
         except CcsError as e:
             log.warning("ccs: %s; requests are not recorded", e)
             db = None
+        self._refresh(db)
         while True:
-            batch = [self.queue.get()]
+            try:
+                batch = [self.queue.get(timeout=REFRESH if self.watch else None)]
+            except queue.Empty:  # another session's spend, meanwhile
+                self._refresh(db)
+                continue
             if batch[-1] is not None:
                 time.sleep(LINGER)
             while batch[-1] is not None and len(batch) < BATCH:
@@ -256,6 +263,7 @@ class Recorder:
                     db.executemany(INSERT, rows)
                     db.execute("COMMIT")
                     self.written += len(rows)
+                    self._refresh(db)
                 except sqlite3.Error as e:
                     self.lost += len(requests)
                     log.warning("ccs: %d requests not recorded in the usage log %s: %s", len(requests), self.path, e)
@@ -265,6 +273,15 @@ class Recorder:
                 if db is not None:
                     db.close()
                 return
+
+    def _refresh(self, db) -> None:
+        import sqlite3
+
+        if self.watch and db is not None:
+            try:
+                self.watch.refresh(db)
+            except sqlite3.Error as e:
+                log.warning("ccs: the spend against budgets could not be read from %s: %s", self.path, e)
 
     def _row(self, r: Request) -> tuple:
         tokens = tokens_of(r.usage)

@@ -14,7 +14,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from . import launches, usage
+from . import budgets, launches, profiles, usage
 from .errors import CcsError, printable
 
 SPANS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -53,8 +53,9 @@ def when(timestamp: float | None) -> str:
 class Report:
     """What `ccs usage` shows for one period: the groups, the totals, and what the figures leave out."""
 
-    def __init__(self, db, period: usage.Period, by: str):
+    def __init__(self, db, period: usage.Period, by: str, budgeted=()):
         self.since, self.by = period.since, by
+        self.budgets = []  # each budgeted profile's spend against its budget, today and this month
         if db is None:  # no log yet: nothing recorded
             self.groups, self.total = [], usage.empty_total()
             self.sources, self.unpriced, recorded, self.tests = [], [], set(), 0
@@ -65,6 +66,10 @@ class Report:
                 self.unpriced = usage.unpriced_models(db, period)
                 recorded = usage.recorded_profiles(db, period)
                 self.tests = 0 if period.tests else usage.tests_left_out(db, period)
+                for profile in budgeted:
+                    spent = budgets.spent(db, profile.name)
+                    self.budgets += [{"profile": profile.name, "period": span, "budget": limit,
+                                      "spent": round(spent[span], 6)} for span, limit in profile.budget.items()]
         self.not_recorded = {name: n for name, n in launches.counts(period.since).items() if name not in recorded}
 
     def notes(self) -> list[str]:
@@ -82,6 +87,9 @@ class Report:
         if self.tests:
             notes.append(f"Left out: {self.tests} request{'s' if self.tests > 1 else ''} of `ccs test` "
                          "(`ccs usage --tests` counts them)")
+        for entry in self.budgets:
+            notes.append(f"Budget: profile '{entry['profile']}' has spent ${entry['spent']:,.2f} of "
+                         f"${entry['budget']:,.2f} {budgets.WORDS[entry['period']]}")
         for name, times in sorted(self.not_recorded.items()):
             notes.append(f"Not recorded: profile '{name}' was started {times} time{'s' if times > 1 else ''} in this "
                          f"period without the proxy (direct = true, or claude's own login): `ccs set {name} --unset "
@@ -90,7 +98,8 @@ class Report:
 
     def as_dict(self) -> dict:
         return {"since": self.since and datetime.fromtimestamp(self.since).astimezone().isoformat(),
-                "by": self.by, "groups": self.groups, "total": self.total, "notes": self.notes()}
+                "by": self.by, "groups": self.groups, "total": self.total, "budgets": self.budgets,
+                "notes": self.notes()}
 
     def as_csv(self) -> str:
         out = io.StringIO()
@@ -127,10 +136,11 @@ class Report:
 
 def show(period: usage.Period, by: str, form: str, console: Console) -> None:
     path = usage.log_file()
+    budgeted = [p for p in profiles.load().profiles.values() if p.budget]
     db = usage.reading(path)
     try:
         with usage.damaged(path):
-            report = Report(db, period, by)
+            report = Report(db, period, by, budgeted)
     finally:
         if db is not None:
             db.close()

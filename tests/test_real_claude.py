@@ -650,3 +650,33 @@ def test_the_agent_sdks_claude_reaches_the_profiles_provider_and_no_key_goes_els
     finally:
         provider.close()
         stale.close()
+
+
+def test_a_spent_budget_stops_claude_at_once_with_how_to_raise_it(claude_path, no_keyring):
+    """Past its budget a profile's requests are not sent: claude gets the reason (x-should-retry: false) and
+    stops within seconds, instead of retrying."""
+    from ccswitch import usage
+
+    provider = FakeServer(lambda seen: anthropic_text_stream("should not be sent", seen.body["model"]))
+    try:
+        write_config(f"""
+            version = 1
+            [profiles.capped]
+            base_url = "{provider.url}"
+            model = "capped-model"
+            prices = {{ "*" = {{ input = 1.0, output = 2.0 }} }}
+            budget = {{ day = 1.0 }}
+        """)
+        assert ccs("key", "set", "capped", "--stdin", input="sk-capped-key").returncode == 0
+        db = usage.connect()
+        db.execute("INSERT INTO requests (time, profile, target, model, stream, status, duration_ms, cost) VALUES "
+                   "(?, 'capped', 'capped', 'capped-model', 1, 200, 5, 1.25)", (time.time(),))
+        db.close()
+        started = time.monotonic()
+        result = ccs("run", "capped", "--", "claude", "--print", "hello", cwd=claude_path, timeout=180)
+        seconds = time.monotonic() - started
+    finally:
+        provider.close()
+    assert result.returncode != 0 and seconds < 30, (seconds, result.stdout, result.stderr)
+    assert "has spent $1.25 of its $1.00 budget today" in result.stdout + result.stderr
+    assert not [r for r in provider.requests if r.path.startswith("/v1/messages")]

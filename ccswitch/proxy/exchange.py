@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from ..budgets import Over
 from .chat import Chat
 from .refusals import Refusals
 from .errors import ProxyError
@@ -22,9 +23,16 @@ PIPELINES = {"anthropic": Relay, "openai": Chat, "openai-responses": Responses}
 log = logging.getLogger("ccswitch.proxy")
 
 
+class OverBudget(ProxyError):
+    """A request a budget stops before it is sent: claude is told at once (no retry), no target is to blame."""
+
+    def __init__(self, over: Over):
+        super().__init__(429, over.message(), retry=False)
+
+
 def falls_back(error: ProxyError) -> bool:
     """Worth the next target: rate limited, overloaded, a server error, no connection, no answer in time."""
-    return error.hidden is None and (error.status == 429 or error.status >= 500)
+    return error.hidden is None and not isinstance(error, OverBudget) and (error.status == 429 or error.status >= 500)
 
 
 class Exchanges:
@@ -64,8 +72,15 @@ class Exchanges:
         try:
             routes = await self.router.routes(requested, purpose)
             outcome.cooling = [r.target for r in routes if self.router.health.cooling(r.target)]
+            over = None
             for number, (target, upstream) in enumerate(routes, 1):
                 outcome.target = target
+                if spent := self.router.over_budget(target, number == 1):
+                    over = over or spent
+                    if not spent.fallback or number == len(routes):
+                        raise OverBudget(over)
+                    outcome.skipped.append(f"{target} (over budget)")
+                    continue
                 pipeline = PIPELINES[upstream.api](self, upstream, target.model, req, request.headers, reply, outcome,
                                                    reported)
                 try:

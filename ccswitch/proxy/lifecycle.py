@@ -160,13 +160,14 @@ class Serving:
 
 def running_for(config, profile, keys: dict[str, str | None], test: bool = False, **options):
     """`running` with what the profile says: its routes, timeout and request limit; each request recorded in
-    the usage log, at its target profile's prices (`test`: as `ccs test`'s own)."""
+    the usage log, at its target profile's prices (`test`: as `ccs test`'s own), which tells the router the
+    spend against budgets."""
     from .. import prices, usage
     from .router import Router
 
     router = Router.for_profile(config, profile, keys, os.environ)
-    return running(router, max_request_mb=profile.max_request_mb,
-                   recorder=usage.Recorder(profile.name, prices.ProfilePrices(config), test=test), **options)
+    recorder = usage.Recorder(profile.name, prices.ProfilePrices(config), test=test, watch=router.budgets)
+    return running(router, max_request_mb=profile.max_request_mb, recorder=recorder, **options)
 
 
 @contextlib.contextmanager

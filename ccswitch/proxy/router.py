@@ -18,6 +18,7 @@ import time
 from collections import deque
 from typing import NamedTuple
 
+from ..budgets import Over, Watch
 from ..errors import CcsError
 from ..profiles import AGENT_KEY, REQUEST_CLASSES, Config, Profile, is_route, split_route, tier_model
 from ..keys import mask
@@ -68,8 +69,11 @@ class Router:
     route. `find(name)`: the Upstream of another profile (its key looked up on first use, off the loop)."""
 
     def __init__(self, own: Upstream | None, tiers: dict[str, str], default: str | None = None,
-                 fallback: list[str] = (), find=None, cooldown: float = COOLDOWN, named: list[str] = ()):
+                 fallback: list[str] = (), find=None, cooldown: float = COOLDOWN, named: list[str] = (),
+                 name: str | None = None, budgets: Watch | None = None):
         self.own = own
+        self.name = name or (own.name if own else None)  # the profile it serves
+        self.budgets = budgets or Watch({})
         self.named = named  # the profiles its routes name, loaded at start (see `warm`)
         self.tiers = tiers
         # the routes by purpose, looked up case-blind (claude names agent types as their files do)
@@ -104,7 +108,8 @@ class Router:
         own = Upstream.from_profile(profile, known.get(profile.name), environ) if profile.own_provider else None
         return cls(own, dict(profile.models), profile.model, profile.fallback, find,
                    COOLDOWN if profile.cooldown is None else profile.cooldown,
-                   [name for name in known if name != profile.name])
+                   [name for name in known if name != profile.name], profile.name,
+                   Watch.for_profiles(config.profiles.values()))
 
     async def routes(self, requested: str, purpose: Purpose = Purpose()) -> list[Route]:
         """Where a request for `requested` goes, in the order to try: its own target (by its purpose, when
@@ -122,6 +127,11 @@ class Router:
             if route.target not in [r.target for r in order]:
                 order.append(route)
         return self.health.ordered(order)
+
+    def over_budget(self, target: Target, first: bool) -> Over | None:
+        """Whether a request to `target` would take its profile past its budget, or (the route it asked for,
+        `first`) the served profile past its own."""
+        return self.budgets.check(target.profile) or (self.budgets.check(self.name) if first and self.name else None)
 
     def for_purpose(self, purpose: Purpose) -> str | None:
         """The model or route the profile names for what the request is for: the agent's type first."""

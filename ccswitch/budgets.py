@@ -1,0 +1,103 @@
+"""Budgets that hold: a profile's `budget = { day = 5.0, month = 50.0 }` in US dollars against what the usage
+log recorded for it (the requests it served, and those it answered for a router), priced as `ccs usage`
+prices them, so every session and proxy on this machine shares one budget.
+
+The proxy keeps the spend of the profiles it may reach in memory (`Watch`), refreshed by the usage log's
+writer after each batch it writes and every REFRESH seconds (another session's spend); a request checks it
+without touching the disk. From WARN_AT of a budget the proxy log warns once and the status line shows it;
+at 100% a request through that profile is refused, or sent to its fallback (`over_budget = "fallback"`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+PERIODS = ("day", "month")
+OVER = ("refuse", "fallback")  # what a request through a profile past its budget gets
+WARN_AT = 0.8
+REFRESH = 30.0  # seconds between two reads of the spend when nothing is written (other sessions' requests)
+WORDS = {"day": "today", "month": "this month"}
+
+
+class Over(NamedTuple):
+    """A budget spent: which profile, which period, its limit and what was spent."""
+
+    profile: str
+    period: str
+    limit: float
+    spent: float
+    fallback: bool  # over_budget = "fallback": the request goes to the profile's fallback routes
+
+    def message(self) -> str:
+        return (f"profile '{self.profile}' has spent ${self.spent:.2f} of its ${self.limit:.2f} budget "
+                f"{WORDS[self.period]}: raise it with `ccs set {self.profile} budget.{self.period}=AMOUNT` (or "
+                f"remove it), or use another profile")
+
+
+def period_starts(now: float) -> dict[str, float]:
+    """Where today and this month began, in local time."""
+    local = time.localtime(now)
+    day = time.mktime((local.tm_year, local.tm_mon, local.tm_mday, 0, 0, 0, 0, 0, -1))
+    month = time.mktime((local.tm_year, local.tm_mon, 1, 0, 0, 0, 0, 0, -1))
+    return {"day": day, "month": month}
+
+
+def spent(db, profile: str, now: float | None = None) -> dict[str, float]:
+    """What the log recorded for `profile` today and this month (its own requests and those it answered for
+    a router; `ccs test`'s left out)."""
+    starts = period_starts(time.time() if now is None else now)
+    return {period: db.execute("SELECT COALESCE(sum(cost), 0) FROM requests WHERE time >= ? AND test = 0 AND "
+                               "(profile = ? OR target = ?)", (start, profile, profile)).fetchone()[0]
+            for period, start in starts.items()}
+
+
+def over(profile: str, budget, spend: dict[str, float], fallback: bool) -> Over | None:
+    for period in PERIODS:
+        if (limit := budget.get(period)) is not None and spend.get(period, 0.0) >= limit:
+            return Over(profile, period, limit, spend[period], fallback)
+    return None
+
+
+def near(budget, spend: dict[str, float]) -> tuple[str, str] | None:
+    """(the period, `$4.10/$5.00 today`) for the first period past WARN_AT of its budget, else None."""
+    for period in PERIODS:
+        if (limit := budget.get(period)) is not None and spend.get(period, 0.0) >= WARN_AT * limit:
+            return period, f"${spend[period]:.2f}/${limit:.2f} {WORDS[period]}"
+    return None
+
+
+class Watch:
+    """The spend of the budgeted profiles a proxy may reach. `refresh(db)` runs on the usage log's writer
+    thread; `check` on the event loop reads what it last published (one dict, replaced whole)."""
+
+    def __init__(self, budgets: dict[str, tuple[dict, bool]]):
+        self.budgets = budgets  # profile -> (its budget, whether over_budget = "fallback")
+        self.spend: dict[str, dict[str, float]] = {}
+        self.warned: set[tuple[str, str]] = set()  # (profile, period) said once per proxy
+
+    def __bool__(self) -> bool:
+        return bool(self.budgets)
+
+    @classmethod
+    def for_profiles(cls, profiles) -> Watch:
+        return cls({p.name: (dict(p.budget), p.over_budget == "fallback") for p in profiles if p.budget})
+
+    def refresh(self, db) -> None:
+        import logging
+
+        now = time.time()
+        spend = {name: spent(db, name, now) for name in self.budgets}
+        self.spend = spend
+        for name, (budget, _) in self.budgets.items():
+            if (nearing := near(budget, spend[name])) and (name, nearing[0]) not in self.warned:
+                self.warned.add((name, nearing[0]))
+                logging.getLogger("ccswitch.proxy").warning("ccs proxy: profile '%s' has spent %s of its budget",
+                                                            name, nearing[1])
+
+    def check(self, profile: str) -> Over | None:
+        """Whether a request through `profile` would go past its budget."""
+        if profile not in self.budgets:
+            return None
+        budget, fallback = self.budgets[profile]
+        return over(profile, budget, self.spend.get(profile, {}), fallback)
