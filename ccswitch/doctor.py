@@ -69,7 +69,9 @@ def run(offline: bool, environ: dict[str, str], cwd: Path) -> Iterator[Finding]:
                 except CcsError as e:
                     yield Finding("fail", profile.name, str(e))
                     continue
-            to_probe.append((profile, secret))
+            held = keys.pool(profile, config.secret_store, first=secret) if secret else [secret]
+            to_probe += [(profile, key, f" key {n} ({keys.mask(key)})" if len(held) > 1 else "")
+                         for n, key in enumerate(held, 1)]  # each key of a pool: the proxy sets aside one rejected
         if not offline and to_probe:
             answers = probe_keys(to_probe)
         name, why = state.current()
@@ -86,7 +88,7 @@ def run(offline: bool, environ: dict[str, str], cwd: Path) -> Iterator[Finding]:
     yield from answers
 
 
-def probe_keys(profiles: list[tuple[Profile, str | None]]) -> Iterator[Finding]:
+def probe_keys(profiles: list[tuple[Profile, str | None, str]]) -> Iterator[Finding]:
     """Ask each provider's models endpoint with the profile's key, all at once in a thread of their own:
     accepted, rejected, unreachable. Yields each answer as it comes."""
     import queue
@@ -95,7 +97,7 @@ def probe_keys(profiles: list[tuple[Profile, str | None]]) -> Iterator[Finding]:
     answers: queue.SimpleQueue[Finding | None] = queue.SimpleQueue()
 
     async def ask_all() -> None:
-        for answer in asyncio.as_completed([_probe(profile, secret) for profile, secret in profiles]):
+        for answer in asyncio.as_completed([_probe(*probe) for probe in profiles]):
             answers.put(await answer)
 
     def asking() -> None:
@@ -109,14 +111,14 @@ def probe_keys(profiles: list[tuple[Profile, str | None]]) -> Iterator[Finding]:
         yield finding
 
 
-async def _probe(profile: Profile, secret: str | None) -> Finding:
-    """The provider's model list, asked with the key: a list means the key works (the same question and the
-    same words as `ccs models`)."""
+async def _probe(profile: Profile, secret: str | None, which: str = "") -> Finding:
+    """The provider's model list, asked with the key (`which` of a pool's): a list means the key works (the
+    same question and the same words as `ccs models`)."""
     from .model_list import ask
     from .profiles import on_this_machine
 
     listing = await ask(profile, secret, timeout=PROBE_TIMEOUT)
-    check = f"{profile.name}: {listing.url}"
+    check = f"{profile.name}{which}: {listing.url}"
     if listing.status in (401, 403):
         return Finding("fail", check, listing.problem)
     if listing.problem is None:

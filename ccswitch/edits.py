@@ -141,10 +141,7 @@ def rename(config: Config, old: str, new: str) -> list[str]:
         for router in routers:
             _rewrite_routes(table[router], old, new)
     if profile.key_name is None and not (profile.key_env or profile.key_cmd):
-        secret = keys.get(profile, config.secret_store)
-        if secret:
-            keys.store_key(new, secret, config.secret_store)
-            keys.delete_key(old, config.secret_store)
+        keys.move_pool(old, new, config.secret_store)
     if state.default() == old:
         state.set_default(new)
     return list(routers)
@@ -185,6 +182,6 @@ def remove(config: Config, name: str, force: bool = False) -> None:
         del profiles.profiles_table(doc)[name]
     shared = any(p.keyring_user == profile.keyring_user for p in config.profiles.values() if p.name != name)
     if not shared and not (profile.key_env or profile.key_cmd):
-        keys.delete_key(profile.keyring_user, config.secret_store)
+        keys.delete_pool(profile.keyring_user, config.secret_store)
     if state.default() == name:
         state.set_default(None)

@@ -62,6 +62,60 @@ def get(profile: Profile, store: str = "auto") -> str | None:
         raise CcsError(f"cannot read the key of '{profile.name}' from the keyring: {e}") from None
 
 
+POOL_MAX = 16  # keys a profile may hold: the one `ccs key set` stores, and those `ccs key add` adds
+
+
+def pool_user(user: str, slot: int) -> str:
+    """Where a profile's `slot`th key is stored (the first is the profile's own entry)."""
+    return user if slot == 1 else f"{user}#{slot}"
+
+
+def stored(user: str, store: str = "auto") -> str | None:
+    """One stored entry, from the file or the keyring; None when it is not there (or the keyring is locked)."""
+    if store != "keyring" and (value := _file_get(user)):
+        return value
+    backend = None if store == "file" else _keyring()
+    if backend is None:
+        return None
+    try:
+        return backend.get_password(SERVICE, user)
+    except Exception:  # a locked keyring: as if nothing were there
+        return None
+
+
+def pool(profile: Profile, store: str = "auto", first: str | None = None) -> list[str]:
+    """Every key a profile holds, its own first (`first`, when already looked up); those `ccs key add` added
+    follow in order. A key from key_env or key_cmd is a pool of one."""
+    first = first or get(profile, store)
+    if not first:
+        return []
+    keys = [first]
+    if profile.key_env or profile.key_cmd:
+        return keys
+    for slot in range(2, POOL_MAX + 1):
+        if not (value := stored(pool_user(profile.keyring_user, slot), store)):
+            break
+        keys.append(value)
+    return keys
+
+
+def delete_pool(user: str, store: str = "auto") -> int:
+    """Remove every key stored for `user` (its own and its pool's); how many there were."""
+    deleted = 0
+    while deleted < POOL_MAX and delete_key(pool_user(user, deleted + 1), store):
+        deleted += 1
+    return deleted
+
+
+def move_pool(old: str, new: str, store: str = "auto") -> None:
+    """A renamed profile's keys, all of them, under its new name."""
+    for slot in range(1, POOL_MAX + 1):
+        if not (secret := stored(pool_user(old, slot), store)):
+            break
+        store_key(pool_user(new, slot), secret, store)
+    delete_pool(old, store)
+
+
 def require(profile: Profile, store: str = "auto") -> str:
     """The key, or an error saying which command stores it."""
     secret = get(profile, store)

@@ -1,4 +1,5 @@
-"""`ccs key set`, `print`, `rm`: a profile's stored key."""
+"""`ccs key set`, `add`, `list`, `print`, `rm`: a profile's stored key, and the pool of keys the proxy rotates
+through (on a rate limit or an exhausted quota)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,47 @@ def key_set(
     stdin: bool = typer.Option(False, "--stdin", help="Read the key from standard input."),
 ) -> None:
     """Store a profile's key (hidden prompt, or --stdin); never as an argument."""
+    config, profile = _storing(name)
+    secret = _read(name, stdin)
+    where = keys.store_key(profile.keyring_user, secret, config.secret_store)
+    console.print(line("Stored the key of ", bold(name),
+                       f" ({keys.mask(secret)}) in the {where if where == 'keyring' else 'file ' + where}"))
+
+
+@key_app.command("add")
+def key_add(
+    name: str = ProfileArg,
+    stdin: bool = typer.Option(False, "--stdin", help="Read the key from standard input."),
+) -> None:
+    """Add another key to a profile's pool: the proxy moves to the next key when one is rate limited or out of
+    quota, and sets aside one the provider rejects. Example: ccs key add glm"""
+    config, profile = _storing(name)
+    held = keys.pool(profile, config.secret_store)
+    if len(held) >= keys.POOL_MAX:
+        raise CcsError(f"profile '{name}' holds {keys.POOL_MAX} keys, the most a pool takes")
+    secret = _read(name, stdin)
+    if secret in held:
+        raise CcsError(f"profile '{name}' holds that key already ({keys.mask(secret)})")
+    slot = len(held) + 1
+    keys.store_key(keys.pool_user(profile.keyring_user, slot), secret, config.secret_store)
+    console.print(line("Added key ", bold(str(slot)), f" ({keys.mask(secret)}) to ", bold(name),
+                       f": {slot} key{'s' if slot > 1 else ''}"))
+
+
+@key_app.command("list")
+def key_list(name: str = ProfileArg) -> None:
+    """The keys a profile holds, masked, in the order the proxy uses them. Example: ccs key list glm"""
+    config = profiles.load()
+    profile = config.get(name)
+    held = keys.pool(profile, config.secret_store) if profile.needs_key else []
+    if not held:
+        raise CcsError(f"profile '{name}' holds no key" + (f": `ccs key set {name}`" if profile.needs_key else ""))
+    for slot, secret in enumerate(held, 1):
+        console.print(line(f"{slot}  {keys.mask(secret)}", "  (its own)" if slot == 1 else ""))
+
+
+def _storing(name: str):
+    """The config and a profile whose key ccs stores (not a cloud's, not one from key_env or key_cmd)."""
     config = profiles.load()
     profile = config.get(name)
     if profile.cloud:
@@ -25,12 +67,14 @@ def key_set(
     if profile.key_env or profile.key_cmd:
         raise CcsError(f"profile '{name}' reads its key from {keys.status(profile, config.secret_store)[0]}; "
                        f"`ccs set {name} --unset key_env --unset key_cmd` to store one instead")
+    return config, profile
+
+
+def _read(name: str, stdin: bool) -> str:
     secret = read_secret(name, from_stdin=stdin, interactive=sys.stdin.isatty())
     if not secret:
         raise CcsError("no key given: type it at the prompt or pipe it with --stdin")
-    where = keys.store_key(profile.keyring_user, secret, config.secret_store)
-    console.print(line("Stored the key of ", bold(name),
-                       f" ({keys.mask(secret)}) in the {where if where == 'keyring' else 'file ' + where}"))
+    return secret
 
 
 @key_app.command("print")
@@ -42,10 +86,11 @@ def key_print(name: str = ProfileArg) -> None:
 
 @key_app.command("rm")
 def key_rm(name: str = ProfileArg, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
-    """Delete a profile's stored key."""
+    """Delete a profile's stored key (and every key `ccs key add` added)."""
     config = profiles.load()
     profile = config.get(name)
     confirm_or_yes(yes, f"Delete the stored key of '{name}'?", f"deleting the key of '{name}' needs confirmation")
-    if not keys.delete_key(profile.keyring_user, config.secret_store):
+    deleted = keys.delete_pool(profile.keyring_user, config.secret_store)
+    if not deleted:
         raise CcsError(f"no stored key for '{name}'")
-    console.print(line("Deleted the key of ", bold(name)))
+    console.print(line("Deleted the key" + (f"s ({deleted})" if deleted > 1 else ""), " of ", bold(name)))

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from ..budgets import Over
+from ..keys import mask
 from .chat import Chat
-from .refusals import Refusals
 from .errors import ProxyError
+from .key_pool import KeyPool
+from .refusals import Refusals
 from .pipeline import CLIENT_LEFT, REPLY, SESSION_HEADER, Outcome, Reply
 from .relay import Relay, Signatures
 from .responses import Responses
-from .router import Purpose, Router
+from .router import Purpose, Router, Target
 from .upstream import Upstream, new_client
 
 # by the target's API kind (apis.APIS)
@@ -47,6 +50,7 @@ class Exchanges:
         self.new_client = client or new_client
         self.clients: dict[str, object] = {}
         self.refusals: dict[tuple[str, str], Refusals] = {}
+        self.pools: dict[str, KeyPool] = {}  # by profile, for profiles that hold more than one key
         self.signatures = Signatures()
 
     def client_for(self, upstream: Upstream):
@@ -58,6 +62,29 @@ class Exchanges:
     async def close(self) -> None:
         for client in self.clients.values():
             await client.close()
+
+    async def _with_keys(self, target: Target, upstream: Upstream, req: dict, request, reply: Reply,
+                         outcome: Outcome, reported) -> None:
+        """One target through its pipeline, with each of its profile's keys in turn while a failure is the
+        key's (rate limited, out of quota, rejected) and nothing has reached the client."""
+        pool = self.pools.get(upstream.name)
+        if pool is None and len(upstream.keys) > 1:
+            pool = self.pools[upstream.name] = KeyPool(upstream.name, list(upstream.keys),
+                                                       self.router.health.cooldown)
+        keys = pool.order() if pool else [upstream.key]
+        if not keys:
+            raise ProxyError(429, f"profile '{upstream.name}': every key is rate limited, out of quota or rejected "
+                                  "(`ccs doctor` checks each)")
+        for number, key in enumerate(keys, 1):
+            attempt = upstream if key == upstream.key else replace(upstream, key=key)
+            outcome.key = mask(key) if pool else None
+            try:
+                return await PIPELINES[upstream.api](self, attempt, target.model, req, request.headers, reply,
+                                                     outcome, reported).run()
+            except ProxyError as e:
+                if reply.started or pool is None or not pool.failed(key, e) or number == len(keys):
+                    raise
+                outcome.skipped.append(f"{target} key {mask(key)} ({e.status})")
 
     async def messages(self, req: dict, request, reported):
         """Answer one /v1/messages request, trying its targets in turn; the answer (begun or whole) is returned
@@ -81,10 +108,8 @@ class Exchanges:
                         raise OverBudget(over)
                     outcome.skipped.append(f"{target} (over budget)")
                     continue
-                pipeline = PIPELINES[upstream.api](self, upstream, target.model, req, request.headers, reply, outcome,
-                                                   reported)
                 try:
-                    await pipeline.run()
+                    await self._with_keys(target, upstream, req, request, reply, outcome, reported)
                 except ProxyError as e:
                     if reply.started or not falls_back(e) or number == len(routes):
                         raise

@@ -173,6 +173,7 @@ class Outcome:
         self.stream = stream
         self.session = session
         self.purpose = purpose
+        self.key: str | None = None  # which of the target's keys served it (masked), for a profile with a pool
         self.target: Target | None = None
         self.skipped: list[str] = []  # tried and failed
         self.cooling: list[Target] = []  # put last for failing lately
@@ -195,7 +196,7 @@ class Outcome:
         target = self.target
         return Request(self.at, self.session, target and target.profile, target and target.model, self.requested,
                        self.stream, self.status, self.usage, self.first_byte, self.duration, self.error,
-                       tuple(self.skipped), self.purpose.request_class)
+                       tuple(self.skipped), self.purpose.request_class, self.key)
 
     def __str__(self) -> str:
         usage = self.usage or {}

@@ -98,14 +98,18 @@ class Router:
         `lifecycle.keys_for`), by profile name."""
         from .. import keys
 
+        def upstream(target: Profile, key: str | None) -> Upstream:
+            pool = keys.pool(target, config.secret_store, first=key) if key else []
+            return Upstream.from_profile(target, key, environ, pool if len(pool) > 1 else ())
+
         def find(name: str) -> Upstream:
             if problem := config.target_problem(name):
                 raise ProxyError(404, f"model '{name},...': {problem} (see `ccs list`)", retry=False)
             target = config.find(name)
-            key = known[target.name] if target.name in known else keys.lookup(target, config.secret_store)
-            return Upstream.from_profile(target, key, environ)
+            return upstream(target, known[target.name] if target.name in known else
+                            keys.lookup(target, config.secret_store))
 
-        own = Upstream.from_profile(profile, known.get(profile.name), environ) if profile.own_provider else None
+        own = upstream(profile, known.get(profile.name)) if profile.own_provider else None
         return cls(own, dict(profile.models), profile.model, profile.fallback, find,
                    COOLDOWN if profile.cooldown is None else profile.cooldown,
                    [name for name in known if name != profile.name], profile.name,
@@ -231,17 +235,19 @@ class Health:
         now = time.monotonic()
         recent = self.failures.setdefault(target, deque(maxlen=FAILURES))
         recent.append(now)
-        retry_after = _seconds(error.headers.get("retry-after"))
         if error.status == 429 or not error.retry or (len(recent) == FAILURES and now - recent[0] <= WINDOW):
-            self.until[target] = now + (min(retry_after, MAX_RETRY_AFTER) if retry_after else self.cooldown)
+            self.until[target] = now + (retry_after(error) or self.cooldown)
 
     def succeeded(self, target: Target) -> None:
         self.failures.pop(target, None)
         self.until.pop(target, None)
 
 
-def _seconds(value: str | None) -> float | None:
+def retry_after(error: ProxyError) -> float | None:
+    """The seconds a provider asked to wait (its retry-after), within MAX_RETRY_AFTER; None when it did not
+    say (or said it as an HTTP date): the usual cool-down then."""
     try:
-        return float(value) if value else None
+        value = float(error.headers.get("retry-after") or 0)
     except ValueError:
-        return None  # an HTTP date: the usual cool-down then
+        return None
+    return min(value, MAX_RETRY_AFTER) if value > 0 else None

@@ -43,10 +43,12 @@ class Upstream:
     # the profile's `headers` (and its ANTHROPIC_CUSTOM_HEADERS), for every request
     custom_headers: dict[str, str] = field(default_factory=dict, repr=False)
     extra_body: dict = field(default_factory=dict)  # the profile's, merged into every request body
+    keys: tuple[str, ...] = field(default=(), repr=False)  # every key of its pool (`ccs key add`), `key` first
 
     @classmethod
-    def from_profile(cls, profile, secret: str | None, environ) -> Upstream:
-        return cls(name=profile.name, base_url=profile.url.rstrip("/"), key=secret,
+    def from_profile(cls, profile, secret: str | None, environ, pool: list[str] = ()) -> Upstream:
+        """`pool`: every key the profile holds, `secret` first (when it holds more than one)."""
+        return cls(name=profile.name, base_url=profile.url.rstrip("/"), key=secret, keys=tuple(pool),
                    model=profile.model, models=dict(profile.models), max_output_tokens=profile.max_output_tokens,
                    reasoning_effort=profile.reasoning_effort, reasoning_summary=profile.reasoning_summary,
                    verbosity=profile.verbosity, reasoning=dict(profile.reasoning),
