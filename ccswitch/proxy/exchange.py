@@ -10,11 +10,12 @@ import logging
 from .chat import Chat
 from .refusals import Refusals
 from .errors import ProxyError
-from .pipeline import CLIENT_LEFT, REPLY, SESSION_HEADER, Outcome, Reply
+from .pipeline import CLIENT_LEFT, REPLY, SESSION_HEADER, Collected, Outcome, Reply
 from .relay import Relay, Signatures
 from .responses import Responses
-from .router import Router
+from .router import Route, Router
 from .upstream import Upstream, new_client
+from .vision import Vision
 
 # by the target's API kind (apis.APIS)
 PIPELINES = {"anthropic": Relay, "openai": Chat, "openai-responses": Responses}
@@ -40,6 +41,7 @@ class Exchanges:
         self.clients: dict[str, object] = {}
         self.refusals: dict[tuple[str, str], Refusals] = {}
         self.signatures = Signatures()
+        self.vision = Vision(self)
 
     def client_for(self, upstream: Upstream):
         client = self.clients.get(upstream.name)
@@ -48,6 +50,7 @@ class Exchanges:
         return client
 
     async def close(self) -> None:
+        self.vision.close()
         for client in self.clients.values():
             await client.close()
 
@@ -62,9 +65,11 @@ class Exchanges:
         try:
             routes = await self.router.routes(requested)
             outcome.cooling = [r.target for r in routes if self.router.health.cooling(r.target)]
-            for number, (target, upstream) in enumerate(routes, 1):
+            for number, route in enumerate(routes, 1):
+                target, upstream = route
                 outcome.target = target
-                pipeline = PIPELINES[upstream.api](self, upstream, target.model, req, request.headers, reply, outcome,
+                sent = await self.vision.described(req, route, outcome.session)  # for a model that takes no images
+                pipeline = PIPELINES[upstream.api](self, upstream, target.model, sent, request.headers, reply, outcome,
                                                    reported)
                 try:
                     await pipeline.run()
@@ -91,7 +96,42 @@ class Exchanges:
             outcome.status, outcome.error = 500, "api_error"
             raise
         finally:
-            outcome.ended(reply.started_at)
-            log.info("%s", outcome)
-            if self.record is not None:
-                self.record(outcome.request())
+            self.ended(outcome, reply.started_at)
+
+    async def whole_answer(self, route: Route, req: dict, outcome: Outcome, limit: float) -> bytes:
+        """A request the proxy makes itself (an image's description) to one route, its answer collected whole
+        within `limit` seconds: no client, no fallback; a log line and a usage row like any request's. A
+        ProxyError when it failed."""
+        target, upstream = route
+        outcome.target = target
+        answer = Collected()
+        headers = {SESSION_HEADER: outcome.session} if outcome.session else {}
+        pipeline = PIPELINES[upstream.api](self, upstream, target.model, req, headers, answer, outcome, self._masked)
+        try:
+            try:
+                async with asyncio.timeout(limit):
+                    await pipeline.run()
+            except TimeoutError:
+                raise ProxyError(504, f"no whole answer from {upstream.url} within {limit:g} s") from None
+            if not outcome.complete:
+                raise ProxyError(502, f"the answer from {upstream.url} broke off")
+            return answer.body()
+        except ProxyError as e:
+            outcome.status, outcome.error = e.status, e.error_type
+            raise
+        except Exception:  # a bug of ours
+            outcome.status, outcome.error = 500, "api_error"
+            raise
+        finally:
+            self.ended(outcome, answer.started_at)
+
+    def _masked(self, error: ProxyError) -> ProxyError:
+        error.message = self.router.masked(error.message)
+        return error
+
+    def ended(self, outcome: Outcome, first_byte_at: float | None) -> None:
+        """A request's end: its log line, its usage row."""
+        outcome.ended(first_byte_at)
+        log.info("%s", outcome)
+        if self.record is not None:
+            self.record(outcome.request())

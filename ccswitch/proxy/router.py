@@ -50,11 +50,14 @@ LOOKUP_RETRY = 30.0  # seconds before a profile whose key could not be looked up
 
 class Router:
     """`own`: the served profile's provider (None for a router with none). `tiers`: tier -> model or
-    route. `find(name)`: the Upstream of another profile (its key looked up on first use, off the loop)."""
+    route. `find(name)`: the Upstream of another profile (its key looked up on first use, off the loop).
+    `vision`: the served profile's route that describes images, for every target without one of its own."""
 
     def __init__(self, own: Upstream | None, tiers: dict[str, str], default: str | None = None,
-                 fallback: list[str] = (), find=None, cooldown: float = COOLDOWN, named: list[str] = ()):
+                 fallback: list[str] = (), find=None, cooldown: float = COOLDOWN, named: list[str] = (),
+                 vision: str | None = None):
         self.own = own
+        self.vision = vision
         self.named = named  # the profiles its routes name, loaded at start (see `warm`)
         self.tiers = tiers
         self.default = default
@@ -86,7 +89,7 @@ class Router:
         own = Upstream.from_profile(profile, known.get(profile.name), environ) if profile.own_provider else None
         return cls(own, dict(profile.models), profile.model, profile.fallback, find,
                    COOLDOWN if profile.cooldown is None else profile.cooldown,
-                   [name for name in known if name != profile.name])
+                   [name for name in known if name != profile.name], profile.vision)
 
     async def routes(self, requested: str) -> list[Route]:
         """Where a request for `requested` goes, in the order to try: its own target, then the fallbacks,
