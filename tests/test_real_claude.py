@@ -6,6 +6,7 @@ skip without it (CI fails instead of skipping).
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -491,6 +492,72 @@ def test_the_usage_log_files_claudes_requests_under_claudes_own_session_id(claud
     unseen = ccs("statusline", input=json.dumps({"session_id": str(uuid.uuid4()), "model": {"id": "x"}}),
                  env={"CCS_RUN": "mix"})
     assert "$" not in unseen.stdout and " in / " not in unseen.stdout  # a session the log never saw: no figures
+
+
+def test_claude_reads_a_png_under_a_text_only_profile_and_its_model_gets_the_description(claude_path, no_keyring):
+    """`vision = "eye,eye-vision"`: claude's Read of a PNG sends the image in a tool result; the vision model gets
+    the file's bytes, the text-only model only the description, in the tool result where the image was."""
+    from fakes import json_reply, png
+
+    picture = png((200, 30, 30), size=32)
+    (claude_path / "shot.png").write_bytes(picture)
+    said = "A red square; the text in it reads HELLO VISION."
+
+    def eye_script(seen):
+        if not seen.path.endswith("/v1/messages"):
+            return Reply(404, {"Content-Length": "0"})
+        return json_reply({"id": "msg_eye", "type": "message", "role": "assistant", "model": seen.body["model"],
+                           "content": [{"type": "text", "text": said}], "stop_reason": "end_turn",
+                           "usage": {"input_tokens": 1600, "output_tokens": 12}})
+
+    def text_script(seen):
+        if seen.method != "POST" or not seen.path.endswith("/chat/completions"):
+            return Reply(404, {"Content-Length": "0"})
+        messages = seen.body["messages"]
+        if results := [m["content"] for m in messages if m["role"] == "tool"]:
+            return openai_stream({"role": "assistant", "content": f"The tool said: {results[-1]}"})
+        if "READ_IMAGE" in json.dumps([m for m in messages if m["role"] == "user"][-1]):
+            call = {"index": 0, "id": "call_read", "type": "function", "function": {
+                "name": "Read", "arguments": json.dumps({"file_path": str(claude_path / "shot.png")})}}
+            return openai_stream({"role": "assistant", "content": "Reading it."}, {"tool_calls": [call]},
+                                 finish="tool_calls")
+        return openai_stream({"role": "assistant", "content": "pong"})
+
+    eye, text = FakeServer(eye_script), FakeServer(text_script)
+    try:
+        write_config(f"""
+            version = 1
+            [profiles.eye]
+            base_url = "{eye.url}"
+            model = "eye-vision"
+            [profiles.text]
+            preset = "openai-chat"
+            base_url = "{text.url}/v1"
+            model = "text-only"
+            models = {{ opus = "text-only", sonnet = "text-only", haiku = "text-only" }}
+            vision = "eye,eye-vision"
+        """)
+        for name, key in (("eye", "sk-eye-upstream-key"), ("text", "sk-text-upstream-key")):
+            assert ccs("key", "set", name, "--stdin", input=key).returncode == 0
+        result = ccs("run", "text", "--", "claude", "--print", "READ_IMAGE shot.png", "--allowedTools", "Read",
+                     cwd=claude_path, timeout=240)
+        assert result.returncode == 0, result.stderr + result.stdout
+        assert "The tool said:" in result.stdout and said in result.stdout
+    finally:
+        eye.close()
+        text.close()
+    (asked,) = posts(eye)  # once, however many of claude's requests carried the image
+    assert asked.headers["authorization"] == "Bearer sk-eye-upstream-key" and asked.body["model"] == "eye-vision"
+    (image,) = [b for b in asked.body["messages"][0]["content"] if b["type"] == "image"]
+    assert base64.b64decode(image["source"]["data"]) == picture  # the file's bytes, as claude's Read sent them
+    sent = json.dumps([r.body for r in posts(text)])
+    assert image["source"]["data"] not in sent and "image_url" not in sent
+    followup = next(r.body["messages"] for r in posts(text) if any(m["role"] == "tool" for m in r.body["messages"]))
+    call_at = next(i for i, m in enumerate(followup) if m.get("tool_calls"))
+    result = followup[call_at + 1]
+    assert result["role"] == "tool" and result["tool_call_id"] == followup[call_at]["tool_calls"][0]["id"]
+    assert said in result["content"] and "[image, described by eye,eye-vision" in result["content"]
+    assert any(row["requested"] == "(image description)" and row["target"] == "eye" for row in logged_rows())
 
 
 # ---------------------------------------------------------------- what a repository can make claude do

@@ -10,9 +10,7 @@ import base64
 import hashlib
 import json
 import socket
-import struct
 import time
-import zlib
 from pathlib import Path
 
 import anthropic
@@ -23,22 +21,10 @@ from ccswitch import profiles, usage
 from ccswitch.errors import CcsError
 from ccswitch.proxy import lifecycle, vision
 from conftest import ccs, logged_rows, write_config
-from fakes import FakeServer, Reply, anthropic_text_stream, json_reply, sse
+from fakes import FakeServer, Reply, anthropic_text_stream, json_reply, png, sse
 from proxy_harness import chunk
 
 KEYS = {"EYE_KEY": "sk-eye-secret-1111", "TEXT_KEY": "sk-text-secret-2222", "GLM_KEY": "sk-glm-secret-3333"}
-
-
-def png(rgb: tuple[int, int, int], size: int = 4) -> bytes:
-    """A real PNG, `size` pixels square, of one colour."""
-    def part(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\0" + bytes(rgb) * size for _ in range(size))
-    return (b"\x89PNG\r\n\x1a\n" + part(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
-            + part(b"IDAT", zlib.compress(rows)) + part(b"IEND", b""))
-
-
 RED, BLUE = png((255, 0, 0)), png((0, 0, 255))
 
 
