@@ -398,6 +398,14 @@ vision = "eye,"
     assert "(a loop)" in found[("a", "fail")] and ("eye", "ok") not in found
 
 
+def test_the_example_profiles_describe_images_with_a_model_that_sees_them():
+    from conftest import REPO
+
+    config = profiles.parse((REPO / "profiles.example.toml").read_text(), REPO / "profiles.example.toml")
+    seeing = [p for p in config.profiles.values() if p.vision]
+    assert seeing and all(config.route_problems(p) == [] for p in seeing)
+
+
 def test_ccs_show_and_a_direct_run_say_where_images_go():
     write_config("""
         version = 1
@@ -441,7 +449,8 @@ def test_images_are_found_and_replaced_in_place():
                                      {"type": "image", "source": "not an object"}]}]}
     found = vision.images(req)
     assert [vision.image_key(b) for b in found] == [vision.image_key(image(RED)), vision.image_key(image(BLUE))]
-    out = vision.replaced(req, {vision.image_key(image(RED)): "R", vision.image_key(image(BLUE)): "B"})
+    texts = {vision.image_key(image(RED)): "R", vision.image_key(image(BLUE)): "B"}
+    out = vision.replaced(req, lambda block: texts[vision.image_key(block)])
     assert out["messages"][0]["content"] == [{"type": "text", "text": "R"}, {"type": "text", "text": "x"}]
     assert out["messages"][1] is req["messages"][1]
     assert out["messages"][2]["content"] == [

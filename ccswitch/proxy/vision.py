@@ -16,6 +16,7 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from ..profiles import split_route
 from ..usage import DESCRIBED
@@ -69,9 +70,11 @@ class Vision:
         found = images(req) if vision is not None else []
         if not found:
             return req
-        by_key = {image_key(block): block for block in found}
-        texts = await asyncio.gather(*(self.description(vision, key, block, session) for key, block in by_key.items()))
-        return replaced(req, dict(zip(by_key, texts)))
+        keys = {id(block): image_key(block) for block in found}  # each hashed once
+        by_key = {keys[id(block)]: block for block in found}
+        texts = dict(zip(by_key, await asyncio.gather(*(self.description(vision, key, block, session)
+                                                         for key, block in by_key.items()))))
+        return replaced(req, lambda block: texts[keys[id(block)]])
 
     async def description(self, vision: Target, key: str, image: dict, session: str | None) -> str:
         """An image's text block: kept from before, shared with a request that asked first, or asked for now."""
@@ -174,15 +177,15 @@ def image_key(block: dict) -> str:
     return hashlib.sha256(jsonio.dumps(block.get("source"))).hexdigest()
 
 
-def replaced(req: dict, texts: dict[str, str]) -> dict:
-    """A copy of `req` with each image block a text block (by its key in `texts`), where it was: the order of
-    the blocks, the tool results and their ids stay as they were, and so does an image's cache_control."""
+def replaced(req: dict, text_for: Callable[[dict], str]) -> dict:
+    """A copy of `req` with each image block a text block (`text_for(block)`), where it was: the order of the
+    blocks, the tool results and their ids stay as they were, and so does an image's cache_control."""
 
     def blocks(content: list) -> list:
         out = []
         for block in content:
             if _is_image(block):
-                block = {"type": "text", "text": texts[image_key(block)],
+                block = {"type": "text", "text": text_for(block),
                          **({"cache_control": block["cache_control"]} if "cache_control" in block else {})}
             elif isinstance(block, dict) and block.get("type") == "tool_result" and isinstance(block.get("content"),
                                                                                                 list):
