@@ -309,20 +309,29 @@ def test_claude_still_retries_what_a_retry_can_fix(claude_path, no_keyring):
     assert "answered after retries" in result.stdout
 
 
-def fake_main_provider(seen):
-    """An OpenAI-API provider that hands the work to a subagent when asked to (claude's Agent tool)."""
-    if seen.method != "POST" or not seen.path.endswith("/chat/completions"):
-        return Reply(404, {"Content-Length": "0"})
-    messages = seen.body["messages"]
-    if tool_results := [m["content"] for m in messages if m["role"] == "tool"]:
-        return openai_stream({"content": f"The subagent said: {tool_results[-1]}"})
-    if "DELEGATE" in json.dumps([m for m in messages if m["role"] == "user"][-1]):
-        call = {"index": 0, "id": "call_a", "type": "function", "function": {"name": "Agent", "arguments": json.dumps(
-            {"description": "say hello", "prompt": "Say hello.", "subagent_type": "general-purpose",
-             "run_in_background": False})}}
-        return openai_stream({"role": "assistant", "content": "Delegating."}, {"tool_calls": [call]},
-                             finish="tool_calls")
-    return openai_stream({"role": "assistant", "content": "pong from the main provider"})
+def one_tool_provider(trigger: str, tool: str, arguments: dict, said: str, plain: str):
+    """An OpenAI-API provider that calls `tool` when the last user message holds `trigger`, then answers `said`
+    and the tool's output; `plain` to anything else."""
+    def script(seen):
+        if seen.method != "POST" or not seen.path.endswith("/chat/completions"):
+            return Reply(404, {"Content-Length": "0"})
+        messages = seen.body["messages"]
+        if tool_results := [m["content"] for m in messages if m["role"] == "tool"]:
+            return openai_stream({"content": f"{said} {tool_results[-1]}"})
+        if trigger in json.dumps([m for m in messages if m["role"] == "user"][-1]):
+            call = {"index": 0, "id": "call_a", "type": "function",
+                    "function": {"name": tool, "arguments": json.dumps(arguments)}}
+            return openai_stream({"role": "assistant", "content": f"Calling {tool}."}, {"tool_calls": [call]},
+                                 finish="tool_calls")
+        return openai_stream({"role": "assistant", "content": plain})
+
+    return script
+
+
+# hands the work to a subagent when asked to (claude's Agent tool)
+fake_main_provider = one_tool_provider("DELEGATE", "Agent", {
+    "description": "say hello", "prompt": "Say hello.", "subagent_type": "general-purpose",
+    "run_in_background": False}, "The subagent said:", "pong from the main provider")
 
 
 @pytest.fixture
@@ -510,20 +519,9 @@ def test_claude_reads_a_png_under_a_text_only_profile_and_its_model_gets_the_des
                            "content": [{"type": "text", "text": said}], "stop_reason": "end_turn",
                            "usage": {"input_tokens": 1600, "output_tokens": 12}})
 
-    def text_script(seen):
-        if seen.method != "POST" or not seen.path.endswith("/chat/completions"):
-            return Reply(404, {"Content-Length": "0"})
-        messages = seen.body["messages"]
-        if results := [m["content"] for m in messages if m["role"] == "tool"]:
-            return openai_stream({"role": "assistant", "content": f"The tool said: {results[-1]}"})
-        if "READ_IMAGE" in json.dumps([m for m in messages if m["role"] == "user"][-1]):
-            call = {"index": 0, "id": "call_read", "type": "function", "function": {
-                "name": "Read", "arguments": json.dumps({"file_path": str(claude_path / "shot.png")})}}
-            return openai_stream({"role": "assistant", "content": "Reading it."}, {"tool_calls": [call]},
-                                 finish="tool_calls")
-        return openai_stream({"role": "assistant", "content": "pong"})
-
-    eye, text = FakeServer(eye_script), FakeServer(text_script)
+    eye = FakeServer(eye_script)
+    text = FakeServer(one_tool_provider("READ_IMAGE", "Read", {"file_path": str(claude_path / "shot.png")},
+                                        "The tool said:", "pong"))
     try:
         write_config(f"""
             version = 1
