@@ -16,13 +16,13 @@ from pathlib import Path
 import anthropic
 import httpx2
 import pytest
+from conftest import ccs, logged_rows, write_config
+from fakes import FakeServer, Reply, anthropic_text_stream, json_reply, png, sse
+from proxy_harness import chunk
 
 from ccswitch import profiles, usage
 from ccswitch.errors import CcsError
 from ccswitch.proxy import lifecycle, vision
-from conftest import ccs, logged_rows, write_config
-from fakes import FakeServer, Reply, anthropic_text_stream, json_reply, png, sse
-from proxy_harness import chunk
 
 KEYS = {"EYE_KEY": "sk-eye-secret-1111", "TEXT_KEY": "sk-text-secret-2222", "GLM_KEY": "sk-glm-secret-3333"}
 RED, BLUE = png((255, 0, 0)), png((0, 0, 255))
@@ -347,8 +347,8 @@ def test_a_streamed_answer_through_the_sdk_and_no_images_no_description(monkeypa
     ({"preset": "zai", "vision": "no-comma"}, 'vision \'no-comma\': the route of a model that sees images'),
     ({"preset": "zai", "vision": "bad name!,m"}, "the route of a model that sees images"),
     ({"preset": "zai", "vision": "Text,m"}, "cannot describe its own"),
-    ({"preset": "zai", "vision": "eye,m", "direct": True}, r"images are described by the proxy, and this profile "
-                                                            r"runs without it \(direct = true\)"),
+    ({"preset": "zai", "vision": "eye,m", "direct": True},
+     r"images are described by the proxy, and this profile runs without it \(direct = true\)"),
     ({"preset": "claude", "vision": "eye,m"}, "claude signs its requests"),
     ({"preset": "zai", "vision": 3}, "'vision' must be a string"),
 ])
