@@ -292,17 +292,21 @@ def newer_than_tested(version: str) -> bool:
 
 
 def route_findings(config: Config) -> list[Finding]:
-    """Each router's routes: what stops them (a missing, login or router target), else where they go. The
-    targets' keys are checked on their own lines, as profiles of their own."""
+    """Each router's routes and each profile's vision route: what stops them (a missing, login or router target,
+    a vision target that takes no images), else where they go. The targets' keys are checked on their own
+    lines, as profiles of their own."""
     found = []
     for profile in config.profiles.values():
-        if not profile.is_router:
+        if not (profile.is_router or profile.vision):
             continue
         problems = config.route_problems(profile)
         found += [Finding("fail", profile.name, problem) for problem in problems]
         if not problems:
-            targets = dict.fromkeys(config.find(split_route(route)[0]).name for route in route_list(profile))
-            found.append(Finding("ok", profile.name, f"routes to {', '.join(targets)}"))
+            targets = dict.fromkeys(config.find(split_route(route)[0]).name
+                                    for route in route_list(profile._replace(vision=None)))
+            where = [f"routes to {', '.join(targets)}"] if targets else []
+            where += [f"has its images described by {profile.vision}"] if profile.vision else []
+            found.append(Finding("ok", profile.name, "; ".join(where)))
     return found
 
 

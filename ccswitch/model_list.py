@@ -55,9 +55,10 @@ def model_lists(config: Config, profile: Profile) -> list[ModelList]:
 
 
 def _uses(config: Config, profile: Profile) -> dict[str, dict[str, list[str]]]:
-    """Profile name -> model -> what the profile uses it as: "model", a tier, "fallback"."""
+    """Profile name -> model -> what the profile uses it as: "model", a tier, "fallback", "vision"."""
     uses: dict[str, dict[str, list[str]]] = {}
-    named = [("model", profile.model), *profile.models.items(), *(("fallback", route) for route in profile.fallback)]
+    named = [("model", profile.model), *profile.models.items(), *(("fallback", route) for route in profile.fallback),
+             ("vision", profile.vision)]
     for role, value in named:
         owner, model = profile.name, value
         if value and is_route(value):

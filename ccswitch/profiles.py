@@ -68,6 +68,7 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "max_request_mb": int,
     "fallback": list,
     "cooldown": (int, float),
+    "vision": str,
     "prices": dict,
     "budget": dict,
     "over_budget": str,
@@ -129,6 +130,7 @@ class Profile(NamedTuple):
     max_request_mb: int | None = None  # the proxy's limit on a request body
     fallback: list[str] = ()  # routes ("profile,model") tried in turn when a request's own fails before answering
     cooldown: float | None = None  # seconds a failing route is skipped
+    vision: str | None = None  # the route ("profile,model") that describes images for this profile's models
     prices: dict[str, dict[str, float]] = NO_ITEMS  # model (or "*") -> USD per million tokens, over the price table
     budget: dict[str, float] = NO_ITEMS  # "day" / "month" -> US dollars (budgets.py)
     over_budget: str = "refuse"  # or "fallback": past its budget, a request goes to the fallback routes
@@ -169,8 +171,9 @@ class Profile(NamedTuple):
 
     @property
     def needs_proxy(self) -> bool:
-        """Only the proxy can serve it: an API claude does not speak, or routes to other profiles."""
-        return translated(self.api) or self.is_router
+        """Only the proxy can serve it: an API claude does not speak, routes to other profiles, or images
+        described by another profile's model."""
+        return translated(self.api) or self.is_router or bool(self.vision)
 
     @property
     def uses_proxy(self) -> bool:
@@ -182,7 +185,9 @@ class Profile(NamedTuple):
     def why_proxied(self) -> str:
         if translated(self.api):
             return f"speaks the {APIS[self.api].title} API"
-        return "routes requests to other profiles"
+        if self.is_router:
+            return "routes requests to other profiles"
+        return f"has its images described by {self.vision}"
 
     @property
     def url(self) -> str:
@@ -273,9 +278,23 @@ class Config:
             problems.append(f"profile '{profile.name}' is signed in by claude itself, with {profile.signed_with}, "
                             "which cannot go through the proxy that its routes need")
         for route in route_list(profile):
-            if problem := self.target_problem(split_route(route)[0]):
+            name = split_route(route)[0]
+            if route == profile.vision:
+                if problem := self.target_problem(name) or self._describes_none(name, profile):
+                    problems.append(f"vision {route!r}: {problem}")
+            elif problem := self.target_problem(name):
                 problems.append(f"route {route!r}: {problem}")
         return problems
+
+    def _describes_none(self, name: str, profile: Profile) -> str | None:
+        """Why profile `name` cannot describe `profile`'s images: it has its own described elsewhere (so its
+        models take none; this also rules out loops)."""
+        target = self.find(name)
+        if not target.vision:
+            return None
+        loop = split_route(target.vision)[0].lower() == profile.name.lower()
+        return (f"profile '{target.name}' has its own images described by {target.vision!r}, so its models take "
+                f"none{' (a loop)' if loop else ''}; name a profile whose model sees images")
 
     def route_targets(self, profile: Profile) -> list[Profile]:
         """The profiles a router's routes reach, each once (those that exist)."""
@@ -299,9 +318,9 @@ class Config:
 
 
 def route_list(profile: Profile) -> list[str]:
-    """Every route a profile names, each once: its models' and its fallbacks'."""
+    """Every route a profile names, each once: its models', its fallbacks' and its vision's."""
     named = [m for m in (profile.model, *profile.models.values()) if m and is_route(m)]
-    return list(dict.fromkeys([*named, *profile.fallback]))
+    return list(dict.fromkeys([*named, *profile.fallback, *([profile.vision] if profile.vision else [])]))
 
 
 CLAUDE_TIMEOUT = 600.0  # seconds claude waits for an answer unless API_TIMEOUT_MS says otherwise
@@ -442,6 +461,13 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         for route in values:
             if route and is_route(route) and not NAME_RE.match(split_route(route)[0]):
                 raise fail(key, f"route {route!r}: {split_route(route)[0]!r} is not a profile name")
+    if (vision := merged.get("vision")) is not None:
+        if not is_route(vision) or not NAME_RE.match(split_route(vision)[0]):
+            raise fail("vision", f"vision {vision!r}: the route of a model that sees images, \"profile,model\" (such "
+                                 "as \"gpt,gpt-5.6-luna\")")
+        if split_route(vision)[0].lower() == name.lower():
+            raise fail("vision", f"vision {vision!r}: a profile with `vision` takes no images, so it cannot describe its "
+                                 "own; name another profile's model")
     if "cooldown" in merged and not 0 <= merged["cooldown"] < math.inf:
         raise fail("cooldown", "cooldown must be a number of seconds")
     for model, price in merged.get("prices", {}).items():
@@ -474,10 +500,11 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         if key in RESERVED_BODY:
             raise fail("extra_body", f"extra_body.{key}: ccs writes the request's {key!r} itself; extra_body adds "
                                      "the provider's own fields beside it")
-    if merged.get("extra_body") and (merged.get("direct") or auth.signed_with):
-        raise fail("extra_body", "extra_body is merged into requests by the proxy, and this profile runs without it "
-                                 + ("(direct = true)" if merged.get("direct") else f"(claude signs its requests "
-                                                                                   f"with {auth.signed_with})"))
+    for key, what in (("extra_body", "extra_body is merged into requests"), ("vision", "images are described")):
+        if merged.get(key) and (merged.get("direct") or auth.signed_with):
+            raise fail(key, f"{what} by the proxy, and this profile runs without it "
+                            + ("(direct = true)" if merged.get("direct") else f"(claude signs its requests "
+                                                                              f"with {auth.signed_with})"))
     for key in ("claude_args", "aliases"):
         if not all(isinstance(item, str) for item in merged.get(key, [])):
             raise fail(key, f"{key} must be a list of strings")

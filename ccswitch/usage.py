@@ -163,6 +163,9 @@ def _version(db) -> int:
 # ---------------------------------------------------------------- writing
 
 
+DESCRIBED = "(image description)"  # `requested` of a request the proxy made itself: an image described for a model
+
+
 class Request(NamedTuple):
     """One request as the proxy saw it end, built on the event loop: plain values, nothing computed."""
 
@@ -170,7 +173,7 @@ class Request(NamedTuple):
     session: str | None
     target: str | None
     model: str | None
-    requested: str
+    requested: str  # the model claude asked for, or DESCRIBED
     stream: bool
     status: int
     usage: dict | None  # the answer's Anthropic `usage`, as the provider sent it
@@ -302,7 +305,9 @@ class Recorder:
 
 GROUPS = {  # --by: the name and the SQL of each column a summary groups on
     "profile": {"profile": "COALESCE(target, profile)"},
-    "model": {"profile": "COALESCE(target, profile)", "model": "model"},
+    # a model's image descriptions on a line of their own: what describing images costs
+    "model": {"profile": "COALESCE(target, profile)",
+              "model": f"CASE WHEN requested = '{DESCRIBED}' THEN model || ' {DESCRIBED}' ELSE model END"},
     "day": {"day": "date(time, 'unixepoch', 'localtime')"},
     "session": {"session": "session"},
     "class": {"class": "COALESCE(request_class, '-')"},

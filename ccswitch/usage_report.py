@@ -206,5 +206,6 @@ def live_view(recent: list[dict], total: dict, since: float | None) -> Group:
                       printable(r["model"] or "-"), status,
                       count(r["input_tokens"] + r["cache_read_tokens"] + r["cache_write_tokens"]),
                       count(r["output_tokens"]), money(r["cost"]), f"{r['duration_ms']:.0f}",
-                      printable(f"after {r['failed']}" if r["failed"] else r["error"] or ""))
+                      printable(f"after {r['failed']}" if r["failed"] else r["error"] or (
+                          "an image described" if r["requested"] == usage.DESCRIBED else "")))
     return Group(head, table)

@@ -14,6 +14,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 
 
@@ -220,6 +221,16 @@ def sse(events: list, *, done: bool = True) -> list[bytes]:
     """OpenAI-style `data:` lines, one piece (one write) per event."""
     lines = [b"data: " + json.dumps(e).encode() + b"\n\n" for e in events]
     return lines + ([b"data: [DONE]\n\n"] if done else [])
+
+
+def png(rgb: tuple[int, int, int], size: int = 4) -> bytes:
+    """A real PNG image, `size` pixels square, of one colour."""
+    def part(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\0" + bytes(rgb) * size for _ in range(size))
+    return (b"\x89PNG\r\n\x1a\n" + part(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
+            + part(b"IDAT", zlib.compress(rows)) + part(b"IEND", b""))
 
 
 def anthropic_sse(events: list) -> Reply:

@@ -6,6 +6,7 @@ skip without it (CI fails instead of skipping).
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -308,21 +309,34 @@ def test_claude_still_retries_what_a_retry_can_fix(claude_path, no_keyring):
     assert "answered after retries" in result.stdout
 
 
+def one_tool_provider(trigger: str, tool: str, arguments: dict, said: str, plain: str):
+    """An OpenAI-API provider that calls `tool` when the last user message holds `trigger`, then answers `said`
+    and the tool's output; `plain` to anything else."""
+    def script(seen):
+        if seen.method != "POST" or not seen.path.endswith("/chat/completions"):
+            return Reply(404, {"Content-Length": "0"})
+        messages = seen.body["messages"]
+        if tool_results := [m["content"] for m in messages if m["role"] == "tool"]:
+            return openai_stream({"content": f"{said} {tool_results[-1]}"})
+        if trigger in json.dumps([m for m in messages if m["role"] == "user"][-1]):
+            call = {"index": 0, "id": "call_a", "type": "function",
+                    "function": {"name": tool, "arguments": json.dumps(arguments)}}
+            return openai_stream({"role": "assistant", "content": f"Calling {tool}."}, {"tool_calls": [call]},
+                                 finish="tool_calls")
+        return openai_stream({"role": "assistant", "content": plain})
+
+    return script
+
+
+_DELEGATES = {agent: one_tool_provider("DELEGATE", "Agent", {
+    "description": "say hello", "prompt": "Say hello.", "subagent_type": agent, "run_in_background": False},
+    "The subagent said:", "pong from the main provider") for agent in ("general-purpose", "Explore")}
+
+
 def fake_main_provider(seen):
-    """An OpenAI-API provider that hands the work to a subagent when asked to (claude's Agent tool)."""
-    if seen.method != "POST" or not seen.path.endswith("/chat/completions"):
-        return Reply(404, {"Content-Length": "0"})
-    messages = seen.body["messages"]
-    if tool_results := [m["content"] for m in messages if m["role"] == "tool"]:
-        return openai_stream({"content": f"The subagent said: {tool_results[-1]}"})
-    if "DELEGATE" in (asked := json.dumps([m for m in messages if m["role"] == "user"][-1])):
-        agent = "Explore" if "EXPLORE" in asked else "general-purpose"
-        call = {"index": 0, "id": "call_a", "type": "function", "function": {"name": "Agent", "arguments": json.dumps(
-            {"description": "say hello", "prompt": "Say hello.", "subagent_type": agent,
-             "run_in_background": False})}}
-        return openai_stream({"role": "assistant", "content": "Delegating."}, {"tool_calls": [call]},
-                             finish="tool_calls")
-    return openai_stream({"role": "assistant", "content": "pong from the main provider"})
+    """Hands the work to a subagent when asked to (claude's Agent tool): an Explore one for DELEGATE_EXPLORE."""
+    users = [m for m in ((seen.body or {}).get("messages") or []) if m.get("role") == "user"]
+    return _DELEGATES["Explore" if users and "EXPLORE" in json.dumps(users[-1]) else "general-purpose"](seen)
 
 
 @pytest.fixture
@@ -517,6 +531,61 @@ def test_the_usage_log_files_claudes_requests_under_claudes_own_session_id(claud
     unseen = ccs("statusline", input=json.dumps({"session_id": str(uuid.uuid4()), "model": {"id": "x"}}),
                  env={"CCS_RUN": "mix"})
     assert "$" not in unseen.stdout and " in / " not in unseen.stdout  # a session the log never saw: no figures
+
+
+def test_claude_reads_a_png_under_a_text_only_profile_and_its_model_gets_the_description(claude_path, no_keyring):
+    """`vision = "eye,eye-vision"`: claude's Read of a PNG sends the image in a tool result; the vision model gets
+    the file's bytes, the text-only model only the description, in the tool result where the image was."""
+    from fakes import json_reply, png
+
+    picture = png((200, 30, 30), size=32)
+    (claude_path / "shot.png").write_bytes(picture)
+    said = "A red square; the text in it reads HELLO VISION."
+
+    def eye_script(seen):
+        if not seen.path.endswith("/v1/messages"):
+            return Reply(404, {"Content-Length": "0"})
+        return json_reply({"id": "msg_eye", "type": "message", "role": "assistant", "model": seen.body["model"],
+                           "content": [{"type": "text", "text": said}], "stop_reason": "end_turn",
+                           "usage": {"input_tokens": 1600, "output_tokens": 12}})
+
+    eye = FakeServer(eye_script)
+    text = FakeServer(one_tool_provider("READ_IMAGE", "Read", {"file_path": str(claude_path / "shot.png")},
+                                        "The tool said:", "pong"))
+    try:
+        write_config(f"""
+            version = 1
+            [profiles.eye]
+            base_url = "{eye.url}"
+            model = "eye-vision"
+            [profiles.text]
+            preset = "openai-chat"
+            base_url = "{text.url}/v1"
+            model = "text-only"
+            models = {{ opus = "text-only", sonnet = "text-only", haiku = "text-only" }}
+            vision = "eye,eye-vision"
+        """)
+        for name, key in (("eye", "sk-eye-upstream-key"), ("text", "sk-text-upstream-key")):
+            assert ccs("key", "set", name, "--stdin", input=key).returncode == 0
+        result = ccs("run", "text", "--", "claude", "--print", "READ_IMAGE shot.png", "--allowedTools", "Read",
+                     cwd=claude_path, timeout=240)
+        assert result.returncode == 0, result.stderr + result.stdout
+        assert "The tool said:" in result.stdout and said in result.stdout
+    finally:
+        eye.close()
+        text.close()
+    (asked,) = posts(eye)  # once, however many of claude's requests carried the image
+    assert asked.headers["authorization"] == "Bearer sk-eye-upstream-key" and asked.body["model"] == "eye-vision"
+    (image,) = [b for b in asked.body["messages"][0]["content"] if b["type"] == "image"]
+    assert base64.b64decode(image["source"]["data"]) == picture  # the file's bytes, as claude's Read sent them
+    sent = json.dumps([r.body for r in posts(text)])
+    assert image["source"]["data"] not in sent and "image_url" not in sent
+    followup = next(r.body["messages"] for r in posts(text) if any(m["role"] == "tool" for m in r.body["messages"]))
+    call_at = next(i for i, m in enumerate(followup) if m.get("tool_calls"))
+    result = followup[call_at + 1]
+    assert result["role"] == "tool" and result["tool_call_id"] == followup[call_at]["tool_calls"][0]["id"]
+    assert said in result["content"] and "[image, described by eye,eye-vision" in result["content"]
+    assert any(row["requested"] == "(image description)" and row["target"] == "eye" for row in logged_rows())
 
 
 # ---------------------------------------------------------------- what a repository can make claude do

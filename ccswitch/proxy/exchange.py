@@ -13,12 +13,13 @@ from ..keys import mask
 from .chat import Chat
 from .errors import ProxyError
 from .key_pool import KeyPool
+from .pipeline import CLIENT_LEFT, REPLY, SESSION_HEADER, Collected, Outcome, Reply
 from .refusals import Refusals
-from .pipeline import CLIENT_LEFT, REPLY, SESSION_HEADER, Outcome, Reply
 from .relay import Relay, Signatures
 from .responses import Responses
-from .router import Purpose, Router, Target
+from .router import Purpose, Route, Router, Target
 from .upstream import Upstream, new_client
+from .vision import Vision
 
 # by the target's API kind (apis.APIS)
 PIPELINES = {"anthropic": Relay, "openai": Chat, "openai-responses": Responses}
@@ -52,6 +53,7 @@ class Exchanges:
         self.refusals: dict[tuple[str, str], Refusals] = {}
         self.pools: dict[str, KeyPool] = {}  # by profile, for profiles that hold more than one key
         self.signatures = Signatures()
+        self.vision = Vision(self)
 
     def client_for(self, upstream: Upstream):
         client = self.clients.get(upstream.name)
@@ -60,6 +62,7 @@ class Exchanges:
         return client
 
     async def close(self) -> None:
+        self.vision.close()
         for client in self.clients.values():
             await client.close()
 
@@ -100,7 +103,8 @@ class Exchanges:
             routes = await self.router.routes(requested, purpose)
             outcome.cooling = [r.target for r in routes if self.router.health.cooling(r.target)]
             over = None
-            for number, (target, upstream) in enumerate(routes, 1):
+            for number, route in enumerate(routes, 1):
+                target, upstream = route
                 outcome.target = target
                 if spent := self.router.over_budget(target, number == 1):
                     over = over or spent
@@ -108,8 +112,9 @@ class Exchanges:
                         raise OverBudget(over)
                     outcome.skipped.append(f"{target} (over budget)")
                     continue
+                sent = await self.vision.described(req, route, outcome.session)  # for a model that takes no images
                 try:
-                    await self._with_keys(target, upstream, req, request, reply, outcome, reported)
+                    await self._with_keys(target, upstream, sent, request, reply, outcome, reported)
                 except ProxyError as e:
                     if reply.started or not falls_back(e) or number == len(routes):
                         raise
@@ -133,7 +138,42 @@ class Exchanges:
             outcome.status, outcome.error = 500, "api_error"
             raise
         finally:
-            outcome.ended(reply.started_at)
-            log.info("%s", outcome)
-            if self.record is not None:
-                self.record(outcome.request())
+            self.ended(outcome, reply.started_at)
+
+    async def whole_answer(self, route: Route, req: dict, outcome: Outcome, limit: float) -> bytes:
+        """A request the proxy makes itself (an image's description) to one route, its answer collected whole
+        within `limit` seconds: no client, no fallback; a log line and a usage row like any request's. A
+        ProxyError when it failed."""
+        target, upstream = route
+        outcome.target = target
+        answer = Collected()
+        headers = {SESSION_HEADER: outcome.session} if outcome.session else {}
+        pipeline = PIPELINES[upstream.api](self, upstream, target.model, req, headers, answer, outcome, self._masked)
+        try:
+            try:
+                async with asyncio.timeout(limit):
+                    await pipeline.run()
+            except TimeoutError:
+                raise ProxyError(504, f"no whole answer from {upstream.url} within {limit:g} s") from None
+            if not outcome.complete:
+                raise ProxyError(502, f"the answer from {upstream.url} broke off")
+            return answer.body()
+        except ProxyError as e:
+            outcome.status, outcome.error = e.status, e.error_type
+            raise
+        except Exception:  # a bug of ours
+            outcome.status, outcome.error = 500, "api_error"
+            raise
+        finally:
+            self.ended(outcome, answer.started_at)
+
+    def _masked(self, error: ProxyError) -> ProxyError:
+        error.message = self.router.masked(error.message)
+        return error
+
+    def ended(self, outcome: Outcome, first_byte_at: float | None) -> None:
+        """A request's end: its log line, its usage row."""
+        outcome.ended(first_byte_at)
+        log.info("%s", outcome)
+        if self.record is not None:
+            self.record(outcome.request())

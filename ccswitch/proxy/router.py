@@ -66,14 +66,16 @@ LOOKUP_RETRY = 30.0  # seconds before a profile whose key could not be looked up
 
 class Router:
     """`own`: the served profile's provider (None for a router with none). `tiers`: tier -> model or
-    route. `find(name)`: the Upstream of another profile (its key looked up on first use, off the loop)."""
+    route. `find(name)`: the Upstream of another profile (its key looked up on first use, off the loop).
+    `vision`: the served profile's route that describes images, for every target without one of its own."""
 
     def __init__(self, own: Upstream | None, tiers: dict[str, str], default: str | None = None,
                  fallback: list[str] = (), find=None, cooldown: float = COOLDOWN, named: list[str] = (),
-                 name: str | None = None, budgets: Watch | None = None):
+                 name: str | None = None, budgets: Watch | None = None, vision: str | None = None):
         self.own = own
         self.name = name or (own.name if own else None)  # the profile it serves
         self.budgets = budgets or Watch({})
+        self.vision = vision
         self.named = named  # the profiles its routes name, loaded at start (see `warm`)
         self.tiers = tiers
         # the routes by purpose, looked up case-blind (claude names agent types as their files do)
@@ -113,7 +115,7 @@ class Router:
         return cls(own, dict(profile.models), profile.model, profile.fallback, find,
                    COOLDOWN if profile.cooldown is None else profile.cooldown,
                    [name for name in known if name != profile.name], profile.name,
-                   Watch.for_profiles(config.profiles.values()))
+                   Watch.for_profiles(config.profiles.values()), profile.vision)
 
     async def routes(self, requested: str, purpose: Purpose = Purpose()) -> list[Route]:
         """Where a request for `requested` goes, in the order to try: its own target (by its purpose, when

@@ -44,6 +44,7 @@ class Upstream:
     custom_headers: dict[str, str] = field(default_factory=dict, repr=False)
     extra_body: dict = field(default_factory=dict)  # the profile's, merged into every request body
     keys: tuple[str, ...] = field(default=(), repr=False)  # every key of its pool (`ccs key add`), `key` first
+    vision: str | None = None  # the profile's `vision`: its models take no images, this route describes them
 
     @classmethod
     def from_profile(cls, profile, secret: str | None, environ, pool: list[str] = ()) -> Upstream:
@@ -56,7 +57,7 @@ class Upstream:
                    api=profile.api, auth=profile.auth,
                    custom_headers={**parse_headers(profile.env.get("ANTHROPIC_CUSTOM_HEADERS", "")),
                                    **profile.headers},
-                   extra_body=dict(profile.extra_body))
+                   extra_body=dict(profile.extra_body), vision=profile.vision)
 
     @property
     def url(self) -> str:
