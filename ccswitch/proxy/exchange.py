@@ -15,6 +15,7 @@ from .relay import Relay, Signatures
 from .responses import Responses
 from .router import Router
 from .upstream import Upstream, new_client
+from .web_search import with_web_search
 
 # by the target's API kind (apis.APIS)
 PIPELINES = {"anthropic": Relay, "openai": Chat, "openai-responses": Responses}
@@ -31,11 +32,12 @@ class Exchanges:
     """What every request of one proxy shares: the router, a pooled client per provider, what each
     model refused, which provider signed which thinking. `record(request)`: where each request's end goes
     (the usage log), or None. `new_client(upstream)`: a provider's HTTP client, made once on first use (a test
-    may make it otherwise)."""
+    may make it otherwise). `search`: the web search backend (search_backends.Searcher), None without one."""
 
-    def __init__(self, router: Router, client=None, record=None):
+    def __init__(self, router: Router, client=None, record=None, search=None):
         self.router = router
         self.record = record
+        self.search = search
         self.new_client = client or new_client
         self.clients: dict[str, object] = {}
         self.refusals: dict[tuple[str, str], Refusals] = {}
@@ -50,6 +52,14 @@ class Exchanges:
     async def close(self) -> None:
         for client in self.clients.values():
             await client.close()
+        if self.search is not None:
+            await self.search.close()
+
+    @staticmethod
+    def pipeline(upstream: Upstream, req: dict):
+        """The pipeline class for a request to `upstream`: its API kind's, inside the layers a request may need
+        around it (web search)."""
+        return with_web_search(PIPELINES[upstream.api], req, upstream)
 
     async def messages(self, req: dict, request, reported):
         """Answer one /v1/messages request, trying its targets in turn; the answer (begun or whole) is returned
@@ -64,8 +74,8 @@ class Exchanges:
             outcome.cooling = [r.target for r in routes if self.router.health.cooling(r.target)]
             for number, (target, upstream) in enumerate(routes, 1):
                 outcome.target = target
-                pipeline = PIPELINES[upstream.api](self, upstream, target.model, req, request.headers, reply, outcome,
-                                                   reported)
+                pipeline = self.pipeline(upstream, req)(self, upstream, target.model, req, request.headers, reply,
+                                                        outcome, reported)
                 try:
                     await pipeline.run()
                 except ProxyError as e:
