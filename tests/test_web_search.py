@@ -5,10 +5,13 @@ with the official SDK as the client, fake providers and fake search backends on 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
+import time
 from urllib.parse import parse_qs, urlsplit
 
+import httpx2
 import pytest
 
 from ccswitch import profiles
@@ -52,6 +55,18 @@ def searxng(results=RESULTS, status: int = 200, wait: float = 0.0) -> FakeServer
 
 def searched(fake: FakeServer) -> list[str]:
     return [parse_qs(urlsplit(r.path).query)["q"][0] for r in fake.requests]
+
+
+@contextlib.contextmanager
+def searching(model_script, backend: FakeServer, **options):
+    """The proxy in front of a fake model (`model_script`), searching on `backend` (closed after); `options`:
+    the Searcher's settings, and the Harness's upstream (`api`, ...)."""
+    settings = {k: options.pop(k) for k in ("timeout", "max_results") if k in options}
+    try:
+        with Harness(model_script, search=searcher(backend.url, **settings), **options) as h:
+            yield h, backend
+    finally:
+        backend.close()
 
 
 def searcher(fake_url: str, provider: str = "searxng", key: str | None = None, **settings) -> Searcher:
@@ -153,76 +168,64 @@ def stream_events(h: Harness, body: dict) -> list[tuple[str, dict]]:
 @pytest.mark.parametrize("kind", KINDS)
 def test_claudes_search_request_is_answered_as_anthropic_would_for_every_api_kind(kind):
     api, model = KINDS[kind]
-    backend = searxng()
-    try:
-        with Harness(model(), search=searcher(backend.url), **api) as h:
-            events = stream_events(h, CLAUDES_SEARCH)
-            blocks = blocks_of(events)
-            assert [b["type"] for b in blocks] == ["text", "server_tool_use", "web_search_tool_result", "text"]
-            use, result = blocks[1], blocks[2]
-            assert use["id"].startswith("srvtoolu_") and use["name"] == "web_search"
-            assert use["input"] == {"query": "ccswitch release"}
-            assert result["tool_use_id"] == use["id"]
-            first, second = result["content"]
-            assert set(first) == {"type", "title", "url", "encrypted_content", "page_age"}
-            assert first["type"] == "web_search_result" and first["title"] == "ccswitch 2.0 released"
-            assert first["url"] == "https://example.com/news/ccswitch-2" and first["page_age"] == "2026-11-20T00:00:00"
-            assert web_search.decrypted(first["encrypted_content"]) == RESULTS[0]["content"]
-            assert second["title"] == "ccswitch on PyPI" and second["page_age"] is None  # tags and entities gone
-            assert web_search.decrypted(second["encrypted_content"]) == "Install with pip & go."
-            assert blocks[3]["text"].startswith("Found: Web search results for 'ccswitch release':")
-            assert "https://example.com/news/ccswitch-2" in blocks[3]["text"]  # the model read the results
-            delta = next(data for name, data in events if name == "message_delta")
-            assert delta["delta"]["stop_reason"] == "end_turn"
-            assert delta["usage"]["server_tool_use"] == {"web_search_requests": 1}
-            assert delta["usage"]["output_tokens"] == 2 * OUTPUT_TOKENS[kind]  # both requests to the model, summed
-            assert searched(backend) == ["ccswitch release"]
-            bodies = model_requests(h)
-            assert len(bodies) == 2
-            assert offered_tools(bodies[0]) == ["web_search"]
-            sees_no_server_tool(h)
-            assert not h.bugs
-    finally:
-        backend.close()
+    with searching(model(), searxng(), **api) as (h, backend):
+        events = stream_events(h, CLAUDES_SEARCH)
+        blocks = blocks_of(events)
+        assert [b["type"] for b in blocks] == ["text", "server_tool_use", "web_search_tool_result", "text"]
+        use, result = blocks[1], blocks[2]
+        assert use["id"].startswith("srvtoolu_") and use["name"] == "web_search"
+        assert use["input"] == {"query": "ccswitch release"}
+        assert result["tool_use_id"] == use["id"]
+        first, second = result["content"]
+        assert set(first) == {"type", "title", "url", "encrypted_content", "page_age"}
+        assert first["type"] == "web_search_result" and first["title"] == "ccswitch 2.0 released"
+        assert first["url"] == "https://example.com/news/ccswitch-2" and first["page_age"] == "2026-11-20T00:00:00"
+        assert web_search.decrypted(first["encrypted_content"]) == RESULTS[0]["content"]
+        assert second["title"] == "ccswitch on PyPI" and second["page_age"] is None  # tags and entities gone
+        assert web_search.decrypted(second["encrypted_content"]) == "Install with pip & go."
+        assert blocks[3]["text"].startswith("Found: Web search results for 'ccswitch release':")
+        assert "https://example.com/news/ccswitch-2" in blocks[3]["text"]  # the model read the results
+        delta = next(data for name, data in events if name == "message_delta")
+        assert delta["delta"]["stop_reason"] == "end_turn"
+        assert delta["usage"]["server_tool_use"] == {"web_search_requests": 1}
+        assert delta["usage"]["output_tokens"] == 2 * OUTPUT_TOKENS[kind]  # both requests to the model, summed
+        assert searched(backend) == ["ccswitch release"]
+        bodies = model_requests(h)
+        assert len(bodies) == 2
+        assert offered_tools(bodies[0]) == ["web_search"]
+        sees_no_server_tool(h)
+        assert not h.bugs
 
 
 def test_the_sdk_reads_the_blocks_whole_and_streamed():
-    backend = searxng()
-    try:
-        with Harness(chat_model(), search=searcher(backend.url)) as h:
-            request = {**CLAUDES_SEARCH, "stream": False}
-            message = h.sdk.messages.create(**{k: v for k, v in request.items() if k != "stream"})
-            assert [b.type for b in message.content] == ["text", "server_tool_use", "web_search_tool_result", "text"]
-            assert message.content[2].content[0].url == RESULTS[0]["url"]
-            assert message.usage.server_tool_use.web_search_requests == 1
-            assert message.usage.input_tokens == 200 and message.stop_reason == "end_turn"
-            with h.sdk.messages.stream(**{k: v for k, v in request.items() if k != "stream"}) as stream:
-                streamed = stream.get_final_message()
-            assert [b.type for b in streamed.content] == [b.type for b in message.content]
-            assert streamed.content[1].input == {"query": "ccswitch release"}
-            assert streamed.usage.server_tool_use.web_search_requests == 1
-            rows = [r.getMessage() for r in h.log.records if " -> gpt," in r.getMessage()]
-            assert rows and all(" in 200 " in row and " out 20" in row for row in rows)  # one row, tokens summed
-    finally:
-        backend.close()
+    with searching(chat_model(), searxng()) as (h, _):
+        request = {**CLAUDES_SEARCH, "stream": False}
+        message = h.sdk.messages.create(**{k: v for k, v in request.items() if k != "stream"})
+        assert [b.type for b in message.content] == ["text", "server_tool_use", "web_search_tool_result", "text"]
+        assert message.content[2].content[0].url == RESULTS[0]["url"]
+        assert message.usage.server_tool_use.web_search_requests == 1
+        assert message.usage.input_tokens == 200 and message.stop_reason == "end_turn"
+        with h.sdk.messages.stream(**{k: v for k, v in request.items() if k != "stream"}) as stream:
+            streamed = stream.get_final_message()
+        assert [b.type for b in streamed.content] == [b.type for b in message.content]
+        assert streamed.content[1].input == {"query": "ccswitch release"}
+        assert streamed.usage.server_tool_use.web_search_requests == 1
+        rows = [r.getMessage() for r in h.log.records if " -> gpt," in r.getMessage()]
+        assert rows and all(" in 200 " in row and " out 20" in row for row in rows)  # one row, tokens summed
 
 
 def test_max_uses_is_respected_and_then_the_tool_is_withdrawn():
-    backend = searxng()
-    try:
-        with Harness(chat_model(always=True), search=searcher(backend.url)) as h:
-            events = stream_events(h, {**CLAUDES_SEARCH, "tools": [{**SEARCH_TOOL, "max_uses": 2}]})
-            blocks = blocks_of(events)
-            kinds = [b["type"] for b in blocks if b["type"] != "text"]
-            assert kinds == ["server_tool_use", "web_search_tool_result"] * 2
-            assert searched(backend) == ["ccswitch release 1", "ccswitch release 2"]
-            bodies = model_requests(h)
-            assert len(bodies) == 3 and not offered_tools(bodies[2])  # no search left: the model must answer
-            assert "tool_choice" not in bodies[2]
-            delta = next(data for name, data in events if name == "message_delta")
-            assert delta["usage"]["server_tool_use"] == {"web_search_requests": 2}
-    finally:
-        backend.close()
+    with searching(chat_model(always=True), searxng()) as (h, backend):
+        events = stream_events(h, {**CLAUDES_SEARCH, "tools": [{**SEARCH_TOOL, "max_uses": 2}]})
+        blocks = blocks_of(events)
+        kinds = [b["type"] for b in blocks if b["type"] != "text"]
+        assert kinds == ["server_tool_use", "web_search_tool_result"] * 2
+        assert searched(backend) == ["ccswitch release 1", "ccswitch release 2"]
+        bodies = model_requests(h)
+        assert len(bodies) == 3 and not offered_tools(bodies[2])  # no search left: the model must answer
+        assert "tool_choice" not in bodies[2]
+        delta = next(data for name, data in events if name == "message_delta")
+        assert delta["usage"]["server_tool_use"] == {"web_search_requests": 2}
 
 
 def test_a_call_past_max_uses_is_an_error_result():
@@ -235,18 +238,14 @@ def test_a_call_past_max_uses_is_an_error_result():
         return Reply(200, {"Content-Type": "text/event-stream"},
                      sse([chunk({"tool_calls": calls}), chunk(finish="tool_calls")]))
 
-    backend = searxng()
-    try:
-        with Harness(script, search=searcher(backend.url)) as h:
-            blocks = blocks_of(stream_events(h, {**CLAUDES_SEARCH, "tools": [{**SEARCH_TOOL, "max_uses": 2}]}))
-            results = [b["content"] for b in blocks if b["type"] == "web_search_tool_result"]
-            assert isinstance(results[0], list) and isinstance(results[1], list)
-            assert results[2] == {"type": "web_search_tool_result_error", "error_code": "max_uses_exceeded"}
-            assert sorted(searched(backend)) == ["q0", "q1"]
-            tool_messages = [m for m in model_requests(h)[1]["messages"] if m["role"] == "tool"]
-            assert "max_uses_exceeded" in tool_messages[2]["content"]
-    finally:
-        backend.close()
+    with searching(script, searxng()) as (h, backend):
+        blocks = blocks_of(stream_events(h, {**CLAUDES_SEARCH, "tools": [{**SEARCH_TOOL, "max_uses": 2}]}))
+        results = [b["content"] for b in blocks if b["type"] == "web_search_tool_result"]
+        assert isinstance(results[0], list) and isinstance(results[1], list)
+        assert results[2] == {"type": "web_search_tool_result_error", "error_code": "max_uses_exceeded"}
+        assert sorted(searched(backend)) == ["q0", "q1"]
+        tool_messages = [m for m in model_requests(h)[1]["messages"] if m["role"] == "tool"]
+        assert "max_uses_exceeded" in tool_messages[2]["content"]
 
 
 def test_without_a_search_backend_one_clear_error_result_and_how_to_set_one_up():
@@ -307,7 +306,6 @@ def test_a_backend_that_fails_is_an_error_result_and_the_model_still_answers(dow
 
 
 def test_a_model_that_fails_after_the_stream_began_ends_it_with_an_error_event():
-    backend = searxng()
     answers = iter([chat_model()])
 
     def script(seen):
@@ -316,14 +314,11 @@ def test_a_model_that_fails_after_the_stream_began_ends_it_with_an_error_event()
                          [json.dumps({"error": {"message": "context too long for us"}}).encode()])
         return next(answers)(seen)
 
-    try:
-        with Harness(script, search=searcher(backend.url)) as h:
-            response = h.post("/v1/messages", CLAUDES_SEARCH)
-            events = parse_anthropic_sse(response.content)
-            assert [name for name, _ in events][0] == "message_start"
-            assert events[-1][0] == "error" and "context too long for us" in events[-1][1]["error"]["message"]
-    finally:
-        backend.close()
+    with searching(script, searxng()) as (h, _):
+        response = h.post("/v1/messages", CLAUDES_SEARCH)
+        events = parse_anthropic_sse(response.content)
+        assert [name for name, _ in events][0] == "message_start"
+        assert events[-1][0] == "error" and "context too long for us" in events[-1][1]["error"]["message"]
 
 
 def test_a_failure_before_anything_was_sent_is_a_plain_error():
@@ -335,14 +330,30 @@ def test_a_failure_before_anything_was_sent_is_a_plain_error():
 
 def test_pings_while_a_search_takes_its_time(monkeypatch):
     monkeypatch.setattr(web_search, "PING_AFTER", 0.2)
-    backend = searxng(wait=1.0)
-    try:
-        with Harness(chat_model(), search=searcher(backend.url)) as h:
-            events = stream_events(h, CLAUDES_SEARCH)
-            kinds = [name for name, _ in events]
-            assert "ping" in kinds[kinds.index("message_start"):]
-    finally:
-        backend.close()
+    with searching(chat_model(), searxng(wait=1.0)) as (h, _):
+        events = stream_events(h, CLAUDES_SEARCH)
+        kinds = [name for name, _ in events]
+        assert "ping" in kinds[kinds.index("message_start"):]
+
+
+def test_a_client_that_leaves_during_a_search_ends_it_and_the_backends_request():
+    with searching(chat_model(), searxng(wait=10.0), timeout=30) as (h, backend):
+        with httpx2.stream("POST", h.endpoint.url + "/v1/messages", json=CLAUDES_SEARCH,
+                           headers={"x-api-key": h.endpoint.token}) as response:
+            pieces = response.iter_raw()  # kept: a generator dropped closes the stream
+            assert b"message_start" in next(pieces)
+            deadline = time.monotonic() + 5
+            while not backend.requests:  # the search is under way
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        gave_up = time.monotonic()
+        assert backend.disconnected.wait(3) and backend.disconnect_times[0] - gave_up < 2
+        deadline = time.monotonic() + 5
+        while not (lines := [r.getMessage() for r in h.log.records if " -> " in r.getMessage()]):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert " stream 499 " in lines[0] and len(model_requests(h)) == 1
+        assert not h.bugs
 
 
 def test_client_tools_beside_the_search_tool_end_the_turn_for_the_client():
@@ -355,47 +366,35 @@ def test_client_tools_beside_the_search_tool_end_the_turn_for_the_client():
                      sse([chunk({"tool_calls": calls}), chunk(finish="tool_calls")]))
 
     bash = {"name": "Bash", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}}
-    backend = searxng()
-    try:
-        with Harness(script, search=searcher(backend.url)) as h:
-            events = stream_events(h, {**CLAUDES_SEARCH, "tools": [bash, SEARCH_TOOL],
-                                       "tool_choice": {"type": "any"}})
-            blocks = blocks_of(events)
-            assert [b["type"] for b in blocks] == ["server_tool_use", "web_search_tool_result", "tool_use"]
-            assert blocks[2]["name"] == "Bash" and blocks[2]["input"] == {"command": "ls"}
-            assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
-            (body,) = model_requests(h)
-            assert offered_tools(body) == ["Bash", "web_search"]
-            assert body["tool_choice"] == "required"  # the first request keeps the client's choice
-    finally:
-        backend.close()
+    with searching(script, searxng()) as (h, _):
+        events = stream_events(h, {**CLAUDES_SEARCH, "tools": [bash, SEARCH_TOOL],
+                                   "tool_choice": {"type": "any"}})
+        blocks = blocks_of(events)
+        assert [b["type"] for b in blocks] == ["server_tool_use", "web_search_tool_result", "tool_use"]
+        assert blocks[2]["name"] == "Bash" and blocks[2]["input"] == {"command": "ls"}
+        assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
+        (body,) = model_requests(h)
+        assert offered_tools(body) == ["Bash", "web_search"]
+        assert body["tool_choice"] == "required"  # the first request keeps the client's choice
 
 
 def test_a_forced_search_is_forced_once():
-    backend = searxng()
-    try:
-        with Harness(chat_model(), search=searcher(backend.url)) as h:
-            stream_events(h, {**CLAUDES_SEARCH, "tool_choice": {"type": "tool", "name": "web_search"}})
-            first, second = model_requests(h)
-            assert first["tool_choice"] == {"type": "function", "function": {"name": "web_search"}}
-            assert second["tool_choice"] == "auto"
-    finally:
-        backend.close()
+    with searching(chat_model(), searxng()) as (h, _):
+        stream_events(h, {**CLAUDES_SEARCH, "tool_choice": {"type": "tool", "name": "web_search"}})
+        first, second = model_requests(h)
+        assert first["tool_choice"] == {"type": "function", "function": {"name": "web_search"}}
+        assert second["tool_choice"] == "auto"
 
 
 def test_allowed_and_blocked_domains_filter_the_results():
-    backend = searxng()
-    try:
-        tool = {**SEARCH_TOOL, "blocked_domains": ["pypi.example.org"]}
-        with Harness(chat_model(), search=searcher(backend.url)) as h:
-            blocks = blocks_of(stream_events(h, {**CLAUDES_SEARCH, "tools": [tool]}))
-            assert [r["url"] for r in blocks[2]["content"]] == [RESULTS[0]["url"]]
-        assert within("https://docs.example.com/a", ["example.com"]) and not within("https://example.org", ["example.com"])
-        assert within("https://example.com/blog/1", ["example.com/blog"]) and not within("https://example.com/x",
-                                                                                          ["example.com/blog"])
-        assert not within("https://www.spam.com/", [], ["spam.com"])
-    finally:
-        backend.close()
+    tool = {**SEARCH_TOOL, "blocked_domains": ["pypi.example.org"]}
+    with searching(chat_model(), searxng()) as (h, _):
+        blocks = blocks_of(stream_events(h, {**CLAUDES_SEARCH, "tools": [tool]}))
+        assert [r["url"] for r in blocks[2]["content"]] == [RESULTS[0]["url"]]
+    assert within("https://docs.example.com/a", ["example.com"]) and not within("https://example.org", ["example.com"])
+    assert within("https://example.com/blog/1", ["example.com/blog"]) and not within("https://example.com/x",
+                                                                                      ["example.com/blog"])
+    assert not within("https://www.spam.com/", [], ["spam.com"])
 
 
 # ---------------------------------------------------------------- past searches in a later turn

@@ -29,10 +29,6 @@ class Collected:
     def started(self) -> bool:
         return self.status is not None
 
-    @property
-    def response(self):
-        return self
-
     async def start(self, status: int, headers: dict) -> None:
         self.status, self.headers, self.started_at = status, headers, time.monotonic()
 

@@ -20,6 +20,7 @@ from ..errors import CcsError
 from . import jsonio
 
 MAX_BODY = 4 * 1024 * 1024  # a backend's answer, at most
+MAX_TITLE, MAX_SNIPPET, MAX_URL = 300, 2000, 2048  # characters of a hit kept (the model reads every one)
 KEY_RETRY = 30.0  # seconds before a key that could not be looked up is looked up again
 TAGS = re.compile(r"<[^>]{0,100}>")  # Brave marks the query's words in its snippets: <strong>...</strong>
 
@@ -74,11 +75,12 @@ def _hits(results, title: str, url: str, snippet: str, *ages: str) -> list[Hit]:
     """Hits from a list of result objects, by the names their fields have there; what is not a result is skipped."""
     hits = []
     for result in results if isinstance(results, list) else []:
-        if not isinstance(result, dict) or not isinstance(result.get(url), str) or not result[url]:
+        if not isinstance(result, dict) or not isinstance(result.get(url), str) or not 0 < len(result[url]) <= MAX_URL:
             continue
         age = next((result[a] for a in ages if isinstance(result.get(a), str) and result[a]), None)
         text = result.get(snippet) if isinstance(result.get(snippet), str) else ""
-        hits.append(Hit(_plain(result.get(title) or result[url]), result[url], _plain(text), age))
+        hits.append(Hit(_plain(result.get(title) or result[url])[:MAX_TITLE], result[url], _plain(text)[:MAX_SNIPPET],
+                        age and age[:100]))
     return hits
 
 

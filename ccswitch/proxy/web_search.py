@@ -266,6 +266,8 @@ class WebSearch(Exchange):
             if not task.done():
                 task.cancel()
                 await asyncio.wait({task})
+                if not task.cancelled():
+                    task.exception()  # retrieved: a gather cancelled under its children ends with one
 
     async def _write(self, data: bytes) -> bool:
         """False when the client went away, or took nothing for as long as the provider may keep silent."""
