@@ -727,6 +727,9 @@ def test_claudes_web_search_runs_on_the_search_backend_for_any_provider(claude_p
         searches = [b for b in bodies if [t.get("name") or t["function"]["name"] for t in b.get("tools", [])]
                     == ["web_search"]]
         assert len(searches) == 2  # claude's search request: the model's call, then its answer from the results
+        rows = logged_rows()  # a row per request of claude's: its search request's two answers are one
+        assert len(rows) == len(bodies) - 1 and all(r["status"] == 200 for r in rows), rows
+        assert max(r["output_tokens"] for r in rows) == 2 * 5, rows  # both of its answers, summed
     finally:
         provider.close()
         searx.close()
