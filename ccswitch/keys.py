@@ -130,6 +130,18 @@ def lookup(profile: Profile, store: str = "auto") -> str | None:
     return require(profile, store) if profile.needs_key else None
 
 
+def search_key(settings, store: str = "auto") -> str | None:
+    """The `[search]` backend's key (profiles.SearchSettings: read where a profile's is), None for one that takes
+    none; an error saying how to store it when it is missing."""
+    if not settings.needs_key:
+        return None
+    secret = get(settings, store)
+    if not secret:
+        raise CcsError(f"no key stored for the {settings.provider} search backend: run `ccs key set search` (or "
+                       "set key_env / key_cmd in [search])")
+    return secret
+
+
 def status(profile: Profile, store: str = "auto") -> tuple[str, bool | None]:
     """(where the key comes from, whether it is there); None when only running key_cmd would tell."""
     return key_info(profile, store)[:2]

@@ -82,6 +82,13 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "observe": bool,  # no longer needed: every profile whose key ccs holds runs behind the proxy
 }
 
+# The `[search]` table: the web search backend the proxy runs claude's WebSearch with, for providers other than
+# Anthropic (README: "Web search"). Provider -> the base URL of its API (SearXNG is always the user's own).
+SEARCH_PROVIDERS = {"searxng": None, "brave": "https://api.search.brave.com", "tavily": "https://api.tavily.com"}
+SEARCH_FIELDS: dict[str, type | tuple[type, ...]] = {"provider": str, "url": str, "key_env": str, "key_cmd": str,
+                                                     "max_results": int, "timeout": (int, float)}
+MAX_SEARCH_RESULTS = 20  # what Brave and Tavily give at most per search
+
 NEW_FILE_HEADER = """\
 # ccswitch profiles: see `ccs --help` and profiles.example.toml for every field.
 # Keys live in the OS keyring (or `key_env` / `key_cmd`), never in this file.
@@ -215,6 +222,26 @@ class Profile(NamedTuple):
         return urlsplit(self.base_url).hostname or "" if self.base_url else "anthropic"
 
 
+class SearchSettings(NamedTuple):
+    """The `[search]` table, validated: which backend runs web searches, where, and where its key comes from (the
+    keyring entry `ccs key set search` writes, else `key_env` / `key_cmd`, read as a profile's are)."""
+
+    provider: str
+    url: str
+    key_env: str | None = None
+    key_cmd: str | None = None
+    max_results: int = 5
+    timeout: float = 15.0  # seconds for one search, answer included
+
+    name = "[search]"  # how `keys` names it in a message
+    keyring_user = "[search]"  # no profile can have this name, so no profile's key is ever this one
+    cloud = None
+
+    @property
+    def needs_key(self) -> bool:
+        return SEARCH_PROVIDERS[self.provider] is not None  # SearXNG is the user's own server: no key
+
+
 def tier_model(model: str | None, models, tier: str) -> str | None:
     """The model (or route) a tier runs, one rule for `ccs run`, the proxy and `ccs test`: its own; fable's
     is opus's; else the profile's model, sonnet's, the first one named."""
@@ -254,10 +281,11 @@ def split_route(route: str) -> tuple[str, str]:
 class Config:
     """The profiles file: where it is, its text, and its profiles by name."""
 
-    def __init__(self, path: Path, text: str = "", secret_store: str = "auto"):
+    def __init__(self, path: Path, text: str = "", secret_store: str = "auto", search: SearchSettings | None = None):
         self.path = path
         self.text = text
         self.secret_store = secret_store
+        self.search = search  # the `[search]` table, if there is one
         self.profiles: dict[str, Profile] = {}
 
     def get(self, name: str) -> Profile:
@@ -366,10 +394,11 @@ def parse(text: str, path: Path) -> Config:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}; fix it with `ccs edit`") from None
     where = _Locator(text, path)
-    unknown = set(data) - {"version", "secret_store", "profiles"}
+    unknown = set(data) - {"version", "secret_store", "profiles", "search"}
     if unknown:
         key = sorted(unknown)[0]
-        raise ConfigError(f"{where.top(key)}: unknown top-level key {key!r} (allowed: version, secret_store, profiles)")
+        raise ConfigError(f"{where.top(key)}: unknown top-level key {key!r} (allowed: version, secret_store, profiles, "
+                          "search)")
     version = data.get("version", VERSION)
     if not isinstance(version, int) or isinstance(version, bool):
         raise ConfigError(f"{where.top('version')}: version must be an integer")
@@ -381,11 +410,47 @@ def parse(text: str, path: Path) -> Config:
     raw_profiles = data.get("profiles", {})
     if not isinstance(raw_profiles, dict):
         raise ConfigError(f"{where.top('profiles')}: 'profiles' must be a table of [profiles.NAME] sections")
-    config = Config(path, text, store)
+    config = Config(path, text, store, _search_settings(data["search"], where) if "search" in data else None)
     for name, raw in raw_profiles.items():
         config.profiles[name] = _validate(name, raw, where)
     _check_aliases(config, where)
     return config
+
+
+def _search_settings(raw: object, where: _Locator) -> SearchSettings:
+    """The `[search]` table checked as a profile is: every key known and of its type, values that work."""
+
+    def fail(key: str | None, message: str) -> ConfigError:
+        return ConfigError(f"{where.table('search', key)}: [search]: {message}", message)
+
+    if not isinstance(raw, dict):
+        raise fail(None, "search must be a table: [search] with provider = \"searxng\" and url = \"...\"")
+    for key, value in raw.items():
+        expected = SEARCH_FIELDS.get(key)
+        if expected is None:
+            raise fail(key, f"unknown key {key!r}{suggest(key, SEARCH_FIELDS)} (allowed: {', '.join(SEARCH_FIELDS)})")
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise fail(key, f"{key!r} must be {_type_name(expected)}, not {_type_name(type(value))}")
+    provider = raw.get("provider")
+    if provider not in SEARCH_PROVIDERS:
+        raise fail("provider" if provider else None, f"provider must be one of {', '.join(SEARCH_PROVIDERS)}")
+    url = raw.get("url") or SEARCH_PROVIDERS[provider]
+    if url is None:
+        raise fail("provider", "a SearXNG backend needs its url: url = \"http://127.0.0.1:8888\" (JSON output "
+                               "enabled in its settings.yml: search.formats has json)")
+    if problem := url_problem(url, "search", "url"):
+        raise fail("url", problem)
+    if not SEARCH_PROVIDERS[provider] and ({"key_env", "key_cmd"} & set(raw)):
+        raise fail(next(k for k in ("key_env", "key_cmd") if k in raw), "a SearXNG backend takes no key")
+    if "key_env" in raw and "key_cmd" in raw:
+        raise fail("key_cmd", "set key_env or key_cmd, not both")
+    if (var := raw.get("key_env")) is not None and not ENV_NAME_RE.match(var):
+        raise fail("key_env", f"key_env {var!r} is not a variable name")
+    if not 1 <= raw.get("max_results", 1) <= MAX_SEARCH_RESULTS:
+        raise fail("max_results", f"max_results must be from 1 to {MAX_SEARCH_RESULTS}")
+    if not 0 < raw.get("timeout", 1) < math.inf:
+        raise fail("timeout", "timeout must be a positive number of seconds")
+    return SearchSettings(**{**raw, "provider": provider, "url": url.rstrip("/")})
 
 
 def resolve(name: str, raw: dict) -> Profile:
@@ -628,10 +693,10 @@ def azure_problem(url: str) -> str | None:
             "is the model)")
 
 
-def url_problem(url: str, name: str) -> str | None:
-    """Why `url` cannot be a base_url: not http(s), or holding what may be a key (`user:pass@`, `?key=`), which
-    would reach logs, error messages and every command's output."""
-    not_http = f"base_url {url!r} is not an http(s) URL"
+def url_problem(url: str, name: str, field: str = "base_url") -> str | None:
+    """Why `url` cannot be a base_url (or another `field` holding a server's URL): not http(s), or holding what may
+    be a key (`user:pass@`, `?key=`), which would reach logs, error messages and every command's output."""
+    not_http = f"{field} {url!r} is not an http(s) URL"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (a port that is not a number raises here)
@@ -642,7 +707,7 @@ def url_problem(url: str, name: str) -> str | None:
     where = "a user name or password (user:pass@)" if "@" in parts.netloc else \
         "a query or fragment (?...)" if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")) else None
     if where:
-        return (f"base_url holds {where}, where a key would show in logs and output: give the provider's URL "
+        return (f"{field} holds {where}, where a key would show in logs and output: give the server's URL "
                 f"alone and keep the key in the keyring (`ccs key set {name}`, or key_env / key_cmd)")
     return None
 
@@ -682,6 +747,21 @@ class _Locator:
             if re.match(rf"\s*{re.escape(key)}\s*=", line):
                 return f"{self.path}:{number}"
         return str(self.path)
+
+    def table(self, name: str, key: str | None = None) -> str:
+        """The line of a top-level table's `key` (or of its header)."""
+        header = re.compile(rf"\s*\[\s*{re.escape(name)}\s*\]")
+        found = None
+        for number, line in enumerate(self.lines, 1):
+            if header.match(line):
+                found = number
+            elif found and line.lstrip().startswith("["):
+                break
+            elif found and key and re.match(rf"\s*[\"']?{re.escape(key)}[\"']?\s*=", line):
+                return f"{self.path}:{number}"
+        if found is None and (inline := self.top(name)) != str(self.path):
+            return inline  # search = { ... } on a line of its own
+        return f"{self.path}:{found}" if found else str(self.path)
 
     def of(self, profile: str, key: str | None = None) -> str:
         quoted = rf"(?:{re.escape(profile)}|\"{re.escape(profile)}\"|'{re.escape(profile)}')"

@@ -32,7 +32,7 @@ class Harness:
     """`with Harness(script) as h`: a fake provider answering by `script`, the proxy in front of it, an
     SDK client. `h.bugs` holds what the proxy logged as a bug of its own (tests expect none)."""
 
-    def __init__(self, script, *, client=None, max_request_mb: int = 64, router=None, **upstream):
+    def __init__(self, script, *, client=None, max_request_mb: int = 64, router=None, search=None, **upstream):
         self.upstream_server = FakeServer(script)
         upstream = {"model": "gpt-main", "models": {"opus": "gpt-big", "haiku": "gpt-small"}, **upstream}
         self.upstream = Upstream(**{"api": "openai", "name": "gpt", "base_url": self.upstream_server.url + "/v1",
@@ -40,11 +40,13 @@ class Harness:
         self.client = client
         self.router = router  # upstream -> the Router in front of it, when not Router.single
         self.max_request_mb = max_request_mb
+        self.search = search  # the web search backend (search_backends.Searcher)
         self.log = _Records()
 
     def __enter__(self):
         router = (self.router or Router.single)(self.upstream)
-        self._running = lifecycle.running(router, client=self.client, max_request_mb=self.max_request_mb)
+        self._running = lifecycle.running(router, client=self.client, max_request_mb=self.max_request_mb,
+                                          search=self.search)
         self.endpoint = self._running.__enter__()
         logging.getLogger("ccswitch.proxy").addHandler(self.log)  # after uvicorn's logging config, which clears it
         self.sdk = anthropic.Anthropic(base_url=self.endpoint.url, auth_token=self.endpoint.token, api_key=None,

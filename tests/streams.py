@@ -64,7 +64,8 @@ def assert_grammar(events: list[tuple[str, dict]]) -> None:
             assert data["index"] == open_index
             delta_type = data["delta"]["type"]
             assert delta_type in {"text": ["text_delta"], "thinking": ["thinking_delta", "signature_delta"],
-                                  "tool_use": ["input_json_delta"]}[block_type]
+                                  "tool_use": ["input_json_delta"], "server_tool_use": ["input_json_delta"],
+                                  "web_search_tool_result": []}[block_type]  # a tool's result starts whole
         elif kind == "content_block_stop":
             assert data["index"] == open_index
             open_index = None
@@ -93,7 +94,7 @@ def blocks_of(events: list[tuple[str, dict]]) -> list[dict]:
                 block["_json"] += delta["partial_json"]
     for block in blocks:
         raw = block.pop("_json")
-        if block["type"] == "tool_use":
+        if block["type"] in ("tool_use", "server_tool_use"):
             block["input"] = json.loads(raw) if raw else {}
     return blocks
 

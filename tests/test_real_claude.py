@@ -749,3 +749,112 @@ def test_a_spent_budget_stops_claude_at_once_with_how_to_raise_it(claude_path, n
     assert result.returncode != 0 and seconds < 30, (seconds, result.stdout, result.stderr)
     assert "has spent $1.25 of its $1.00 budget today" in result.stdout + result.stderr
     assert not [r for r in provider.requests if r.path.startswith("/v1/messages")]
+
+
+# ---------------------------------------------------------------- web search through the proxy
+
+SEARX_RESULTS = [{"title": "ccswitch 2.0 released", "url": "https://example.com/news/ccswitch-2",
+                  "content": "ccswitch 2.0 runs Claude Code against any provider.", "publishedDate": "2026-11-20"}]
+
+
+def fake_searxng() -> FakeServer:
+    from urllib.parse import parse_qs, urlsplit
+
+    from fakes import json_reply
+
+    def script(seen):
+        if not seen.path.startswith("/search"):
+            return Reply(404, {"Content-Length": "0"})
+        return json_reply({"query": parse_qs(urlsplit(seen.path).query)["q"][0], "results": SEARX_RESULTS})
+
+    return FakeServer(script)
+
+
+def searching_model(tools: list[str], results: list[str], last_user: str) -> tuple:
+    """A model that calls claude's WebSearch when asked to SEARCH_WEB; in the search request claude makes for that
+    tool (where the proxy offers a `web_search` function, nothing else) it searches, then sums up what it read;
+    back in the conversation it repeats what WebSearch gave it. ("call", tool, input) or ("text", text)."""
+    if tools == ["web_search"]:  # claude's search request
+        if not results:
+            return "call", "web_search", {"query": "ccswitch release"}
+        return "text", "SUMMARY: " + results[-1].replace("\n", " ")
+    if results:
+        return "text", "WEB SAID: " + results[-1].replace("\n", " ")[:3000]
+    if "SEARCH_WEB" in last_user:
+        return "call", "WebSearch", {"query": "ccswitch release"}
+    return "text", "pong"
+
+
+def searching_chat_provider(seen):
+    if seen.method != "POST" or not seen.path.endswith("/chat/completions"):
+        return Reply(404, {"Content-Length": "0"})
+    messages = seen.body["messages"]
+    kind, *what = searching_model([t["function"]["name"] for t in seen.body.get("tools", [])],
+                                  [m["content"] for m in messages if m["role"] == "tool"],
+                                  json.dumps([m for m in messages if m["role"] == "user"][-1]))
+    if kind == "text":
+        return openai_stream({"content": what[0]})
+    call = {"index": 0, "id": f"call_{len(messages)}", "type": "function",
+            "function": {"name": what[0], "arguments": json.dumps(what[1])}}
+    return openai_stream({"content": "Searching."}, {"tool_calls": [call]}, finish="tool_calls")
+
+
+def searching_anthropic_provider(seen):
+    """The same model behind an Anthropic-API provider that is not Anthropic (a GLM, a Kimi)."""
+    if seen.method != "POST" or not seen.path.endswith("/v1/messages"):
+        return Reply(404, {"Content-Length": "0"})
+    messages = seen.body["messages"]
+    blocks = [b for m in messages if isinstance(m["content"], list) for b in m["content"]]
+    results = [b["content"] if isinstance(b["content"], str) else " ".join(c.get("text", "") for c in b["content"])
+               for b in blocks if b.get("type") == "tool_result"]
+    kind, *what = searching_model([t.get("name") for t in seen.body.get("tools", [])], results,
+                                  json.dumps([m for m in messages if m["role"] == "user"][-1]))
+    model = seen.body["model"]
+    if kind == "text":
+        return anthropic_sse([message_start(model), *block(0, {"type": "text", "text": ""},
+                                                           {"type": "text_delta", "text": what[0]}),
+                              *message_end("end_turn", 5)])
+    return anthropic_sse([message_start(model), *block(0, {"type": "tool_use", "id": f"toolu_{len(messages)}",
+                                                           "name": what[0], "input": {}},
+                                                       {"type": "input_json_delta", "partial_json": json.dumps(what[1])}),
+                          *message_end("tool_use", 5)])
+
+
+@pytest.mark.parametrize("kind", ["chat", "native"])
+def test_claudes_web_search_runs_on_the_search_backend_for_any_provider(claude_path, no_keyring, kind):
+    """claude's WebSearch through an OpenAI-API profile and an Anthropic-API one that is not Anthropic: the
+    search runs on the [search] SearXNG, the provider never sees the server tool, and claude's answer carries
+    what the search found."""
+    provider = FakeServer(searching_chat_provider if kind == "chat" else searching_anthropic_provider)
+    searx = fake_searxng()
+    try:
+        if kind == "chat":
+            write_proxy_profile("gpt", "openai-chat", provider, "gpt-fake", "gpt-fake-mini")
+        else:
+            write_config(f"""
+                version = 1
+                [profiles.gpt]
+                base_url = "{provider.url}/api/anthropic"
+                model = "glm-fake"
+                models = {{ haiku = "glm-fake-air" }}
+            """)
+        with open(os.environ["CCS_CONFIG"], "a") as config:
+            config.write(f'\n[search]\nprovider = "searxng"\nurl = "{searx.url}"\n')
+        assert ccs("key", "set", "gpt", "--stdin", input="sk-upstream-key").returncode == 0
+        result = ccs("run", "gpt", "--", "claude", "--print", "SEARCH_WEB for the ccswitch release",
+                     "--allowedTools", "WebSearch", cwd=claude_path, timeout=240)
+        assert result.returncode == 0, result.stderr + result.stdout
+        assert [r.path for r in searx.requests] == ["/search?q=ccswitch+release&format=json"]
+        assert "WEB SAID" in result.stdout and "https://example.com/news/ccswitch-2" in result.stdout, result.stdout
+        assert "ccswitch 2.0 runs Claude Code against any provider" in result.stdout  # the model read the page
+        bodies = [r.body for r in provider.requests if r.method == "POST"]
+        assert all("web_search_2" not in json.dumps(body) for body in bodies)  # the server tool never goes there
+        searches = [b for b in bodies if [t.get("name") or t["function"]["name"] for t in b.get("tools", [])]
+                    == ["web_search"]]
+        assert len(searches) == 2  # claude's search request: the model's call, then its answer from the results
+        rows = logged_rows()  # a row per request of claude's: its search request's two answers are one
+        assert len(rows) == len(bodies) - 1 and all(r["status"] == 200 for r in rows), rows
+        assert max(r["output_tokens"] for r in rows) == 2 * 5, rows  # both of its answers, summed
+    finally:
+        provider.close()
+        searx.close()

@@ -458,12 +458,3 @@ def test_images_are_found_and_replaced_in_place():
          "content": [{"type": "text", "text": "B", "cache_control": {"type": "ephemeral"}}]},
         {"type": "image", "source": "not an object"}]  # left for the provider to refuse
     assert req["messages"][0]["content"][0] == image(RED)  # the client's request is not changed
-
-
-def test_a_description_streamed_whatever_was_asked_is_read_too():
-    events = b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in [
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "a red "}},
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "square"}}])
-    assert vision.answer_text(events) == "a red square"
-    assert vision.answer_text(b'{"content": [{"type": "text", "text": "whole"}]}') == "whole"
-    assert vision.answer_text(b"<html>") == ""

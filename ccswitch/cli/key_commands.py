@@ -1,5 +1,6 @@
-"""`ccs key set`, `add`, `list`, `print`, `rm`: a profile's stored key, and the pool of keys the proxy rotates
-through (on a rate limit or an exhausted quota)."""
+"""`ccs key set`, `add`, `list`, `print`, `rm`: a profile's stored key, the pool of keys the proxy rotates
+through (on a rate limit or an exhausted quota), or the web search backend's key (`search`: the `[search]`
+table's, unless a profile has that name)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,28 @@ from .. import keys, profiles
 from ..errors import CcsError
 from .base import ProfileArg, bold, confirm_or_yes, console, key_app, line, read_secret
 
+SEARCH = "search"  # the name `ccs key` knows the [search] backend's key by
+
+
+def key_owner(config: profiles.Config, name: str):
+    """The profile named `name`, or for `search` (when no profile is named so) the `[search]` table."""
+    if name == SEARCH and name not in config.profiles:
+        if config.search is None:
+            raise CcsError(f"no [search] table in {config.path}: add one first (see the README's \"Web search\"), "
+                           "or name a profile (see `ccs list`)")
+        if not config.search.needs_key:
+            raise CcsError(f"the {config.search.provider} search backend takes no key")
+        return config.search
+    return config.get(name)
+
 
 @key_app.command("set")
 def key_set(
     name: str = ProfileArg,
     stdin: bool = typer.Option(False, "--stdin", help="Read the key from standard input."),
 ) -> None:
-    """Store a profile's key (hidden prompt, or --stdin); never as an argument."""
+    """Store a profile's key (hidden prompt, or --stdin); never as an argument. `search`: the web search
+    backend's."""
     config, profile = _storing(name)
     secret = _read(name, stdin)
     where = keys.store_key(profile.keyring_user, secret, config.secret_store)
@@ -33,6 +49,8 @@ def key_add(
     """Add another key to a profile's pool: the proxy moves to the next key when one is rate limited or out of
     quota, and sets aside one the provider rejects. Example: ccs key add glm"""
     config, profile = _storing(name)
+    if profile is config.search:
+        raise CcsError("the search backend takes one key: `ccs key set search`")
     held = keys.pool(profile, config.secret_store)
     if len(held) >= keys.POOL_MAX:
         raise CcsError(f"profile '{name}' holds {keys.POOL_MAX} keys, the most a pool takes")
@@ -58,14 +76,18 @@ def key_list(name: str = ProfileArg) -> None:
 
 
 def _storing(name: str):
-    """The config and a profile whose key ccs stores (not a cloud's, not one from key_env or key_cmd)."""
+    """The config and a profile (or [search]) whose key ccs stores (not a cloud's, not from key_env or key_cmd)."""
     config = profiles.load()
-    profile = config.get(name)
+    profile = key_owner(config, name)
     if profile.cloud:
         raise CcsError(f"profile '{name}' is signed in by claude itself, with {profile.signed_with}: ccs keeps no "
                        f"key for it (`ccs doctor` says whether claude will find them)")
     if profile.key_env or profile.key_cmd:
-        raise CcsError(f"profile '{name}' reads its key from {keys.status(profile, config.secret_store)[0]}; "
+        source = keys.status(profile, config.secret_store)[0]
+        if profile is config.search:
+            raise CcsError(f"[search] reads its key from {source}; remove key_env / key_cmd from [search] (`ccs edit`) "
+                           "to store one instead")
+        raise CcsError(f"profile '{name}' reads its key from {source}; "
                        f"`ccs set {name} --unset key_env --unset key_cmd` to store one instead")
     return config, profile
 
@@ -81,14 +103,16 @@ def _read(name: str, stdin: bool) -> str:
 def key_print(name: str = ProfileArg) -> None:
     """Print a profile's key to stdout (for Claude Code's apiKeyHelper); nothing else ever prints it."""
     config = profiles.load()
-    print(keys.require(config.get(name), config.secret_store))
+    owner = key_owner(config, name)
+    print(keys.search_key(owner, config.secret_store) if owner is config.search else
+          keys.require(owner, config.secret_store))
 
 
 @key_app.command("rm")
 def key_rm(name: str = ProfileArg, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
     """Delete a profile's stored key (and every key `ccs key add` added)."""
     config = profiles.load()
-    profile = config.get(name)
+    profile = key_owner(config, name)
     confirm_or_yes(yes, f"Delete the stored key of '{name}'?", f"deleting the key of '{name}' needs confirmation")
     deleted = keys.delete_pool(profile.keyring_user, config.secret_store)
     if not deleted:

@@ -170,7 +170,7 @@ def message_as_events(message: dict) -> bytes:
     out = [event("message_start", {"type": "message_start", "message": {
         **message, "content": [], "stop_reason": None, "usage": {**message["usage"], "output_tokens": 0}}})]
     for index, block in enumerate(message["content"]):
-        empty, *deltas = _as_start_and_deltas(block)
+        empty, *deltas = start_and_deltas(block)
         out.append(event("content_block_start", {"type": "content_block_start", "index": index,
                                                  "content_block": empty}))
         out.extend(event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
@@ -182,9 +182,11 @@ def message_as_events(message: dict) -> bytes:
     return b"".join(out)
 
 
-def _as_start_and_deltas(block: dict) -> tuple[dict, ...]:
+def start_and_deltas(block: dict) -> tuple[dict, ...]:
     """A whole content block as its empty start and a delta carrying everything (and a thinking block's
-    signature after it)."""
+    signature after it); a tool's result (web_search_tool_result) starts whole, with no delta."""
+    if block["type"] not in ("text", "thinking", "tool_use", "server_tool_use"):
+        return (block,)
     if block["type"] == "text":
         return {"type": "text", "text": ""}, {"type": "text_delta", "text": block["text"]}
     if block["type"] == "thinking":

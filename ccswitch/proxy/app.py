@@ -27,10 +27,11 @@ log = logging.getLogger("ccswitch.proxy")
 class ProxyApp:
     """Anthropic Messages API in front; behind it, the providers the router names."""
 
-    def __init__(self, router: Router, token: str, client=None, max_request_mb: int = MAX_REQUEST_MB, record=None):
+    def __init__(self, router: Router, token: str, client=None, max_request_mb: int = MAX_REQUEST_MB, record=None,
+                 search=None):
         self.router = router
         self.token = token.encode()
-        self.exchanges = Exchanges(router, client, record)
+        self.exchanges = Exchanges(router, client, record, search)
         self.max_body = max_request_mb * 1024 * 1024
         self.routes = {
             ("POST", "/v1/messages"): self.messages,

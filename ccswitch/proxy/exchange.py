@@ -13,13 +13,15 @@ from ..keys import mask
 from .chat import Chat
 from .errors import ProxyError
 from .key_pool import KeyPool
-from .pipeline import CLIENT_LEFT, REPLY, SESSION_HEADER, Collected, Outcome, Reply
+from .collected import Collected
+from .pipeline import CLIENT_LEFT, REPLY, SESSION_HEADER, Outcome, Reply
 from .refusals import Refusals
 from .relay import Relay, Signatures
 from .responses import Responses
 from .router import Purpose, Route, Router, Target
 from .upstream import Upstream, new_client
 from .vision import Vision
+from .web_search import with_web_search
 
 # by the target's API kind (apis.APIS)
 PIPELINES = {"anthropic": Relay, "openai": Chat, "openai-responses": Responses}
@@ -43,11 +45,12 @@ class Exchanges:
     """What every request of one proxy shares: the router, a pooled client per provider, what each
     model refused, which provider signed which thinking. `record(request)`: where each request's end goes
     (the usage log), or None. `new_client(upstream)`: a provider's HTTP client, made once on first use (a test
-    may make it otherwise)."""
+    may make it otherwise). `search`: the web search backend (search_backends.Searcher), None without one."""
 
-    def __init__(self, router: Router, client=None, record=None):
+    def __init__(self, router: Router, client=None, record=None, search=None):
         self.router = router
         self.record = record
+        self.search = search
         self.new_client = client or new_client
         self.clients: dict[str, object] = {}
         self.refusals: dict[tuple[str, str], Refusals] = {}
@@ -65,6 +68,14 @@ class Exchanges:
         self.vision.close()
         for client in self.clients.values():
             await client.close()
+        if self.search is not None:
+            await self.search.close()
+
+    @staticmethod
+    def pipeline(upstream: Upstream, req: dict):
+        """The pipeline class for a request to `upstream`: its API kind's, inside the layers a request may need
+        around it (web search)."""
+        return with_web_search(PIPELINES[upstream.api], req, upstream)
 
     async def _with_keys(self, target: Target, upstream: Upstream, req: dict, request, reply: Reply,
                          outcome: Outcome, reported) -> None:
@@ -82,8 +93,8 @@ class Exchanges:
             attempt = upstream if key == upstream.key else replace(upstream, key=key)
             outcome.key = mask(key) if pool else None
             try:
-                return await PIPELINES[upstream.api](self, attempt, target.model, req, request.headers, reply,
-                                                     outcome, reported).run()
+                return await self.pipeline(upstream, req)(self, attempt, target.model, req, request.headers, reply,
+                                                          outcome, reported).run()
             except ProxyError as e:
                 if reply.started or pool is None or not pool.failed(key, e) or number == len(keys):
                     raise
@@ -140,10 +151,10 @@ class Exchanges:
         finally:
             self.ended(outcome, reply.started_at)
 
-    async def whole_answer(self, route: Route, req: dict, outcome: Outcome, limit: float) -> bytes:
+    async def whole_answer(self, route: Route, req: dict, outcome: Outcome, limit: float) -> dict:
         """A request the proxy makes itself (an image's description) to one route, its answer collected whole
-        within `limit` seconds: no client, no fallback; a log line and a usage row like any request's. A
-        ProxyError when it failed."""
+        within `limit` seconds and read as an Anthropic message: no client, no fallback; a log line and a usage
+        row like any request's. A ProxyError when it failed."""
         target, upstream = route
         outcome.target = target
         answer = Collected()
@@ -157,7 +168,7 @@ class Exchanges:
                 raise ProxyError(504, f"no whole answer from {upstream.url} within {limit:g} s") from None
             if not outcome.complete:
                 raise ProxyError(502, f"the answer from {upstream.url} broke off")
-            return answer.body()
+            return answer.message(upstream.url)
         except ProxyError as e:
             outcome.status, outcome.error = e.status, e.error_type
             raise

@@ -74,10 +74,11 @@ def keys_for(config, profile) -> dict[str, str | None]:
 @contextlib.contextmanager
 def running(router, port: int = 0, client=None, log_file: str | None = None, max_request_mb: int | None = None,
             quiet: bool = False, sock: socket.socket | None = None, token: str | None = None,
-            recorder=None) -> Iterator[Endpoint]:
+            recorder=None, search=None) -> Iterator[Endpoint]:
     """Serve `router` in a thread for as long as the `with` block; yields where clients connect, with their
     token. `sock` and `token`: a socket already listening (see `bind`), else one is bound on `port`.
-    `recorder`: the usage log's `Recorder`, closed (its queue written) after the last request."""
+    `recorder`: the usage log's `Recorder`, closed (its queue written) after the last request. `search`: the
+    web search backend (search_backends.Searcher), if one is configured."""
     from . import proxy_log
     from .app import MAX_REQUEST_MB, ProxyApp
 
@@ -85,7 +86,7 @@ def running(router, port: int = 0, client=None, log_file: str | None = None, max
         token = token or new_token()
         sock = sock or bind(port)
         log = proxy_log.handler(log_file, quiet)
-        app = ProxyApp(router, token, client, max_request_mb or MAX_REQUEST_MB, recorder and recorder.record)
+        app = ProxyApp(router, token, client, max_request_mb or MAX_REQUEST_MB, recorder and recorder.record, search)
         serving = Serving(app, sock)
         try:
             serving.start()
@@ -161,13 +162,15 @@ class Serving:
 def running_for(config, profile, keys: dict[str, str | None], test: bool = False, **options):
     """`running` with what the profile says: its routes, timeout and request limit; each request recorded in
     the usage log, at its target profile's prices (`test`: as `ccs test`'s own), which tells the router the
-    spend against budgets."""
+    spend against budgets; web search with the file's `[search]` backend."""
     from .. import prices, usage
     from .router import Router
+    from .search_backends import searcher_for
 
     router = Router.for_profile(config, profile, keys, os.environ)
     recorder = usage.Recorder(profile.name, prices.ProfilePrices(config), test=test, watch=router.budgets)
-    return running(router, max_request_mb=profile.max_request_mb, recorder=recorder, **options)
+    return running(router, max_request_mb=profile.max_request_mb, recorder=recorder, search=searcher_for(config),
+                   **options)
 
 
 @contextlib.contextmanager

@@ -108,33 +108,6 @@ class Reply:
 REPLY = web().RequestKey("ccs-reply", Reply)  # where a request keeps the answer an exchange began
 
 
-class Collected:
-    """A Reply with no client behind it: the answer kept whole, for a request the proxy makes itself."""
-
-    def __init__(self):
-        self.started_at: float | None = None
-        self.status: int | None = None
-        self.chunks: list[bytes] = []
-        self.size = 0
-
-    @property
-    def started(self) -> bool:
-        return self.started_at is not None
-
-    async def start(self, status: int, headers: dict) -> None:
-        self.started_at = time.monotonic()
-        self.status = status
-
-    async def write(self, data: bytes) -> None:
-        self.size += len(data)
-        if self.size > MAX_ANSWER:
-            raise ProxyError(502, f"the provider's answer is over {MAX_ANSWER // (1024 * 1024)} MiB", retry=False)
-        self.chunks.append(data)
-
-    def body(self) -> bytes:
-        return b"".join(self.chunks)
-
-
 class StreamClock:
     """The times of one stream, on one timer that ticks a few times per PING_AFTER, rather than a
     timeout around every read and write (each costs as much as translating an event): a `ping` once

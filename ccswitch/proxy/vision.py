@@ -24,7 +24,6 @@ from . import jsonio
 from .errors import ProxyError
 from .pipeline import Outcome
 from .router import Route, Target
-from .upstream import SSEParser
 
 ASK = ("Describe this image for a coding assistant that cannot see it. Transcribe all text in it verbatim "
        "(code, error messages, stack traces, logs, labels, UI text), keeping line breaks and indentation. Describe "
@@ -101,9 +100,10 @@ class Vision:
             async with self.at_once:
                 upstream = await router.upstream(vision.profile)
                 route = Route(Target(upstream.name, vision.model or upstream.model_for("")), upstream)
-                raw = await self.exchanges.whole_answer(route, request_for(image, route.target.model),
-                                                        Outcome(DESCRIBED, False, session), self.limit)
-            text = answer_text(raw).strip()
+                message = await self.exchanges.whole_answer(route, request_for(image, route.target.model),
+                                                            Outcome(DESCRIBED, False, session), self.limit)
+            text = "".join(block.get("text") or "" for block in message["content"]
+                           if isinstance(block, dict) and block.get("type") == "text").strip()
             if not text:
                 raise ProxyError(502, "its answer held no text")
             return f"[image, described by {route.target} for a model that cannot see it]\n{text}\n[end of image]", False
@@ -202,23 +202,3 @@ def request_for(image: dict, model: str) -> dict:
     """The description request: the image as the user sent it (its source untouched), and what to say of it."""
     return {"model": model, "max_tokens": MAX_TOKENS, "stream": False, "messages": [{"role": "user", "content": [
         {"type": "image", "source": image["source"]}, {"type": "text", "text": ASK}]}]}
-
-
-def answer_text(raw: bytes) -> str:
-    """The text of an Anthropic answer: a whole message, or a stream of events (from a provider that streams
-    whatever it was asked)."""
-    try:
-        message = jsonio.loads(raw)
-    except ValueError:
-        message = None
-    if isinstance(message, dict):
-        content = message.get("content")
-        return "".join(b["text"] for b in content if isinstance(b, dict) and b.get("type") == "text"
-                       and isinstance(b.get("text"), str)) if isinstance(content, list) else ""
-    try:
-        events = SSEParser().feed(raw + b"\n\n")
-    except ProxyError:
-        return ""
-    deltas = (e.get("delta") for e in events if isinstance(e, dict) and e.get("type") == "content_block_delta")
-    return "".join(d["text"] for d in deltas if isinstance(d, dict) and d.get("type") == "text_delta"
-                   and isinstance(d.get("text"), str))
