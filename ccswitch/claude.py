@@ -130,7 +130,7 @@ MANAGED = (
     "CLAUDE_CODE_GATEWAY_HINT_HEADERS",  # claude says what each request is for (the proxy routes by it)
     "CLAUDECODE",
 )
-# Model and provider variables of claude 2.1.329 that ccs leaves to the user on purpose: they change how
+# Model and provider variables of claude (2.1.329 to 2.1.332) that ccs leaves to the user on purpose: they change how
 # claude behaves with whatever model it has, not which provider or model a request goes to.
 LEFT_ALONE = {
     "features named CLAUDE_CODE_USE_*, not providers": (

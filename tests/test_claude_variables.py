@@ -3,8 +3,8 @@ by `ccs run` (claude.MANAGED) or left alone on purpose (claude.LEFT_ALONE), so a
 Code fails here first. Names are read where the code uses them ("NAME", `env.NAME`, `{NAME:`), never
 through its minified identifiers, which change with every release.
 
-CI installs claude 2.1.329 and sets CCS_TEST_CLAUDE; elsewhere these tests look for it on PATH and skip
-without it (CI fails instead of skipping).
+CI runs these with the newest claude (2.1.332) and again with the oldest supported (2.1.329), named by
+CCS_TEST_CLAUDE; elsewhere they look for claude on PATH and skip without it (CI fails instead of skipping).
 """
 
 from __future__ import annotations

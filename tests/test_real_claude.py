@@ -1,7 +1,7 @@
 """The real `claude` CLI (npm @anthropic-ai/claude-code) launched by `ccs run`, against fake providers.
 
-CI installs claude 2.1.329 and sets CCS_TEST_CLAUDE; elsewhere these tests look for it on PATH and
-skip without it (CI fails instead of skipping).
+CI runs these with the newest claude (2.1.332) and again with the oldest supported (2.1.329), named by
+CCS_TEST_CLAUDE; elsewhere they look for claude on PATH and skip without it (CI fails instead of skipping).
 """
 
 from __future__ import annotations
