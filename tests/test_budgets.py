@@ -158,3 +158,25 @@ def test_spend_periods_begin_at_local_midnight_and_the_first_of_the_month():
     starts = budgets.period_starts(now)
     assert time.localtime(starts["day"])[:6] == (2026, 12, 4, 0, 0, 0)
     assert time.localtime(starts["month"])[:6] == (2026, 12, 1, 0, 0, 0)
+
+
+def test_an_image_description_is_not_asked_of_a_vision_profile_past_its_budget(providers):
+    """What the proxy asks by itself (a description for a text-only model) spends budgets like any request."""
+    import base64
+
+    from fakes import png
+
+    glm, ds = providers
+    spend("ds", 3.0)
+    text = config(glm, ds, 'vision = "ds,deepseek-flash"').replace('model = "deepseek-flash"\n',
+                                                                    'model = "deepseek-flash"\nbudget = { day = 2.0 }\n')
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": base64.b64encode(png((255, 0, 0))).decode()}}
+    with serve(text, "glm") as endpoint:
+        answered = httpx2.post(endpoint.url + "/v1/messages", timeout=20,
+                               headers={"authorization": f"Bearer {endpoint.token}"},
+                               json={"model": "glm-4.6", "max_tokens": 50, "messages": [
+                                   {"role": "user", "content": [image, {"type": "text", "text": "what is it?"}]}]})
+    assert answered.status_code == 200 and not ds.requests  # the turn goes on, the description is not asked
+    sent = json.dumps(glm.requests[-1].body)
+    assert "not described" in sent and "budget" in sent

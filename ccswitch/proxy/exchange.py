@@ -161,6 +161,8 @@ class Exchanges:
         headers = {SESSION_HEADER: outcome.session} if outcome.session else {}
         pipeline = PIPELINES[upstream.api](self, upstream, target.model, req, headers, answer, outcome, self._masked)
         try:
+            if over := self.router.over_budget(target, False):  # what the proxy asks spends budgets too
+                raise OverBudget(over)
             try:
                 async with asyncio.timeout(limit):
                     await pipeline.run()
