@@ -181,10 +181,15 @@ class StreamScan:
         self.buffer = b""
 
     def feed(self, chunk: bytes) -> None:
-        *lines, self.buffer = (self.buffer + chunk if self.buffer else chunk).split(b"\n")
+        data = self.buffer + chunk if self.buffer else chunk
+        end = data.rfind(b"\n") + 1  # whole lines up to here; the rest waits for the next chunk
+        self.buffer = data[end:]
         if len(self.buffer) > MAX_LINE:
             self.buffer = b""
-        for line in lines:
+        # most reads hold only text deltas: one search of the whole read, no split into lines
+        if data.find(b'"message_', 0, end) < 0 and data.find(b"signature_delta", 0, end) < 0:
+            return
+        for line in data[:end].split(b"\n"):
             if line.startswith(b"data:") and (b'"message_' in line or b"signature_delta" in line):
                 self._event(line[5:])
 

@@ -222,6 +222,8 @@ class BodyReader:
         self._closing = True
         self.response.close()  # a body read to its end has given its connection back; else it is closed too
         self._make_room()
+        if self._task.done():  # the usual case (a whole answer, a finished stream): no timer, no loop turn
+            return
         await asyncio.wait({self._task}, timeout=CLOSE_WAIT)
         if not self._task.done():  # a transport that would not let go: the last resort, and never seen so far
             self._task.cancel()
