@@ -229,6 +229,17 @@ class Connection:
         self.writer.close()
 
 
+def answer_one(url: str, request: bytes) -> None:
+    """One request on a new connection, its answer read whole."""
+    async def once() -> None:
+        connection = await Connection.open(url)
+        status, _ = await connection.exchange(request)
+        assert status == 200, status
+        connection.close()
+
+    asyncio.run(once())
+
+
 # ---------------------------------------------------------------- /proc
 
 
