@@ -36,10 +36,13 @@ the request the ~21 KB Claude-Code-shaped one below. In each repetition:
    noise hits them alike; the rate counts the answers completed in a slice after its first RAMP seconds
    (steady state), over that time. The figure is the proxy's rate / its direct baseline's rate. Also
    printed: core 0's busy share and the proxy's own share of it (a proxy that got less than its core was
-   crowded out by other tenants: its rate is then too low).
+   crowded out by other tenants: its rate is then too low), and "at CPU bound": the rate one whole core
+   would allow at the CPU the proxy spent per answer (1 / CPU per answer), over the direct rate; an upper
+   bound, the figure to read when the proxy's share is well under 100%.
 
 At the end, the median [min-max] over the repetitions of every figure, beside the issue's goals.
-`--floor` adds a fourth path: a raw-asyncio byte relay (no HTTP parsing) on core 0 in front of the Anthropic
+`--proxy-core 1` puts the proxies on the driver's and the fakes' core instead (no core crossed: one-client
+latency without the topology; the 64-client figures then mean nothing). `--floor` adds a fourth path: a raw-asyncio byte relay (no HTTP parsing) on core 0 in front of the Anthropic
 fake, what crossing cores costs by itself.
 
 `--profile PATH --kind KIND`: one proxy under that load alone (`--clients` at once) with py-spy recording
@@ -383,8 +386,11 @@ def start_fake(script: str, burst: bool) -> tuple[subprocess.Popen, str]:
     return fake, f"http://127.0.0.1:{fake.stdout.readline().strip()}"
 
 
+PROXY_CORE = [0]  # where the proxies (and the floor) run: --proxy-core
+
+
 def start_proxy(profile: str, env: dict, home: str) -> tuple[subprocess.Popen, dict]:
-    proxy = subprocess.Popen(["taskset", "-c", "0", *ccs_command(), "proxy", profile, "--json"], env=env,
+    proxy = subprocess.Popen(["taskset", "-c", str(PROXY_CORE[0]), *ccs_command(), "proxy", profile, "--json"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=home)
     line = proxy.stdout.readline()
     if not line:
@@ -438,7 +444,8 @@ class Floor:
 
     @staticmethod
     def start(upstream: str) -> tuple[subprocess.Popen, dict]:
-        process = subprocess.Popen(["taskset", "-c", "0", sys.executable, __file__, "--floor-serve", upstream],
+        process = subprocess.Popen(["taskset", "-c", str(PROXY_CORE[0]), sys.executable, __file__, "--floor-serve",
+                                    upstream],
                                    stdout=subprocess.PIPE, text=True)
         return process, json.loads(process.stdout.readline())
 
@@ -542,6 +549,8 @@ def repetition(fakes: dict[str, str], env: dict, home: str, args) -> dict[tuple[
                 figures[(f"{label} {CLIENTS} clients", t.name)] = s.rate
                 figures[(f"{label} {CLIENTS} clients, direct", t.name)] = got[direct_of(t.name)].rate
                 figures[(f"CPU ms per {kind}, {CLIENTS} clients", t.name)] = cpu
+                # what one whole core would allow, for when other tenants crowd the proxy out of core 0
+                figures[(f"{label} / direct at CPU bound", t.name)] = 1000 / cpu / got[direct_of(t.name)].rate
                 figures[(f"proxy share of core 0, {kind}s", t.name)] = s.cpu / s.wall
         for t in proxied:
             rss, peak = memory_mb(t.pid)
@@ -597,30 +606,42 @@ def settle(pids: list[int], seconds: float = 20.0) -> None:
 
 # ---------------------------------------------------------------- where the time goes (py-spy)
 
-# A sample goes to the innermost frame that names a step; else to the innermost frame's package.
+# A sample goes to the innermost frame that is not SHARED code (JSON, aiohttp's stream reader and writer, asyncio:
+# used by several steps, they belong to their caller): the first STEP it matches; a ccswitch frame that matches
+# none is the proxy's own code; any other frame passes the sample on to its caller.
+SHARED = r"jsonio\.py|http_writer\.py|/streams\.py|asyncio/|_weakrefset|payload\.py|aiohttp/helpers\.py|answer_shapes\.py"
 STEPS = [
-    ("the log line", r"^Logger\.|^Handler\.|StderrLog|Outcome\.__str__"),
-    ("the usage log (record)", r"Recorder\.|Outcome\.request"),
+    ("the log line", r"logging/|StderrLog|Outcome\.__str__"),
+    ("the usage log (record, its writer thread)", r"Recorder\.|Outcome\.request|ccswitch/usage\.py|ccswitch/prices\.py"),
     ("read_json (orjson, the request)", r"read_json"),
-    ("translate the request", r"translate_request|translate_input|translate_messages|translate_tool"),
-    ("translate the answer (events)", r"StreamTranslator|translate_response|from_responses|from_openai"),
+    ("translate the request", r"to_openai\.py|to_responses\.py|request_parts\.py|tool_ids\.py|check_request|"
+                              r"estimate_tokens|Translated\.run|Chat\.translate |Responses\.translate "),
+    ("translate the answer (events)", r"from_openai\.py|from_responses\.py|EventWriter|message_as_events"),
     ("SSE parse", r"SSEParser"),
-    ("relay: request_body, headers", r"request_body|forwarded_headers|relayed_headers"),
+    ("relay: request_body, headers", r"request_body|_without_foreign|forwarded_headers|relayed_headers|"
+                                     r"Upstream\.headers|with_extra_body"),
     ("relay: StreamScan (usage, signatures)", r"StreamScan"),
-    ("dumps (the upstream body)", r"Exchange\.content|jsonio\.dumps"),
-    ("aiohttp client: send, response head", r"ClientSession\._request|ClientSession\.post|TCPConnector|"
-                                            r"ClientRequest|ClientResponse\.start|_request"),
-    ("aiohttp client: reading the body", r"StreamReader\.readany|BodyReader\._read|ResponseHandler|"
-                                         r"HttpResponseParser|StreamReader\.feed_data"),
-    ("answering the client (StreamResponse)", r"StreamResponse|Reply\.|StreamClock\.write|StreamWriter\.|"
-                                              r"finish_response|_write_headers|Response\.write_eof"),
-    ("aiohttp server: parse, handler task", r"RequestHandler\.|web_protocol|HttpRequestParser|BaseRequest"),
+    ("dumps (the upstream body)", r"Exchange\.content"),
+    ("aiohttp client: send, response head", r"aiohttp/client\.py|connector\.py|ClientRequest|ClientResponse\.start|"
+                                            r"client_reqrep\.py|Exchange\.send"),
+    ("aiohttp client: reading the body", r"BodyReader\.|client_proto\.py|HttpResponseParser"),
+    ("answering the client (StreamResponse)", r"web_response\.py|Reply\.|StreamClock\.write|json_response"),
+    ("aiohttp server: parse, handler task", r"web_protocol\.py|web_server\.py|web_request\.py|HttpRequestParser|"
+                                            r"front\.py"),
+    ("event loop (uvloop callbacks)", r"Serving\._run|run_until_complete"),
 ]
-PACKAGES = [
-    ("aiohttp (other)", r"aiohttp/"),
-    ("ccswitch: auth, routing, the exchange's own code", r"ccswitch/"),
-    ("asyncio, uvloop (native: callbacks, scheduling)", r"Runner\.run|asyncio/|uvloop|run_until_complete"),
-]
+
+
+def step_of(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        if re.search(SHARED, frame):
+            continue
+        for name, pattern in STEPS:
+            if re.search(pattern, frame):
+                return name
+        if "ccswitch/" in frame:
+            return "ccswitch: auth, routing, the exchange's own code"
+    return "other (asyncio, shared code with no caller in the sample)"
 
 
 def where_time_goes(raw: Path, done: int) -> list[tuple[str, float, float]]:
@@ -628,11 +649,7 @@ def where_time_goes(raw: Path, done: int) -> list[tuple[str, float, float]]:
     steps: Counter = Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        frames = stack.split(";")
-        step = next((name for frame in reversed(frames) for name, pattern in STEPS if re.search(pattern, frame)), None)
-        step = step or next((name for frame in reversed(frames) for name, pattern in PACKAGES
-                             if re.search(pattern, frame)), "other")
-        steps[step] += int(count)
+        steps[step_of(stack.split(";"))] += int(count)
     total = sum(steps.values()) or 1
     return [(step, count / done, count / total) for step, count in steps.most_common()]
 
@@ -678,12 +695,15 @@ def main() -> None:
     parser.add_argument("--slice-seconds", type=float, default=1.5)
     parser.add_argument("--burst", action="store_true", help="the fakes write each stream at once")
     parser.add_argument("--floor", action="store_true", help="also a raw byte relay on core 0 (topology alone)")
+    parser.add_argument("--proxy-core", type=int, default=0, help="the proxies' core (1: the driver's and the "
+                                                                      "fakes' own, for one-client latency alone)")
     parser.add_argument("--profile", choices=list(PATHS), help="instead: py-spy on this path's proxy")
     parser.add_argument("--kind", choices=("whole", "stream"), default="stream")
     parser.add_argument("--clients", type=int, default=1)
     parser.add_argument("--profile-seconds", type=float, default=10.0)
     args = parser.parse_args()
     os.sched_setaffinity(0, {1})
+    PROXY_CORE[0] = args.proxy_core
     ccs_command()
     fakes, processes = {}, []
     try:
