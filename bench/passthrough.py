@@ -49,7 +49,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from proxy import Connection, anthropic_request, cpu_seconds
+from proxy import Connection, anthropic_request, cpu_seconds, where_time_goes
 
 KEY = "sk-bench-key"
 KINDS = ("whole", "stream", "paced")
@@ -311,34 +311,11 @@ def summary(figures: dict) -> None:
 
 # ---------------------------------------------------------------- where the time goes (py-spy)
 
-# A sample goes to the innermost frame that names a step; else to the innermost frame's package.
-STEPS = [
-    ("the log line", r"^Logger\.|^Handler\.|StderrLog"),
-    ("httpx2: build_request", r"BaseClient\.build_request"),
-    ("httpx2: closing the response", r"Response\.aclose|BodyReader\.close"),
-    ("httpx2: reading the body (h11)", (r"Response\.aiter_raw|BodyReader\._read|HTTP11ConnectionByteStream|"
-                                       r"PoolByteStream\.__aiter__|_receive_response_data")),
-    ("httpx2: sending, the response head (h11, anyio)", r"AsyncClient\.send"),
-    ("read_json (orjson, the 22 KB body)", r"read_json"),
-    ("request_body, forwarded_headers, dumps", r"request_body|forwarded_headers|Exchange\._content"),
-    ("StreamScan (usage, signatures)", r"StreamScan"),
-    ("answering the client (uvicorn send)", r"Reply\.start|RequestResponseCycle\.send|StreamClock\.write"),
-]
-PACKAGES = [
-    ("httpx2: sending, the response head (h11, anyio)", r"httpcore2|h11/|httpx2/|anyio/"),
-    ("uvicorn: httptools parse, receive, the cycle", r"uvicorn/"),
-    ("ccswitch: auth, routing, the exchange's own code", r"ccswitch/"),
-    ("asyncio, uvloop (native: callbacks, scheduling)", r"Runner\.run|asyncio/"),
-]
-
-
 def profile(way: Way, kind: str, seconds: float, driver_name: str) -> None:
     """Requests of one kind, one after another, to the pass-through proxy under
     `py-spy record --gil` (samples only while a thread holds the GIL: the proxy's Python and uvloop, not its
     waits); prints the milliseconds per request each step holds the GIL, and the process's CPU per request."""
-    import re
     import shutil
-    from collections import Counter
 
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:
@@ -360,19 +337,12 @@ def profile(way: Way, kind: str, seconds: float, driver_name: str) -> None:
         recorder.wait(seconds + 30)
     finally:
         driver.close()
-    steps: Counter = Counter()
-    for line in out.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = stack.split(";")
-        step = next((name for frame in reversed(frames) for name, pattern in STEPS if re.search(pattern, frame)), None)
-        step = step or next((name for frame in reversed(frames) for name, pattern in PACKAGES
-                             if re.search(pattern, frame)), "other")
-        steps[step] += int(count)
-    total = sum(steps.values())
-    print(f"\n{kind} ({driver_name} driver): {done} requests one after another; proxy CPU {cpu / done * 1000:.2f} ms per request, "
-          f"of which a thread held the GIL {total / done:.2f} ms (py-spy, 1 kHz):")
-    for step, count in steps.most_common():
-        print(f"  {count / done:6.3f} ms  {count / total * 100:5.1f}%  {step}")
+    steps = where_time_goes(out, done)
+    held = sum(ms for _, ms, _ in steps)
+    print(f"\n{kind} ({driver_name} driver): {done} requests one after another; proxy CPU {cpu / done * 1000:.2f} ms per "
+          f"request, of which a thread held the GIL {held:.2f} ms (py-spy, 1 kHz):")
+    for step, ms, share in steps:
+        print(f"  {ms:6.3f} ms  {share:5.1%}  {step}")
     shutil.rmtree(out.parent)
 
 
