@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,27 +19,37 @@ def config_file() -> Path:
     """The profiles TOML: `CCS_CONFIG`, else the platform's config dir."""
     if env := os.environ.get("CCS_CONFIG"):
         return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir(APP)) / "profiles.toml"
+    return user_dir("config") / "profiles.toml"
 
 
 def state_dir() -> Path:
     """Small state such as the active profile: `CCS_HOME/state`, else the platform's state dir."""
     if home := os.environ.get("CCS_HOME"):
         return Path(home).expanduser() / "state"
-    import platformdirs
-
-    return Path(platformdirs.user_state_dir(APP))
+    return user_dir("state")
 
 
 def data_dir() -> Path:
     """The usage log and the fallback secret store: `CCS_HOME/data`, else the platform's data dir."""
     if home := os.environ.get("CCS_HOME"):
         return Path(home).expanduser() / "data"
+    return user_dir("data")
+
+
+# On Linux, platformdirs' dirs are these variables, else these defaults (a blank variable counts as unset)
+XDG = {"config": ("XDG_CONFIG_HOME", "~/.config"), "state": ("XDG_STATE_HOME", "~/.local/state"),
+       "data": ("XDG_DATA_HOME", "~/.local/share")}
+
+
+def user_dir(kind: str) -> Path:
+    """platformdirs' user_<kind>_dir for ccs; on Linux read as platformdirs reads it, without importing it
+    (4 ms off every launch, 1 MB off every proxy)."""
+    if sys.platform.startswith("linux"):
+        var, default = XDG[kind]
+        return Path(os.environ.get(var, "").strip() or os.path.expanduser(default)) / APP
     import platformdirs
 
-    return Path(platformdirs.user_data_dir(APP))
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP))
 
 
 def private_dir(name: str) -> Path:

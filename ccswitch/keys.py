@@ -92,6 +92,8 @@ def pool(profile: Profile, store: str = "auto", first: str | None = None) -> lis
     keys = [first]
     if profile.key_env or profile.key_cmd:
         return keys
+    if store == "auto":  # the pool is where its first key is (`ccs key add` stores where `set` did)
+        store = "file" if _file_get(profile.keyring_user) else "keyring"
     for slot in range(2, POOL_MAX + 1):
         if not (value := stored(pool_user(profile.keyring_user, slot), store)):
             break

@@ -332,3 +332,18 @@ preset = "deepseek"
 def test_current_as_json(glm):
     assert json.loads(ccs("current", "--json").stdout) == {"profile": None, "why": "none: `claude` runs untouched",
                                                           "shell_integration": None}
+
+
+@pytest.mark.parametrize("xdg", [{}, {"XDG_CONFIG_HOME": "/x/conf", "XDG_STATE_HOME": "/x/state", "XDG_DATA_HOME": "/x/data"},
+                                 {"XDG_CONFIG_HOME": "  ", "XDG_DATA_HOME": ""}])
+def test_ccs_finds_its_directories_where_platformdirs_would(monkeypatch, xdg):
+    import platformdirs
+
+    from ccswitch import files
+
+    for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in xdg.items():
+        monkeypatch.setenv(var, value)
+    for kind in ("config", "state", "data"):
+        assert files.user_dir(kind) == Path(getattr(platformdirs, f"user_{kind}_dir")("ccswitch")), kind
