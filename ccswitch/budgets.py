@@ -69,7 +69,7 @@ def near(budget, spend: dict[str, float]) -> tuple[str, str] | None:
 
 class Watch:
     """The spend of the budgeted profiles a proxy may reach. `refresh(db)` runs on the usage log's writer
-    thread; `check` on the event loop reads what it last published (one dict, replaced whole)."""
+    thread; `check` on the event loop reads what it last published (one dict, replaced whole) and warns."""
 
     def __init__(self, budgets: dict[str, tuple[dict, bool]]):
         self.budgets = budgets  # profile -> (its budget, whether over_budget = "fallback")
@@ -84,20 +84,20 @@ class Watch:
         return cls({p.name: (dict(p.budget), p.over_budget == "fallback") for p in profiles if p.budget})
 
     def refresh(self, db) -> None:
-        import logging
-
         now = time.time()
-        spend = {name: spent(db, name, now) for name in self.budgets}
-        self.spend = spend
-        for name, (budget, _) in self.budgets.items():
-            if (nearing := near(budget, spend[name])) and (name, nearing[0]) not in self.warned:
-                self.warned.add((name, nearing[0]))
-                logging.getLogger("ccswitch.proxy").warning("ccs proxy: profile '%s' has spent %s of its budget",
-                                                            name, nearing[1])
+        self.spend = {name: spent(db, name, now) for name in self.budgets}
 
     def check(self, profile: str) -> Over | None:
-        """Whether a request through `profile` would go past its budget."""
+        """Whether a request through `profile` would go past its budget; the first through a profile nearing it
+        says so in the proxy log, once per period."""
         if profile not in self.budgets:
             return None
         budget, fallback = self.budgets[profile]
-        return over(profile, budget, self.spend.get(profile, {}), fallback)
+        spend = self.spend.get(profile, {})
+        if (nearing := near(budget, spend)) and (profile, nearing[0]) not in self.warned:
+            import logging
+
+            self.warned.add((profile, nearing[0]))
+            logging.getLogger("ccswitch.proxy").warning("ccs proxy: profile '%s' has spent %s of its budget",
+                                                        profile, nearing[1])
+        return over(profile, budget, spend, fallback)

@@ -19,6 +19,8 @@ def status_diagnosis(status: int, message: str, profile: str, not_found: str) ->
         meaning = f"the key was rejected: `ccs key set {profile}`"
     elif status == 404:
         meaning = f"wrong base_url or model: {not_found}"
+    elif status == 429 and "budget" in message:  # the proxy's own refusal: the message says how to raise it
+        meaning = "over the profile's budget"
     elif status == 429:
         meaning = "rate limited or out of credit: wait a minute, or look at the account's balance"
     elif status >= 500:

@@ -293,11 +293,11 @@ def _keyring():
     """The keyring backend, or None when there is no usable one (headless Linux, containers)."""
     try:
         import keyring
-        from keyring.backends import chainer, fail
+        from keyring.backends import chainer, fail, null
     except ImportError:
         return None
     backend = keyring.get_keyring()
-    if isinstance(backend, fail.Keyring):
+    if isinstance(backend, (fail.Keyring, null.Keyring)):  # null keeps nothing: as good as none
         return None
     if isinstance(backend, chainer.ChainerBackend) and not backend.backends:
         return None

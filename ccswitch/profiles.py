@@ -565,8 +565,12 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         if key in RESERVED_BODY:
             raise fail("extra_body", f"extra_body.{key}: ccs writes the request's {key!r} itself; extra_body adds "
                                      "the provider's own fields beside it")
-    for key, what in (("extra_body", "extra_body is merged into requests"), ("vision", "images are described")):
-        if merged.get(key) and (merged.get("direct") or auth.signed_with):
+    purposes = [key for key in merged.get("models", {})  # (subagent is a tier too: claude's own variable)
+                if key not in TIERS and (key in REQUEST_CLASSES or AGENT_KEY.match(key))]
+    needs_proxy = {"extra_body": "extra_body is merged into requests", "vision": "images are described",
+                   "budget": "a budget is held", "models": f"models.{purposes[0]} is routed" if purposes else ""}
+    for key, what in needs_proxy.items():
+        if (purposes if key == "models" else merged.get(key)) and (merged.get("direct") or auth.signed_with):
             raise fail(key, f"{what} by the proxy, and this profile runs without it "
                             + ("(direct = true)" if merged.get("direct") else f"(claude signs its requests "
                                                                               f"with {auth.signed_with})"))

@@ -180,3 +180,28 @@ def test_an_image_description_is_not_asked_of_a_vision_profile_past_its_budget(p
     assert answered.status_code == 200 and not ds.requests  # the turn goes on, the description is not asked
     sent = json.dumps(glm.requests[-1].body)
     assert "not described" in sent and "budget" in sent
+
+
+@pytest.mark.parametrize("extra", ['budget = { day = 5.0 }', 'models = { compaction = "glm-4.5-air" }'])
+def test_what_only_the_proxy_holds_is_refused_on_a_profile_without_it(no_keyring, extra):
+    write_config(f'version = 1\n[profiles.x]\npreset = "deepseek"\ndirect = true\n{extra}\n')
+    result = ccs("list")
+    assert result.returncode == 2 and "by the proxy, and this profile runs without it (direct = true)" in result.stderr
+
+
+def test_the_budget_warning_goes_to_the_proxy_log_once_a_request_goes_through_that_profile(providers, tmp_path):
+    """Not at start (before the log is set up, over claude's screen), not for profiles the session never uses."""
+    glm, ds = providers
+    spend("glm", 4.5)
+    spend("ds", 4.5)
+    text = config(glm, ds, "budget = { day = 5.0 }").replace('model = "deepseek-flash"\n',
+                                                             'model = "deepseek-flash"\nbudget = { day = 5.0 }\n')
+    write_config(text)
+    config_ = profiles.load()
+    profile = config_.get("glm")
+    log = tmp_path / "proxy.log"
+    with lifecycle.running_for(config_, profile, lifecycle.keys_for(config_, profile), log_file=str(log)) as endpoint:
+        assert "budget" not in log.read_text()
+        assert post(endpoint).status_code == 200
+    written = log.read_text()
+    assert "profile 'glm' has spent $4.50/$5.00 today of its budget" in written and "'ds'" not in written

@@ -1,1 +1,2 @@
-"""The embedded translation proxy: Anthropic Messages API in front, OpenAI Chat Completions behind."""
+"""The embedded proxy every proxied session goes through: Anthropic's Messages API in front; behind it each
+provider in its own API (relayed, or translated to OpenAI's Chat Completions or Responses)."""

@@ -143,7 +143,8 @@ class Exchanges:
                 self.router.health.failed(outcome.target, e)
             raise
         except asyncio.CancelledError:  # the client went away (aiohttp cancels its handler)
-            outcome.status = CLIENT_LEFT
+            if not outcome.complete:  # not one that closed as soon as it had the whole answer
+                outcome.status = CLIENT_LEFT
             raise
         except Exception:  # a bug of ours, answered by the app as a 500
             outcome.status, outcome.error = 500, "api_error"
