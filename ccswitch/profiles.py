@@ -83,7 +83,7 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 # The `[search]` table: the web search backend the proxy runs claude's WebSearch with, for providers other than
-# Anthropic (README: "Web search"). Provider -> the base URL of its API (SearXNG is always the user's own).
+# Anthropic (docs/profiles.md: "Web search"). Provider -> the base URL of its API (SearXNG is always the user's own).
 SEARCH_PROVIDERS = {"searxng": None, "brave": "https://api.search.brave.com", "tavily": "https://api.tavily.com"}
 SEARCH_FIELDS: dict[str, type | tuple[type, ...]] = {"provider": str, "url": str, "key_env": str, "key_cmd": str,
                                                      "max_results": int, "timeout": (int, float)}

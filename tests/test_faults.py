@@ -1,7 +1,7 @@
 """What providers and clients really do over a working day, against the proxy on real sockets: each fault
 ends in the right Anthropic-shaped error (or a clean close) within a bound, and the next request works.
 
-These cases are the README's fault matrix."""
+These cases are the fault matrix in docs/reliability.md."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def error_body(status: int, **extra) -> Reply:
 HTML = Reply(200, {"Content-Type": "text/html"}, [b"<html><body>Please log in</body></html>"])
 NOT_JSON = Reply(200, {"Content-Type": "application/json"}, [b'{"choices": [{"message": '])
 
-# fault, expected status, error type, words in the message, whether claude may retry it; the README's fault matrix
+# fault, expected status, error type, words in the message, whether claude may retry it; the fault matrix of docs/reliability.md
 HTTP_FAULTS = {
     "429-retry-after": (error_body(429, **{"Retry-After": "7"}), 429, "rate_limit_error", "provider says 429", True),
     "429": (error_body(429), 429, "rate_limit_error", "provider says 429", True),

@@ -19,7 +19,7 @@ def key_owner(config: profiles.Config, name: str):
     """The profile named `name`, or for `search` (when no profile is named so) the `[search]` table."""
     if name == SEARCH and name not in config.profiles:
         if config.search is None:
-            raise CcsError(f"no [search] table in {config.path}: add one first (see the README's \"Web search\"), "
+            raise CcsError(f"no [search] table in {config.path}: add one first (see docs/profiles.md, \"Web search\"), "
                            "or name a profile (see `ccs list`)")
         if not config.search.needs_key:
             raise CcsError(f"the {config.search.provider} search backend takes no key")

@@ -37,7 +37,7 @@ ENCRYPTED = "ccs-search-"  # our encrypted_content: this mark and the snippet in
 NOT_SET_UP = ("Web search is not set up in ccs, so this search did not run. To search from any provider, add a "
               "[search] table to the ccs profiles file (`ccs edit`): provider = \"searxng\" with the url of a SearXNG "
               "server, or provider = \"brave\" or \"tavily\" with its key stored by `ccs key set search` (see the ccs "
-              "README, \"Web search\").")
+              "docs/profiles.md, \"Web search\").")
 
 log = logging.getLogger("ccswitch.proxy")
 
