@@ -147,11 +147,18 @@ LEFT_ALONE = {
         "CLAUDE_CODE_RUNNER_MODEL_SOCKET", "CLAUDE_CODE_USER_DELEGATED_SESSION_ALLOWED_CHECK_MODELS",
         "CLAUDE_CODE_USER_DELEGATED_SESSION_ANY_CHECK_MODEL"),
 }
-# Where claude's HTTPS goes and which certificates it trusts. A repository's settings could send claude (and
-# whatever it holds) through an intercepting proxy that it trusts: claude gets the values of the shell that
-# started ccs instead, or none.
+# Where claude's HTTPS goes, which certificates it trusts, and where a cloud's SDK sends requests and finds
+# credentials. A repository's settings could send claude (and whatever it holds) through an intercepting proxy
+# it trusts, or a cloud profile's signed requests to its own endpoint: claude gets the values of the shell that
+# started ccs instead (or the profile's), or none.
 NETWORK_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
-                "no_proxy", "NODE_TLS_REJECT_UNAUTHORIZED", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR")
+                "no_proxy", "NODE_TLS_REJECT_UNAUTHORIZED", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR",
+                # where the clouds' SDKs in claude send a cloud profile's requests and find its credentials (claude
+                # lists them with its provider variables): a repository's AWS_ENDPOINT_URL got the Bedrock key
+                "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_BEDROCK", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+                "AWS_ENDPOINT_URL_STS", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE",
+                "AWS_DEFAULT_REGION", "AWS_REGION", "ANTHROPIC_BEDROCK_REGION_PREFIX", "GOOGLE_APPLICATION_CREDENTIALS",
+                "CLOUDSDK_CONFIG")
 SECRET_VARS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")
 HELPER = "apiKeyHelper"  # a settings key whose command's output claude sends as a key
 MARKER = "CCS_RUN"  # tells the child (and a statusline) which profile it runs under

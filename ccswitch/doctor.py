@@ -233,7 +233,7 @@ def settings_overrides(environ: dict[str, str], cwd: Path) -> list[Finding]:
             found.append(Finding("fail", where, f"{claude.HELPER} runs `python -m ccswitch` in claude's working "
                                                 "directory, where a repository's own `ccswitch/` folder would run "
                                                 f"instead: `ccs use {name} --claude-settings` rewrites it safely"))
-        managed = sorted(var for var in settings.env if var in claude.MANAGED)
+        managed = sorted(var for var in settings.env if var in claude.MANAGED or var in claude.NETWORK_VARS)
         if helper:
             managed.append(f"{claude.HELPER} ({helper})")
         if managed:

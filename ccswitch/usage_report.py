@@ -42,6 +42,13 @@ def money(cost: float | None) -> str:
     return f"${cost:,.4f}" if cost < 1000 else f"${cost:,.2f}"  # one request may cost a hundredth of a cent
 
 
+def cell(value) -> object:
+    """A CSV cell: text a spreadsheet would take for a formula (a client names its models) quoted as text."""
+    if value is None:
+        return ""
+    return "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def count(n: int) -> str:
     return f"{n:,}"
 
@@ -107,7 +114,7 @@ class Report:
         names = [*tuple(usage.GROUPS[self.by]), *usage.FIGURES]
         writer.writerow(names)
         for group in self.groups:
-            writer.writerow(["" if group[name] is None else group[name] for name in names])
+            writer.writerow([cell(group[name]) for name in names])
         return out.getvalue()
 
     def table(self) -> Table:

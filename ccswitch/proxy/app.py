@@ -86,8 +86,9 @@ class ProxyApp:
     def _authorize(self, headers) -> None:
         """The session token, as a bearer or an x-api-key. claude sends both when a settings file has an
         apiKeyHelper: the helper's key must not pass for the token."""
-        api_key = headers.get("x-api-key", "").encode()
-        authorization = headers.get("authorization", "").encode()
+        # (a header that is not UTF-8 reaches here with its bytes escaped: it is simply not the token)
+        api_key = headers.get("x-api-key", "").encode(errors="surrogateescape")
+        authorization = headers.get("authorization", "").encode(errors="surrogateescape")
         bearer = authorization[7:].strip() if authorization[:7].lower() == b"bearer " else b""
         offered = api_key or bearer
         if hmac.compare_digest(offered, self.token):

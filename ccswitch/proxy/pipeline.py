@@ -8,6 +8,7 @@ import asyncio
 import logging
 import time
 
+from ..errors import printable
 from ..http_client import web
 from ..usage import Request
 from . import errors, jsonio
@@ -208,5 +209,6 @@ class Outcome:
         cooling = f"; {', '.join(untried)} cooling down" if untried else ""
         kind, agent = self.purpose
         purpose = f" [{kind}{f' {agent}' if agent else ''}]" if kind or agent else ""
-        return (f"{self.requested}{purpose} -> {self.target or '-'} {'stream' if self.stream else 'whole'} "
+        line = (f"{self.requested}{purpose} -> {self.target or '-'} {'stream' if self.stream else 'whole'} "
                 f"{self.status}{tokens} {self.duration * 1000:.0f} ms{failed}{cooling}")
+        return printable(line)  # a client names the model and the purpose: never a line of its own in the log

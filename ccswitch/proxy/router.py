@@ -202,8 +202,9 @@ class Router:
     def masked(self, text: str) -> str:
         """`text` with every provider key this proxy holds masked: for whatever it logs or answers."""
         for upstream in self.upstreams.values():
-            if upstream.key and upstream.key in text:
-                text = text.replace(upstream.key, mask(upstream.key))
+            for key in {upstream.key, *upstream.keys}:  # every key of a pool
+                if key and key in text:
+                    text = text.replace(key, mask(key))
         return text
 
     def models_page(self) -> dict:
