@@ -138,8 +138,9 @@ def rename(config: Config, old: str, new: str) -> list[str]:
         else:  # an inline table or dotted keys: it moves to the end, under its new name
             table[new] = section
             del table[old]
-        for router in routers:
-            _rewrite_routes(table[router], old, new)
+        for other in table:
+            if other not in (old, new):
+                _rewrite_routes(table[other], old, new)
     if profile.key_name is None and not (profile.key_env or profile.key_cmd):
         keys.move_pool(old, new, config.secret_store)
     if state.default() == old:
@@ -159,14 +160,21 @@ def _rename_headers(section, old: str, new: str) -> None:
 
 
 def _rewrite_routes(router, old: str, new: str) -> None:
-    """A router's model, tiers and fallbacks that name `old`, renamed in place (their comments kept)."""
-    if "model" in router:
-        router["model"] = _renamed_route(str(router["model"]), old, new)
-    for tier in list(router.get("models", {})):
-        router["models"][tier] = _renamed_route(str(router["models"][tier]), old, new)
-    fallback = router.get("fallback", [])
-    for index in range(len(fallback)):
-        fallback[index] = _renamed_route(str(fallback[index]), old, new)
+    """A profile's model, tiers, fallbacks, vision and reach that name `old`, renamed in place (only those: the
+    rest, and comments, untouched)."""
+    def route(value: str) -> str:
+        return _renamed_route(value, old, new)
+
+    def name(value: str) -> str:
+        return new if value.lower() == old.lower() else value
+
+    places = [(router, key, route) for key in ("model", "vision") if key in router]
+    places += [(router["models"], tier, route) for tier in router.get("models", {})]
+    places += [(router[key], index, rename) for key, rename in (("fallback", route), ("reach", name))
+               for index in range(len(router.get(key, [])))]
+    for table, key, rename in places:
+        if (value := rename(str(table[key]))) != str(table[key]):
+            table[key] = value
 
 
 def remove(config: Config, name: str, force: bool = False) -> None:

@@ -46,7 +46,7 @@ class Launch(NamedTuple):
 
 def removed_vars(profile: Profile, hidden=()) -> tuple[str, ...]:
     """What a launch removes from the inherited environment: every managed variable, and those the profile
-    (and, `hidden`, the profiles its routes reach) read their keys from. A key reaches claude once, as the
+    (and, `hidden`, the other profiles and the search backend its proxy may use) read their keys from. A key reaches claude once, as the
     profile's token (or not at all behind the proxy), never again as a variable that every Bash command the
     model runs sees."""
     return MANAGED + tuple(dict.fromkeys(var for var in (profile.key_env, *hidden) if var))
@@ -268,6 +268,14 @@ def command_for(words: list[str], explicit: bool, env: dict[str, str]) -> list[s
     return ["claude", *words]
 
 
+def model_profiles(command: list[str]) -> list[str]:
+    """The profiles a `--model profile,model` on claude's command line names: the user's own choice, so the
+    session reaches it (see `Config.reachable`)."""
+    values = [value for option, value in zip(command, command[1:]) if option == "--model"]
+    values += [word.removeprefix("--model=") for word in command if word.startswith("--model=")]
+    return [split_route(value)[0] for value in values if is_route(value)]
+
+
 def run_profile(name: str | None, words: list[str], explicit: bool = False, verbose: bool = False,
                 direct: bool = False) -> int:
     """`ccs run`: resolve the profile, start its proxy (which holds the key) unless claude signs in itself
@@ -292,8 +300,12 @@ def run_profile(name: str | None, words: list[str], explicit: bool = False, verb
         state.say_once("observe", f"ccs: `observe = true` (profile '{name}') is no longer needed: every profile "
                                   "whose key ccs holds runs behind the proxy, and is in `ccs usage`")
     command = command_for(words, explicit, dict(os.environ))
+    if asked := model_profiles(command):
+        profile = profile._replace(reach=[*profile.reach, *asked])
     cwd = Path.cwd()
-    hidden = [target.key_env for target in config.route_targets(profile) if target.key_env]
+    # the variables other keys the proxy may use are read from: claude, and what it runs, need none of them
+    search_key = config.search.key_env if config.search else None
+    hidden = [*(target.key_env for target in config.reachable(profile) if target.key_env), *filter(None, [search_key])]
     if not profile.uses_proxy:
         secret = keys.lookup(profile, config.secret_store)
         if verbose:

@@ -69,6 +69,7 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "fallback": list,
     "cooldown": (int, float),
     "vision": str,
+    "reach": list,
     "prices": dict,
     "budget": dict,
     "over_budget": str,
@@ -138,6 +139,7 @@ class Profile(NamedTuple):
     fallback: list[str] = ()  # routes ("profile,model") tried in turn when a request's own fails before answering
     cooldown: float | None = None  # seconds a failing route is skipped
     vision: str | None = None  # the route ("profile,model") that describes images for this profile's models
+    reach: list[str] = ()  # more profiles a session may switch to with "/model profile,model" ("*": any)
     prices: dict[str, dict[str, float]] = NO_ITEMS  # model (or "*") -> USD per million tokens, over the price table
     budget: dict[str, float] = NO_ITEMS  # "day" / "month" -> US dollars (budgets.py)
     over_budget: str = "refuse"  # or "fallback": past its budget, a request goes to the fallback routes
@@ -328,6 +330,20 @@ class Config:
         """The profiles a router's routes reach, each once (those that exist)."""
         found = (self.find(split_route(route)[0]) for route in route_list(profile))
         return list({target.name: target for target in found if target is not None}.values())
+
+    def reachable(self, profile: Profile) -> list[Profile]:
+        """Every other profile a session of `profile` may send requests to: its routes' targets and theirs
+        (a target's own vision route), and those its `reach` names (all, for "*"). A `profile,model` that a
+        repository's settings or agent files name can go nowhere else."""
+        if "*" in profile.reach:
+            return [p for p in self.profiles.values() if p.name != profile.name]
+        found, todo = {}, [*self.route_targets(profile), *filter(None, map(self.find, profile.reach))]
+        while todo:
+            target = todo.pop()
+            if target.name != profile.name and target.name not in found:
+                found[target.name] = target
+                todo.extend(self.route_targets(target))
+        return list(found.values())
 
     def target_problem(self, name: str) -> str | None:
         """Why a route cannot go to profile `name`, if it cannot."""
@@ -526,6 +542,9 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         for route in values:
             if route and is_route(route) and not NAME_RE.match(split_route(route)[0]):
                 raise fail(key, f"route {route!r}: {split_route(route)[0]!r} is not a profile name")
+    for entry in merged.get("reach", []):
+        if not isinstance(entry, str) or not (entry == "*" or NAME_RE.match(entry)):
+            raise fail("reach", f"reach {entry!r}: each entry is a profile's name, or \"*\" for any")
     if (vision := merged.get("vision")) is not None:
         if not is_route(vision) or not NAME_RE.match(split_route(vision)[0]):
             raise fail("vision", f"vision {vision!r}: the route of a model that sees images, \"profile,model\" (such "
@@ -609,7 +628,8 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
         raise fail("reasoning", "reasoning is how the proxy asks an OpenAI-API provider to reason; an Anthropic-API "
                                 "provider gets claude's own thinking settings")
     for key, empty in (("models", dict), ("env", dict), ("claude_args", list), ("aliases", list), ("fallback", list),
-                       ("prices", dict), ("headers", dict), ("extra_body", dict), ("reasoning", dict), ("budget", dict)):
+                       ("reach", list), ("prices", dict), ("headers", dict), ("extra_body", dict), ("reasoning", dict),
+                       ("budget", dict)):
         merged.setdefault(key, empty())
     profile = Profile(name=name, **merged)
     if not profile.own_provider:

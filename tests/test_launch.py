@@ -655,3 +655,9 @@ def test_ccs_run_of_a_bedrock_profile_is_direct_with_no_key_and_no_proxy(no_keyr
     assert ccs("run", "glm", env={"CLAUDE_CODE_USE_BEDROCK": "1", "AWS_REGION": "us-east-1"}).returncode == 0
     env = claude_stub()["env"]
     assert "CLAUDE_CODE_USE_BEDROCK" not in env and env["ANTHROPIC_BASE_URL"] == "https://api.z.ai/api/anthropic"
+
+
+def test_a_model_on_claudes_command_line_names_a_profile_the_session_reaches():
+    assert launch.model_profiles(["claude", "--model", "kimi,kimi-k3", "-p", "hi"]) == ["kimi"]
+    assert launch.model_profiles(["claude", "--model=GLM,glm-5"]) == ["GLM"]
+    assert launch.model_profiles(["claude", "--model", "opus", "--print", "--model"]) == []

@@ -30,6 +30,8 @@ def test_example_file_loads_and_covers_every_preset():
     ({"fallback": "glm,glm-4.6"}, "'fallback' must be a list"),
     ({"models": {"opus": "bad name!,m"}}, "'bad name!' is not a profile name"),
     ({"fallback": ["glm,m"], "cooldown": -1}, "cooldown must be a number of seconds"),
+    ({"fallback": ["glm,m"], "reach": ["glm,m"]}, "reach 'glm,m': each entry is a profile's name"),
+    ({"fallback": ["glm,m"], "reach": "*"}, "'reach' must be a list"),
 ])
 def test_router_values_are_checked(raw, words):
     with pytest.raises(CcsError, match=words.replace("(", r"\(")):

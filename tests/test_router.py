@@ -142,9 +142,20 @@ def test_routes_by_profile_and_model_by_tier_and_by_claude_names(monkeypatch):
         assert p.glm.requests[-1].body["model"] == "glm-4.6"
         assert answered_by(p.post("ds,deepseek-reasoner")) == "from ds"
         assert p.ds.requests[-1].body["model"] == "deepseek-reasoner"
-        # any configured profile, even one the router does not name
+        # a profile the router does not name is out of reach (a repository's agent file can name a model)
+        refused = p.post("solo,local-model")
+        assert refused.status_code == 403 and refused.json()["error"]["type"] == "permission_error"
+        assert "add reach = [\"solo\"] to [profiles.mix]" in refused.json()["error"]["message"]
+        assert len(p.ds.requests) == 2
+
+
+def test_reach_names_the_other_profiles_a_session_may_switch_to(monkeypatch):
+    with Providers(monkeypatch, mix='reach = ["solo"]') as p:
         assert answered_by(p.post("solo,local-model")) == "from ds"
         assert p.ds.requests[-1].body["model"] == "local-model" and "x-api-key" not in p.ds.requests[-1].headers
+        assert p.post("down,m").status_code == 403
+    with Providers(monkeypatch, mix='reach = ["*"]') as p:
+        assert answered_by(p.post("solo,local-model")) == "from ds"
 
 
 def test_what_claude_says_a_request_is_for_routes_it_over_the_model_it_names(monkeypatch, capfd):
@@ -170,7 +181,7 @@ def test_what_claude_says_a_request_is_for_routes_it_over_the_model_it_names(mon
 
 
 def test_unroutable_models_are_clear_4xx_errors(monkeypatch):
-    with Providers(monkeypatch) as p:
+    with Providers(monkeypatch, mix='reach = ["*"]') as p:
         missing = p.post("nobody,x")
         assert missing.status_code == 404 and "no profile named 'nobody'" in missing.json()["error"]["message"]
         login = p.post("max,claude-opus-4-5")
@@ -380,7 +391,7 @@ def test_a_tier_the_router_does_not_name_follows_the_same_rule_as_ccs_run():
 def test_a_profile_is_loaded_once_however_many_first_requests_ask(monkeypatch, tmp_path):
     counter = tmp_path / "lookups"
     extra = f'\n[profiles.kc]\nbase_url = "{{url}}"\nkey_cmd = "echo x >> {counter}; echo sk-kc-key"\n'
-    with Providers(monkeypatch) as p:
+    with Providers(monkeypatch, mix='reach = ["kc"]') as p:
         p.config.profiles["kc"] = profiles.parse(extra.format(url=p.ds.url), Path("x")).get("kc")
 
         async def four():

@@ -2,8 +2,8 @@
 (its own, then the fallbacks), and which targets are cooling down after failures.
 
 Built once per proxy from the profile it serves. A request names its model the way claude sends it:
-`profile,model` (claude-code-router's form: that profile, that model; any configured profile, any
-case), a tier's value (`ANTHROPIC_DEFAULT_SONNET_MODEL`, set by `ccs run`), a `claude-*` name (mapped
+`profile,model` (claude-code-router's form: that profile, that model, any case; a profile the served one
+reaches, see `Config.reachable`), a tier's value (`ANTHROPIC_DEFAULT_SONNET_MODEL`, set by `ccs run`), a `claude-*` name (mapped
 by its tier word), or a plain model name of the profile's own provider. What claude says a request is
 for (its hint headers) wins over all of those where the profile's `models` names it: the subagent's type
 (`agent:Explore`), then the request's class (`compaction`, `auxiliary`, ...).
@@ -67,13 +67,16 @@ LOOKUP_RETRY = 30.0  # seconds before a profile whose key could not be looked up
 class Router:
     """`own`: the served profile's provider (None for a router with none). `tiers`: tier -> model or
     route. `find(name)`: the Upstream of another profile (its key looked up on first use, off the loop).
-    `vision`: the served profile's route that describes images, for every target without one of its own."""
+    `vision`: the served profile's route that describes images, for every target without one of its own.
+    `reach`: the profiles (lower case) a request's `profile,model` may name; None: any."""
 
     def __init__(self, own: Upstream | None, tiers: dict[str, str], default: str | None = None,
                  fallback: list[str] = (), find=None, cooldown: float = COOLDOWN, named: list[str] = (),
-                 name: str | None = None, budgets: Watch | None = None, vision: str | None = None):
+                 name: str | None = None, budgets: Watch | None = None, vision: str | None = None,
+                 reach: frozenset[str] | None = None):
         self.own = own
         self.name = name or (own.name if own else None)  # the profile it serves
+        self.reach = reach
         self.budgets = budgets or Watch({})
         self.vision = vision
         self.named = named  # the profiles its routes name, loaded at start (see `warm`)
@@ -112,10 +115,13 @@ class Router:
                             keys.lookup(target, config.secret_store))
 
         own = upstream(profile, known.get(profile.name)) if profile.own_provider else None
+        reach = None if "*" in profile.reach else \
+            frozenset(name.lower() for name in [profile.name, *profile.reach,
+                                                 *(p.name for p in config.reachable(profile))])
         return cls(own, dict(profile.models), profile.model, profile.fallback, find,
                    COOLDOWN if profile.cooldown is None else profile.cooldown,
                    [name for name in known if name != profile.name], profile.name,
-                   Watch.for_profiles(config.profiles.values()), profile.vision)
+                   Watch.for_profiles(config.profiles.values()), profile.vision, reach)
 
     async def routes(self, requested: str, purpose: Purpose = Purpose()) -> list[Route]:
         """Where a request for `requested` goes, in the order to try: its own target (by its purpose, when
@@ -147,7 +153,14 @@ class Router:
 
     def _target(self, requested: str) -> Target:
         if is_route(requested):
-            return Target(*split_route(requested))
+            target = Target(*split_route(requested))
+            if self.reach is not None and target.profile.lower() not in self.reach:
+                raise ProxyError(403, f"model {requested!r}: profile '{self.name}' does not reach profile "
+                                      f"'{target.profile}' (a repository's settings, agents and commands can name a "
+                                      "model, so a session reaches only the profiles its own names); to switch to "
+                                      f"it, add reach = [\"{target.profile}\"] to [profiles.{self.name}]",
+                                 retry=False)
+            return target
         tier = tier_of(requested) if requested.startswith("claude") or requested in TIERS else None
         if tier is not None and (value := tier_model(self.default, self.tiers, tier)):
             return self._of(value)
