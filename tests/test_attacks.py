@@ -280,6 +280,30 @@ def test_endless_header_bytes_from_a_client_without_the_token_cost_no_memory(lim
     assert models_status(port, token) == 200  # still serving
 
 
+def test_a_head_of_many_long_headers_is_refused_as_a_whole(limited_proxy):
+    """Each header within its bound, their sum not (the second review: 127 headers of 8 KB, 1 MB a connection,
+    held by hundreds of connections): past MAX_HEAD an Anthropic-shaped 431 and the connection closed."""
+    import socket as socket_module
+
+    from ccswitch.proxy.front import MAX_HEAD
+
+    _, port, token = limited_proxy
+    client = socket_module.create_connection(("127.0.0.1", port))
+    client.settimeout(10)
+    try:
+        client.sendall(b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        for i in range(MAX_HEAD // 8000 + 2):
+            client.sendall(b"X-Pad-%d: %s\r\n" % (i, b"a" * 8000))
+    except OSError:
+        pass
+    answer = b""
+    while chunk := client.recv(65536):
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431") and json.loads(body)["error"]["type"] == "invalid_request_error"
+    assert models_status(port, token) == 200  # a normal head is served
+
+
 def test_a_valid_client_is_served_while_hundreds_of_idle_connections_are_open(limited_proxy):
     """300 connections that never send a request, under a 256-descriptor limit: the review saw a valid
     request reset. The front keeps a budget and lets the longest idle connection go for a new one."""

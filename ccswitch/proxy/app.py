@@ -78,6 +78,7 @@ class ProxyApp:
         if path in ("/", "/api/hello", "/health") and method in ("GET", "HEAD"):
             return json_response(200, {"status": "ok"})
         self._authorize(request.headers)
+        request.protocol.trusted = True  # its connection is the client's: the front closes others first
         handler = self.routes.get((method, path))
         if handler is None:
             raise ProxyError(404, f"{method} {path} is not served by the ccs proxy")

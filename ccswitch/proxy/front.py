@@ -1,19 +1,24 @@
 """The proxy's front: aiohttp's server as any local process meets it, before the token is even checked.
 
-Request heads are bounded (8 KB a line, 128 headers) and a connection that sends no whole request for
-KEEPALIVE seconds is closed; a head the parser refuses is answered 400 and nothing more is read from that
-connection; past a budget of connections (below the descriptors the process may open) the longest idle one
-makes room for the new one, so a valid client is served however many slow ones are open.
+Request heads are bounded (8 KB a line, 128 headers, MAX_HEAD bytes in all) and a connection that sends no
+whole request for KEEPALIVE seconds is closed; a head the parser refuses is answered and nothing more is read
+from that connection; past a budget of connections (below the descriptors the process may open) an idle one
+makes room for the new one, first one that never brought the token, so the client is served however many
+other connections a local process opens.
 """
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 from .. import http_client
+from . import jsonio
+from .errors import ProxyError
 
 KEEPALIVE = 30.0  # seconds a connection may wait without a whole request (longer than claude keeps one idle)
-MAX_CONNECTIONS = 1024  # client connections at once, at most (fewer when the descriptor limit is lower)
+MAX_CONNECTIONS = 256  # client connections at once, at most (fewer when the descriptor limit is lower)
+MAX_HEAD = 64 * 1024  # bytes of one request head (claude's are about 2 KB): 128 long headers held 1 MB each
 
 
 def front_server(app):
@@ -24,13 +29,33 @@ def front_server(app):
     budget = connection_budget()
 
     class Handler(web_protocol.RequestHandler):
+        trusted = False  # set by the app once a request on this connection brought the token
+        head_bytes = 0  # of the head being received
+        body = None  # the payload of the last request received, until its end
+
         def data_received(self, data: bytes) -> None:
-            """aiohttp goes on parsing what follows a head it refused until it has sent its 400, each piece
-            kept alive by that error's traceback until the garbage collector runs (a 100 MB header took
-            16 MB a time): after the first error nothing more is read."""
+            in_head = self.body is None or self.body.is_eof()
+            received = self._request_count
             super().data_received(data)
+            if self._request_count > received:  # a whole head came (and maybe its body)
+                self.head_bytes, self.body = 0, self._messages[-1][1] if self._messages else None
+            elif in_head:
+                self.head_bytes += len(data)
+                if self.head_bytes > MAX_HEAD:
+                    self.refuse(431, f"request head over {MAX_HEAD // 1024} KiB")
             if self._messages and isinstance(self._messages[-1][0], web_protocol._ErrInfo):
+                # aiohttp goes on parsing what follows a head it refused until it has sent its 400, each piece
+                # kept alive by that error's traceback until the garbage collector runs (a 100 MB header
+                # took 16 MB a time): after the first error nothing more is read
                 self.transport.pause_reading()
+
+        def refuse(self, status: int, message: str) -> None:
+            """An Anthropic-shaped error and the connection closed, outside aiohttp's request loop."""
+            body = jsonio.dumps(ProxyError(status, message, retry=False).body())
+            self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+                                 b"connection: close\r\n\r\n%s" % (status, HTTPStatus(status).phrase.encode(),
+                                                                      len(body), body))
+            self.force_close()
 
     class Front(web.Server):
         def __call__(self) -> Handler:
@@ -38,11 +63,10 @@ def front_server(app):
 
         def connection_made(self, handler, transport) -> None:
             super().connection_made(handler, transport)
-            if len(self._connections) > budget:  # the longest idle connection goes (a whole request never came)
-                idle = [h for h in self._connections if h is not handler and not getattr(h, "_request_in_progress",
-                                                                                          True)]
+            if len(self._connections) > budget:  # an idle one goes: first one that never brought the token
+                idle = [h for h in self._connections if h is not handler and not h._request_in_progress]
                 if idle:
-                    idle[0].force_close()
+                    min(idle, key=lambda h: h.trusted).force_close()
 
     quiet = logging.getLogger("aiohttp")  # its tracebacks of malformed requests say nothing new
     quiet.propagate = False
