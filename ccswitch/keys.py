@@ -210,18 +210,22 @@ def delete_key(user: str, store: str = "auto") -> bool:
 
 def _run_key_cmd(profile: Profile) -> str:
     """The key_cmd's output. It runs in a process group of its own, so that on time-out the whole
-    group goes (a shell and whatever it started), and it may still prompt in the terminal (a password
-    manager's unlock): the terminal is handed to that group while it runs."""
+    group goes (a shell and whatever it started). Run by ccs itself it may prompt in the terminal (a password
+    manager's unlock): the terminal is handed to that group while it runs. Run by the proxy's thread (a
+    profile first reached mid-session) the terminal is claude's: the key_cmd gets none, and no stdin."""
     import subprocess  # here, not at the top: most launches run no key_cmd
+    import threading
 
+    ours = threading.current_thread() is threading.main_thread()
     process = subprocess.Popen(profile.key_cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, process_group=0)
-    with _terminal_for(process.pid):
+                               stdin=None if ours else subprocess.DEVNULL, text=True, process_group=0)
+    with _terminal_for(process.pid) if ours else contextlib.nullcontext():
         try:
             out, err = process.communicate(timeout=KEY_CMD_NOTICE)
         except subprocess.TimeoutExpired:
-            print(f"ccs: waiting for the key_cmd of '{profile.name}' ({profile.key_cmd}), up to {KEY_CMD_TIMEOUT} s",
-                  file=sys.stderr, flush=True)
+            if ours:
+                print(f"ccs: waiting for the key_cmd of '{profile.name}' ({profile.key_cmd}), up to "
+                      f"{KEY_CMD_TIMEOUT} s", file=sys.stderr, flush=True)
             try:
                 out, err = process.communicate(timeout=max(0.0, KEY_CMD_TIMEOUT - KEY_CMD_NOTICE))
             except subprocess.TimeoutExpired:
