@@ -63,8 +63,9 @@ KEY_VARS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")  # the variables claude
 RESERVED_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key",
                               "host", "content-length", "content-type", "transfer-encoding", "connection",
                               "keep-alive", "te", "upgrade", "proxy-connection"})
-# What a profile's `extra_body` never sets: what the request is (its model and conversation) and how it is read.
-RESERVED_BODY = ("model", "messages", "input", "stream")
+# What a profile's `extra_body` never sets: what the request is (its model, conversation, claude's system prompt
+# and tools) and how it is read.
+RESERVED_BODY = ("model", "messages", "input", "stream", "system", "instructions", "tools", "tool_choice")
 
 
 def key_headers(api: str, auth: str, key: str | None) -> dict[str, str]:

@@ -8,6 +8,7 @@ import re
 from urllib.parse import urlsplit
 
 from . import keys, profiles
+from .claude import NETWORK_VARS
 from .profiles import Config, Profile
 
 MASKED = "<masked by ccs export>"
@@ -16,7 +17,15 @@ MASKED = "<masked by ccs export>"
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.I)
 HEADERS_VAR = "ANTHROPIC_CUSTOM_HEADERS"
 # Fields of an imported profile that decide where a key goes or what runs: shown one by one before saving.
-TELLING = ("base_url", "key_cmd", "key_name", "key_env", "env", "claude_args", "config_dir")
+TELLING = ("base_url", "key_cmd", "key_name", "key_env", "env", "claude_args", "config_dir", "headers", "extra_body",
+           "direct", "auth")
+# Variables of a profile's `env` that decide what claude runs, where its traffic goes or what it trusts.
+RISKY_VARS = re.compile(r"(NODE_|LD_|DYLD_|PYTHON|PERL5?LIB\Z|RUBYOPT\Z|BASH_ENV\Z|ENV\Z|PATH\Z|SHELL\Z)")
+# claude's options that widen what it may do, or load settings, prompts, servers or plugins from a file.
+RISKY_ARGS = ("--dangerously-skip-permissions", "--allow-dangerously-skip-permissions", "--permission-mode",
+              "--settings", "--mcp-config", "--plugin-dir", "--system-prompt", "--system-prompt-file",
+              "--append-system-prompt", "--append-system-prompt-file", "--allowedTools", "--allowed-tools",
+              "--add-dir", "--agents")
 
 
 def masked_env(env: dict) -> tuple[dict, list[str]]:
@@ -85,6 +94,27 @@ def key_dangers(config: Config, incoming: list[Profile]) -> list[str]:
             found.append(f"profile '{profile.name}' replaces the one of that name: its stored key, for "
                          f"{where(owner)}, would go to {where(profile)}")
     return found
+
+
+def risks(profile: Profile) -> list[str]:
+    """What an imported profile would do beyond sending its own key to its own provider, said so that a
+    `--yes` alone does not accept it: commands it runs, credentials of this machine it sends elsewhere, what
+    it changes in how claude runs, what it adds to every request."""
+    found = []
+    if profile.key_cmd:
+        found.append(f"runs `{profile.key_cmd}` (its key_cmd) as you at every launch")
+    if profile.signed_with and profile.base_url:
+        found.append(f"has claude sign in with {profile.signed_with} and send them to {profile.base_url}")
+    if risky := [var for var in profile.env if var in NETWORK_VARS or RISKY_VARS.match(var)]:
+        found.append(f"gives claude {', '.join(f'{var}={profile.env[var]}' for var in risky)}: what it runs, where "
+                     "its traffic goes or what it trusts")
+    if args := [arg for arg in profile.claude_args if arg.partition("=")[0] in RISKY_ARGS]:
+        found.append(f"starts claude with {' '.join(args)}")
+    if profile.config_dir:
+        found.append(f"has claude read its settings, hooks and MCP servers from {profile.config_dir}")
+    if profile.extra_body:
+        found.append(f"adds {', '.join(profile.extra_body)} to every request body its provider gets")
+    return [f"profile '{profile.name}' {risk}" for risk in found]
 
 
 def where(profile: Profile) -> str:

@@ -131,7 +131,11 @@ def test_a_shared_file_cannot_take_a_stored_key_unseen(victim, tmp_path):
                   "--require /tmp/x.js", "--dangerously-skip-permissions"):
         assert shown in refused.stdout, shown  # every value as written, markup and all
     assert set(profiles_now()) == {"glm"}
-    allowed = ccs("import", "--from-file", str(shared), "--yes", "--reuse-keys")
+    untrusted = ccs("import", "--from-file", str(shared), "--yes", "--reuse-keys")
+    assert untrusted.returncode == 2 and "--trust" in untrusted.stderr
+    assert "gives claude NODE_OPTIONS=--require /tmp/x.js" in untrusted.stderr
+    assert "starts claude with --dangerously-skip-permissions" in untrusted.stderr
+    allowed = ccs("import", "--from-file", str(shared), "--yes", "--reuse-keys", "--trust")
     assert allowed.returncode == 0, allowed.stderr
     assert set(profiles_now()) == {"glm", "team-glm"}
 

@@ -34,6 +34,9 @@ def import_profiles(
     yes: bool = typer.Option(False, "--yes", "-y", help="Save without asking."),
     reuse_keys: bool = typer.Option(False, "--reuse-keys", help="Let imported profiles use keys stored here for "
                                                                 "other profiles or providers (asked in a terminal)."),
+    trust: bool = typer.Option(False, "--trust", help="Save imported profiles that run commands, change how claude "
+                                                      "runs or what requests carry (each shown with '!'; asked in a "
+                                                      "terminal)."),
 ) -> None:
     """Turn an existing setup into profiles, moving every key into the keyring. What each profile would do
     is shown first: where its key goes, commands it runs, variables and arguments it gives claude.
@@ -67,6 +70,14 @@ def import_profiles(
             raise CcsError("an imported profile would use a key stored here (see above): add --reuse-keys if "
                            "that is what you want, or give it a key_env, a key_cmd or a key of its own")
         typer.confirm(f"Let {'it' if len(dangers) == 1 else 'them'} use those keys?", abort=True)
+    risks = [risk for item in new for risk in sharing.risks(resolved[item.name])]
+    for risk in risks:
+        err_console.print(line(("! ", "yellow"), risk))
+    if risks and not trust:
+        if not sys.stdin.isatty():
+            raise CcsError("an imported profile would do more than send its own key to its own provider (see above):"
+                           " add --trust if you trust the file, or remove those fields from it")
+        typer.confirm("Trust the file with that?", abort=True)
     confirm_or_yes(yes, f"Save {len(new)} profile(s)?", "saving needs confirmation")
     with profiles.editing() as doc:
         for item in new:
