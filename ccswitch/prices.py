@@ -29,10 +29,11 @@ class Tokens(NamedTuple):
 
 class Priced(NamedTuple):
     cost: float | None  # None: no price known for this provider and model
-    source: str | None  # "profile" (its own `prices`) or "genai-prices 0.2.3"
+    source: str | None  # "profile" (its own `prices`), HIGHEST, or "genai-prices 0.2.3"
 
 
 UNPRICED = Priced(None, None)
+HIGHEST = "profile (its highest price)"  # the source of a budgeted profile's price for a model it does not list
 
 
 def own_price(prices: Mapping[str, Mapping[str, float]], model: str, tokens: Tokens) -> Priced | None:
@@ -131,7 +132,7 @@ def price(prices: Mapping, base_url: str, model: str, tokens: Tokens, when: floa
 
 class ProfilePrices:
     """(target profile, model, tokens, time) -> Priced, for the usage log's writer: the profile's own `prices`,
-    else the price table's for its provider's URL."""
+    else the price table's for its provider's URL, else (a budgeted profile) the highest of its own."""
 
     def __init__(self, config, table: TablePrices | None = None):
         self.config = config
@@ -141,10 +142,20 @@ class ProfilePrices:
         profile = self.config.find(name)
         if profile is None:
             return UNPRICED
-        return price(profile.prices, profile.url, model, tokens, when, self.table)
+        priced = price(profile.prices, profile.url, model, tokens, when, self.table)
+        if priced.cost is None and profile.budget and profile.prices:
+            return highest(profile.prices, tokens)
+        return priced
 
     def closing(self) -> None:
         self.table.closing()
+
+
+def highest(prices: Mapping[str, Mapping[str, float]], tokens: Tokens) -> Priced:
+    """A budgeted profile's request for a model it has no price for, at the dearest of its prices: a budget
+    that counted such requests at nothing would never stop them (a repository's agent can name any model)."""
+    costs = [own_price({model: price}, model, tokens) for model, price in prices.items()]
+    return Priced(max(cost.cost for cost in costs), HIGHEST)
 
 
 if __name__ == "__main__":  # the writer's question on stdin: ["URL", "MODEL", TIME]

@@ -16,9 +16,12 @@ from rich.text import Text
 
 from . import budgets, launches, profiles, usage
 from .errors import CcsError, printable
+from .prices import HIGHEST
 
 SPANS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 SPAN_RE = re.compile(r"(\d+(?:\.\d+)?)([mhdw])\Z")
+SOURCES = {"profile": "the profiles' own `prices`",
+           HIGHEST: "a budgeted profile's highest price, for a model its `prices` do not list"}
 LIVE_ROWS = 20  # requests the live view shows
 POLL = 0.5  # seconds between the live view's looks at the log
 
@@ -84,8 +87,8 @@ class Report:
         log does not hold."""
         notes = []
         if self.sources:
-            notes.append("Prices: " + ", ".join("the profiles' own `prices`" if s == "profile" else
-                                                f"{s} (list prices when each request was made)" for s in self.sources))
+            notes.append("Prices: " + ", ".join(SOURCES.get(s, f"{s} (list prices when each request was made)")
+                                                for s in self.sources))
         for target in self.unpriced:
             profile, _, model = target.partition(",")
             notes.append(f"No price known for {target}: its cost is left out; add "

@@ -205,3 +205,17 @@ def test_the_budget_warning_goes_to_the_proxy_log_once_a_request_goes_through_th
         assert post(endpoint).status_code == 200
     written = log.read_text()
     assert "profile 'glm' has spent $4.50/$5.00 today of its budget" in written and "'ds'" not in written
+
+
+def test_a_budgeted_profiles_model_without_a_price_costs_its_highest_price():
+    from ccswitch import prices
+
+    config = profiles.parse('version = 1\n[profiles.glm]\nbase_url = "http://127.0.0.1:9"\nauth = "none"\n'
+                            'prices = { "glm-4.6" = { input = 1, output = 2 }, "glm-5" = { input = 3, output = 9 } }\n'
+                            'budget = { day = 1 }\n[profiles.free]\nbase_url = "http://127.0.0.1:9"\nauth = "none"\n'
+                            'prices = { "m" = { input = 1, output = 1 } }\n', Path("p.toml"))
+    tokens = usage.Tokens(1_000_000, 1_000_000, 0, 0)
+    price = prices.ProfilePrices(config, table=lambda *_: prices.UNPRICED)
+    assert price("glm", "glm-4.6", tokens, 0) == (3.0, "profile")
+    assert price("glm", "glm-4.6-air", tokens, 0) == (12.0, prices.HIGHEST)  # at glm-5's: counted, not $0
+    assert price("free", "other", tokens, 0) == prices.UNPRICED  # no budget: an unknown price stays unknown

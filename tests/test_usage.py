@@ -75,6 +75,7 @@ auth = "none"
 
 [profiles.mix]
 models = {{ opus = "glm,glm-4.6", sonnet = "gpt,gpt-5", haiku = "free,local-model" }}
+reach = ["*"]
 {mix}
 """
 

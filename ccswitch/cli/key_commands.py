@@ -16,7 +16,11 @@ SEARCH = "search"  # the name `ccs key` knows the [search] backend's key by
 
 
 def key_owner(config: profiles.Config, name: str):
-    """The profile named `name`, or for `search` (when no profile is named so) the `[search]` table."""
+    """The profile named `name`, or for `search` (when no profile is named so) the `[search]` table. With both,
+    neither: a profile a shared file named `search` would take the search backend's key without a word."""
+    if name == SEARCH and name in config.profiles and config.search is not None:
+        raise CcsError(f"both profile '{SEARCH}' and the [search] backend are named so: rename the profile first "
+                       f"(`ccs rename {SEARCH} NEW`)")
     if name == SEARCH and name not in config.profiles:
         if config.search is None:
             raise CcsError(f"no [search] table in {config.path}: add one first (see docs/profiles.md, \"Web search\"), "

@@ -4,10 +4,10 @@ one Anthropic message."""
 
 from __future__ import annotations
 
-import json
 import time
 
 from . import jsonio
+from .answer_shapes import parse_arguments
 from .errors import ERROR_TYPES, ProxyError
 from .pipeline import MAX_ANSWER
 from .upstream import SSEParser
@@ -77,10 +77,7 @@ def message_of_events(raw: bytes, where: str) -> dict:
     if message is None or message.get("stop_reason") is None:
         raise ProxyError(502, f"the stream from {where} ended before the answer did")
     for index, text in partial.items():
-        try:
-            message["content"][index]["input"] = json.loads(text) if text else {}
-        except ValueError:
-            message["content"][index]["input"] = {"_raw_arguments": text}
+        message["content"][index]["input"] = parse_arguments(text)  # an object, whatever the model wrote
     return message
 
 

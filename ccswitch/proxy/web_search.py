@@ -181,7 +181,8 @@ class WebSearch(Exchange):
 
     def _query(self, call: dict) -> str | SearchFailed:
         """The query of a call, counted against the budget; or why it is not searched."""
-        query = (call.get("input") or {}).get("query")
+        arguments = call.get("input")
+        query = arguments.get("query") if isinstance(arguments, dict) else None
         if not isinstance(query, str) or not query.strip():
             return SearchFailed("invalid_tool_input", "a search needs a query: a string of words to search for")
         if len(query) > MAX_QUERY:
@@ -394,7 +395,8 @@ def readable(req: dict, ours_only: bool = False) -> dict:
             if not _is_search_block(block, ours_only):
                 blocks.append(block)
             elif block["type"] == "server_tool_use":
-                query = (block.get("input") or {}).get("query")
+                asked = block.get("input")
+                query = asked.get("query") if isinstance(asked, dict) else None
                 queries[str(block.get("id"))] = query if isinstance(query, str) else ""
             else:
                 blocks.append({"type": "text", "text": f"\n\n{_past_result(block, queries)}\n\n"})
