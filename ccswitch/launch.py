@@ -46,9 +46,9 @@ class Launch(NamedTuple):
 
 def removed_vars(profile: Profile, hidden=()) -> tuple[str, ...]:
     """What a launch removes from the inherited environment: every managed variable, and those the profile
-    (and, `hidden`, the other profiles and the search backend its proxy may use) read their keys from. A key reaches claude once, as the
-    profile's token (or not at all behind the proxy), never again as a variable that every Bash command the
-    model runs sees."""
+    (and, `hidden`, the other profiles and the search backend its proxy may use) read their keys from. A key
+    reaches claude once, as the profile's token (or not at all behind the proxy), never again as a variable
+    that every Bash command the model runs sees."""
     return MANAGED + tuple(dict.fromkeys(var for var in (profile.key_env, *hidden) if var))
 
 
