@@ -150,7 +150,9 @@ def test_idle_connections_of_a_process_without_the_token_do_not_close_the_client
 # ---------------------------------------------------------------- what a repository can make the router do
 
 REAL_CLAUDE = __import__("os").environ.get("CCS_TEST_CLAUDE") or __import__("shutil").which("claude")
-needs_claude = pytest.mark.skipif(not REAL_CLAUDE, reason="real claude CLI not installed")
+def needs_claude(test):
+    """A test that drives the real claude (CI runs these against the oldest supported release too)."""
+    return pytest.mark.claude(pytest.mark.skipif(not REAL_CLAUDE, reason="real claude CLI not installed")(test))
 
 
 @pytest.fixture
