@@ -14,13 +14,14 @@ from .profiles import Config, ConfigError, is_route, split_route
 # How a list field is typed on the command line when it is not written as a TOML list.
 LIST_WORDS = {
     "aliases": lambda raw: [word for word in re.split(r"[\s,]+", raw) if word],  # cc-a,cc-b
+    "reach": lambda raw: [word for word in re.split(r"[\s,]+", raw) if word],  # kimi,gpt
     "fallback": lambda raw: [word for word in re.split(r"[\s;]+", raw) if word],  # a route holds a comma
     "claude_args": shlex.split,  # as on a command line
 }
 STRING_TABLES = ("models", "env")  # `models.opus=X`, `env.X=Y`: the value is text as typed
 EXAMPLES = {"context_window": "context_window=200000", "max_output_tokens": "max_output_tokens=32000",
             "timeout": "timeout=900", "max_request_mb": "max_request_mb=128", "cooldown": "cooldown=60",
-            "observe": "observe=true", "aliases": "aliases=cc-cheap,cc-fast", "fallback": "fallback=glm,glm-4.6",
+            "observe": "observe=true", "aliases": "aliases=cc-cheap,cc-fast", "fallback": "fallback=glm,glm-4.6", "reach": "reach=kimi,gpt",
             "claude_args": "claude_args='--verbose --add-dir ../lib'",
             "prices": 'prices.glm-4.6="{ input = 0.6, output = 2.2 }"', "budget": "budget.day=5"}
 

@@ -287,3 +287,10 @@ def test_a_cloud_profile_is_signed_by_claude_never_proxied_nor_routed_to():
     assert config.route_problems(config.get("mix")) == [
         "route 'aws,x': profile 'aws' is signed in by claude itself, with your AWS credentials, which cannot go "
         "through the proxy (claude would send the proxy's token instead)"]
+
+
+def test_every_list_field_can_be_typed_on_the_command_line():
+    from ccswitch import edits
+
+    assert {field for field, kind in profiles.FIELDS.items() if kind is list} <= set(edits.LIST_WORDS)
+    assert edits.field_value("reach", "kimi, gpt") == ["kimi", "gpt"]
