@@ -64,8 +64,9 @@ RESERVED_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key
                               "host", "content-length", "content-type", "transfer-encoding", "connection",
                               "keep-alive", "te", "upgrade", "proxy-connection"})
 # What a profile's `extra_body` never sets: what the request is (its model, conversation, claude's system prompt
-# and tools) and how it is read.
-RESERVED_BODY = ("model", "messages", "input", "stream", "system", "instructions", "tools", "tool_choice")
+# and tools, under any API's name for them) and how it is read.
+RESERVED_BODY = ("model", "messages", "input", "stream", "system", "instructions", "tools", "tool_choice",
+                 "functions", "function_call", "mcp_servers", "prompt", "conversation", "previous_response_id")
 
 
 def key_headers(api: str, auth: str, key: str | None) -> dict[str, str]:

@@ -35,6 +35,21 @@ class Over(NamedTuple):
                 f"remove it), or use another profile")
 
 
+class Unpriced(NamedTuple):
+    """A budgeted request for a model nothing prices (the profile's `prices`, the price table): counted at nothing
+    the budget would never stop it, so after the first such request the next are refused until it has a price."""
+
+    profile: str
+    target: str  # "profile,model"
+    fallback: bool
+
+    def message(self) -> str:
+        owner, _, model = self.target.partition(",")
+        return (f"profile '{self.profile}' has a budget, and model '{model}' of profile '{owner}' has no price to "
+                f"count it at: add prices = {{ \"{model}\" = {{ input = ..., output = ... }} }} (US dollars per "
+                f"million tokens) to profile '{owner}', or use a model with a price")
+
+
 def period_starts(now: float) -> dict[str, float]:
     """Where today and this month began, in local time."""
     local = time.localtime(now)
@@ -50,6 +65,16 @@ def spent(db, profile: str, now: float | None = None) -> dict[str, float]:
     return {period: db.execute("SELECT COALESCE(sum(cost), 0) FROM requests WHERE time >= ? AND test = 0 AND "
                                "(profile = ? OR target = ?)", (start, profile, profile)).fetchone()[0]
             for period, start in starts.items()}
+
+
+def unpriced(db, profiles, now: float | None = None) -> frozenset[str]:
+    """"profile,model" of this month's requests through the budgeted `profiles` that had tokens and no price."""
+    marks = ", ".join("?" * len(profiles))
+    rows = db.execute(f"SELECT DISTINCT COALESCE(target, profile), model FROM requests WHERE time >= ? AND test = 0 "
+                      f"AND cost IS NULL AND input_tokens + output_tokens > 0 AND (profile IN ({marks}) OR target IN "
+                      f"({marks}))", (period_starts(time.time() if now is None else now)["month"], *profiles,
+                                      *profiles))
+    return frozenset(f"{target},{model}" for target, model in rows)
 
 
 def over(profile: str, budget, spend: dict[str, float], fallback: bool) -> Over | None:
@@ -75,6 +100,7 @@ class Watch:
         self.budgets = budgets  # profile -> (its budget, whether over_budget = "fallback")
         self.spend: dict[str, dict[str, float]] = {}
         self.warned: set[tuple[str, str]] = set()  # (profile, period) said once per proxy
+        self.unpriced: frozenset[str] = frozenset()  # "profile,model" a budget cannot count (see `Unpriced`)
 
     def __bool__(self) -> bool:
         return bool(self.budgets)
@@ -86,10 +112,12 @@ class Watch:
     def refresh(self, db) -> None:
         now = time.time()
         self.spend = {name: spent(db, name, now) for name in self.budgets}
+        self.unpriced = unpriced(db, list(self.budgets), now) if self.budgets else frozenset()
 
-    def check(self, profile: str) -> Over | None:
-        """Whether a request through `profile` would go past its budget; the first through a profile nearing it
-        says so in the proxy log, once per period."""
+    def check(self, profile: str, target: str = "") -> Over | Unpriced | None:
+        """Whether a request through `profile` (to `target`, "profile,model") would go past its budget, or
+        cannot be counted against it; the first through a profile nearing it says so in the proxy log, once per
+        period."""
         if profile not in self.budgets:
             return None
         budget, fallback = self.budgets[profile]
@@ -100,4 +128,6 @@ class Watch:
             self.warned.add((profile, nearing[0]))
             logging.getLogger("ccswitch.proxy").warning("ccs proxy: profile '%s' has spent %s of its budget",
                                                         profile, nearing[1])
+        if target in self.unpriced:
+            return Unpriced(profile, target, fallback)
         return over(profile, budget, spend, fallback)

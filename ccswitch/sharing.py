@@ -8,8 +8,7 @@ import re
 from urllib.parse import urlsplit
 
 from . import keys, profiles
-from .claude import NETWORK_VARS
-from .profiles import Config, Profile
+from .profiles import Config, Profile, split_route
 
 MASKED = "<masked by ccs export>"
 # Variables whose values are credentials by their name; ANTHROPIC_CUSTOM_HEADERS holds header values
@@ -19,13 +18,12 @@ HEADERS_VAR = "ANTHROPIC_CUSTOM_HEADERS"
 # Fields of an imported profile that decide where a key goes or what runs: shown one by one before saving.
 TELLING = ("base_url", "key_cmd", "key_name", "key_env", "env", "claude_args", "config_dir", "headers", "extra_body",
            "direct", "auth")
-# Variables of a profile's `env` that decide what claude runs, where its traffic goes or what it trusts.
-RISKY_VARS = re.compile(r"(NODE_|LD_|DYLD_|PYTHON|PERL5?LIB\Z|RUBYOPT\Z|BASH_ENV\Z|ENV\Z|PATH\Z|SHELL\Z)")
-# claude's options that widen what it may do, or load settings, prompts, servers or plugins from a file.
-RISKY_ARGS = ("--dangerously-skip-permissions", "--allow-dangerously-skip-permissions", "--permission-mode",
-              "--settings", "--mcp-config", "--plugin-dir", "--system-prompt", "--system-prompt-file",
-              "--append-system-prompt", "--append-system-prompt-file", "--allowedTools", "--allowed-tools",
-              "--add-dir", "--agents")
+# Variables of a profile's `env` that only tune claude (time-outs, limits, models, what it leaves out): every
+# other variable a file sets may decide what claude runs, where its traffic goes or what it trusts (HOME,
+# GIT_SSH_COMMAND, CLAUDE_CODE_SHELL_PREFIX, NODE_OPTIONS, HTTPS_PROXY, ...), so it is asked about.
+TUNING_VARS = re.compile(r"(API_TIMEOUT_MS|MAX_THINKING_TOKENS|MAX_MCP_OUTPUT_TOKENS|BASH_(DEFAULT|MAX)_TIMEOUT_MS"
+                         r"|DISABLE_[A-Z_]+|CLAUDE_CODE_(DISABLE|MAX)_[A-Z_]+|CLAUDE_CODE_EFFORT_LEVEL"
+                         r"|ANTHROPIC_(DEFAULT_[A-Z]+_MODEL|MODEL|SMALL_FAST_MODEL)|CLAUDE_CODE_SUBAGENT_MODEL)\Z")
 
 
 def masked_env(env: dict) -> tuple[dict, list[str]]:
@@ -96,24 +94,33 @@ def key_dangers(config: Config, incoming: list[Profile]) -> list[str]:
     return found
 
 
-def risks(profile: Profile) -> list[str]:
+def risks(config: Config, profile: Profile, fields: dict) -> list[str]:
     """What an imported profile would do beyond sending its own key to its own provider, said so that a
-    `--yes` alone does not accept it: commands it runs, credentials of this machine it sends elsewhere, what
-    it changes in how claude runs, what it adds to every request."""
+    `--yes` alone does not accept it: commands it runs, credentials of this machine or keys of other profiles
+    it sends elsewhere, what it changes in how claude runs, what it adds to every request. `fields`: what
+    the file itself says (a preset's own settings are ccs's, not the file's)."""
     found = []
     if profile.key_cmd:
         found.append(f"runs `{profile.key_cmd}` (its key_cmd) as you at every launch")
-    if profile.signed_with and profile.base_url:
-        found.append(f"has claude sign in with {profile.signed_with} and send them to {profile.base_url}")
-    if risky := [var for var in profile.env if var in NETWORK_VARS or RISKY_VARS.match(var)]:
-        found.append(f"gives claude {', '.join(f'{var}={profile.env[var]}' for var in risky)}: what it runs, where "
-                     "its traffic goes or what it trusts")
-    if args := [arg for arg in profile.claude_args if arg.partition("=")[0] in RISKY_ARGS]:
-        found.append(f"starts claude with {' '.join(args)}")
-    if profile.config_dir:
-        found.append(f"has claude read its settings, hooks and MCP servers from {profile.config_dir}")
-    if profile.extra_body:
-        found.append(f"adds {', '.join(profile.extra_body)} to every request body its provider gets")
+    if profile.signed_with and fields.get("base_url"):
+        found.append(f"has claude sign in with {profile.signed_with} and send them to {fields['base_url']}")
+    env = fields.get("env") or {}
+    if risky := [var for var in env if not TUNING_VARS.match(var)]:
+        found.append(f"gives claude {', '.join(f'{var}={env[var]}' for var in risky)}: what it and its commands "
+                     "run, where its traffic goes or what it trusts")
+    if fields.get("claude_args"):
+        found.append(f"starts claude with {' '.join(map(str, fields['claude_args']))}")
+    if fields.get("config_dir"):
+        found.append(f"has claude read its settings, hooks and MCP servers from {fields['config_dir']}")
+    if fields.get("extra_body"):
+        found.append(f"adds {', '.join(fields['extra_body'])} to every request body its provider gets")
+    if reach := fields.get("reach"):
+        found.append("lets a repository's agents and settings send its sessions to "
+                     + ("any of your profiles" if "*" in reach else f"your profiles {', '.join(map(str, reach))}"))
+    routed = {split_route(route)[0].lower() for route in profiles.route_list(profile)}
+    if theirs := sorted(p.name for p in config.profiles.values() if p.name.lower() in routed and p.name != profile.name):
+        found.append(f"sends requests to your profile{'s' if len(theirs) > 1 else ''} {', '.join(theirs)} (with "
+                     "their keys, on their bills)")
     return [f"profile '{profile.name}' {risk}" for risk in found]
 
 

@@ -70,7 +70,7 @@ def import_profiles(
             raise CcsError("an imported profile would use a key stored here (see above): add --reuse-keys if "
                            "that is what you want, or give it a key_env, a key_cmd or a key of its own")
         typer.confirm(f"Let {'it' if len(dangers) == 1 else 'them'} use those keys?", abort=True)
-    risks = [risk for item in new for risk in sharing.risks(resolved[item.name])]
+    risks = [risk for item in new for risk in sharing.risks(config, resolved[item.name], item.fields)]
     for risk in risks:
         err_console.print(line(("! ", "yellow"), risk))
     if risks and not trust:

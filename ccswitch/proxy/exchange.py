@@ -8,7 +8,7 @@ import asyncio
 import logging
 from dataclasses import replace
 
-from ..budgets import Over
+from ..budgets import Over, Unpriced
 from ..keys import mask
 from .chat import Chat
 from .errors import ProxyError
@@ -32,7 +32,7 @@ log = logging.getLogger("ccswitch.proxy")
 class OverBudget(ProxyError):
     """A request a budget stops before it is sent: claude is told at once (no retry), no target is to blame."""
 
-    def __init__(self, over: Over):
+    def __init__(self, over: Over | Unpriced):
         super().__init__(429, over.message(), retry=False)
 
 

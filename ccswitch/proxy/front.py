@@ -2,9 +2,9 @@
 
 Request heads are bounded (8 KB a line, 128 headers, MAX_HEAD bytes in all) and a connection that sends no
 whole request for KEEPALIVE seconds is closed; a head the parser refuses is answered and nothing more is read
-from that connection; past a budget of connections (below the descriptors the process may open) an idle one
-makes room for the new one, first one that never brought the token, so the client is served however many
-other connections a local process opens.
+from that connection; past a budget of connections (below the descriptors the process may open) the oldest
+one that never brought the token is cut to make room for the new one (else an idle one), whatever it is
+waiting for, so the client is served however many other connections a local process opens.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from .errors import ProxyError
 
 KEEPALIVE = 30.0  # seconds a connection may wait without a whole request (longer than claude keeps one idle)
 MAX_CONNECTIONS = 256  # client connections at once, at most (fewer when the descriptor limit is lower)
+ANSWER_GRACE = 1.0  # seconds a refused connection has to take its answer before it is cut
 MAX_HEAD = 64 * 1024  # bytes of one request head (claude's are about 2 KB): 128 long headers held 1 MB each
 
 
@@ -32,6 +33,8 @@ def front_server(app):
         trusted = False  # set by the app once a request on this connection brought the token
         head_bytes = 0  # of the head being received
         body = None  # the payload of the last request received, until its end
+        socket = None  # the connection's transport
+        dropped = False  # by `drop`: it leaves the server's table only at the loop's next turn
 
         def data_received(self, data: bytes) -> None:
             in_head = self.body is None or self.body.is_eof()
@@ -55,7 +58,18 @@ def front_server(app):
             self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
                                  b"connection: close\r\n\r\n%s" % (status, HTTPStatus(status).phrase.encode(),
                                                                       len(body), body))
+            self.drop(grace=ANSWER_GRACE)
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self.socket = transport  # aiohttp forgets it when it closes the connection: `drop` may still need it
+
+        def drop(self, grace: float = 0.0) -> None:
+            """Close the connection for good: a closed transport keeps its socket until what is still to be sent
+            is sent, and a client that never reads (answers to requests it pipelined) would keep it for ever."""
+            self.dropped = True
             self.force_close()
+            self._loop.call_later(grace, self.socket.abort)
 
     class Front(web.Server):
         def __call__(self) -> Handler:
@@ -63,10 +77,11 @@ def front_server(app):
 
         def connection_made(self, handler, transport) -> None:
             super().connection_made(handler, transport)
-            if len(self._connections) > budget:  # an idle one goes: first one that never brought the token
-                idle = [h for h in self._connections if h is not handler and not h._request_in_progress]
-                if idle:
-                    min(idle, key=lambda h: h.trusted).force_close()
+            if len(self._connections) > budget:  # one that never brought the token goes, else an idle one
+                others = [h for h in self._connections if h is not handler and not h.dropped]
+                victims = [h for h in others if not h.trusted] or [h for h in others if not h._request_in_progress]
+                if victims:
+                    victims[0].drop()
 
     quiet = logging.getLogger("aiohttp")  # its tracebacks of malformed requests say nothing new
     quiet.propagate = False

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from typing import NamedTuple
 
-from ..budgets import Over, Watch
+from ..budgets import Over, Unpriced, Watch
 from ..errors import CcsError
 from ..profiles import AGENT_KEY, REQUEST_CLASSES, Config, Profile, is_route, split_route, tier_model
 from ..keys import mask
@@ -140,10 +140,11 @@ class Router:
                 order.append(route)
         return self.health.ordered(order)
 
-    def over_budget(self, target: Target, first: bool) -> Over | None:
+    def over_budget(self, target: Target, first: bool) -> Over | Unpriced | None:
         """Whether a request to `target` would take its profile past its budget, or (the route it asked for,
-        `first`) the served profile past its own."""
-        return self.budgets.check(target.profile) or (self.budgets.check(self.name) if first and self.name else None)
+        `first`) the served profile past its own; or could not be counted against one."""
+        return self.budgets.check(target.profile, str(target)) or \
+            (self.budgets.check(self.name, str(target)) if first and self.name else None)
 
     def for_purpose(self, purpose: Purpose) -> str | None:
         """The model or route the profile names for what the request is for: the agent's type first."""
