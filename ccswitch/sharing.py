@@ -18,11 +18,14 @@ HEADERS_VAR = "ANTHROPIC_CUSTOM_HEADERS"
 # Fields of an imported profile that decide where a key goes or what runs: shown one by one before saving.
 TELLING = ("base_url", "key_cmd", "key_name", "key_env", "env", "claude_args", "config_dir", "headers", "extra_body",
            "direct", "auth")
-# Variables of a profile's `env` that only tune claude (time-outs, limits, models, what it leaves out): every
+# Variables of a profile's `env` that only tune claude (time-outs, limits, models, what it sends home): every
 # other variable a file sets may decide what claude runs, where its traffic goes or what it trusts (HOME,
-# GIT_SSH_COMMAND, CLAUDE_CODE_SHELL_PREFIX, NODE_OPTIONS, HTTPS_PROXY, ...), so it is asked about.
+# GIT_SSH_COMMAND, CLAUDE_CODE_SHELL_PREFIX, NODE_OPTIONS, HTTPS_PROXY, CLAUDE_CODE_DISABLE_REDIRECT_CHECK,
+# ...), so it is asked about. Named one by one: claude has DISABLE_ variables that turn its own checks off.
 TUNING_VARS = re.compile(r"(API_TIMEOUT_MS|MAX_THINKING_TOKENS|MAX_MCP_OUTPUT_TOKENS|BASH_(DEFAULT|MAX)_TIMEOUT_MS"
-                         r"|DISABLE_[A-Z_]+|CLAUDE_CODE_(DISABLE|MAX)_[A-Z_]+|CLAUDE_CODE_EFFORT_LEVEL"
+                         r"|CLAUDE_CODE_MAX_OUTPUT_TOKENS|CLAUDE_CODE_EFFORT_LEVEL|CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"
+                         r"|DISABLE_(TELEMETRY|ERROR_REPORTING|AUTOUPDATER|PROMPT_CACHING|COST_WARNINGS"
+                         r"|NON_ESSENTIAL_MODEL_CALLS)"
                          r"|ANTHROPIC_(DEFAULT_[A-Z]+_MODEL|MODEL|SMALL_FAST_MODEL)|CLAUDE_CODE_SUBAGENT_MODEL)\Z")
 
 
