@@ -63,21 +63,13 @@ def import_profiles(
     if not new:
         raise CcsError("every profile found exists already; rename or remove them first, or add --force")
     dangers = sharing.key_dangers(config, [resolved[item.name] for item in new if not item.key])
-    for danger in dangers:
-        err_console.print(line(("! ", "yellow"), danger))
-    if dangers and not reuse_keys:
-        if not sys.stdin.isatty():
-            raise CcsError("an imported profile would use a key stored here (see above): add --reuse-keys if "
-                           "that is what you want, or give it a key_env, a key_cmd or a key of its own")
-        typer.confirm(f"Let {'it' if len(dangers) == 1 else 'them'} use those keys?", abort=True)
+    _agreed(dangers, reuse_keys, f"Let {'it' if len(dangers) == 1 else 'them'} use those keys?",
+            "an imported profile would use a key stored here (see above): add --reuse-keys if that is what you "
+            "want, or give it a key_env, a key_cmd or a key of its own")
     risks = [risk for item in new for risk in sharing.risks(config, resolved[item.name], item.fields)]
-    for risk in risks:
-        err_console.print(line(("! ", "yellow"), risk))
-    if risks and not trust:
-        if not sys.stdin.isatty():
-            raise CcsError("an imported profile would do more than send its own key to its own provider (see above):"
-                           " add --trust if you trust the file, or remove those fields from it")
-        typer.confirm("Trust the file with that?", abort=True)
+    _agreed(risks, trust, "Trust the file with that?",
+            "an imported profile would do more than send its own key to its own provider (see above): add --trust "
+            "if you trust the file, or remove those fields from it")
     confirm_or_yes(yes, f"Save {len(new)} profile(s)?", "saving needs confirmation")
     with profiles.editing() as doc:
         for item in new:
@@ -100,6 +92,17 @@ def import_profiles(
             console.print(line("Stored the key of ", bold(item.name)))
         else:
             console.print(line(f"No key stored for {item.name} yet: `ccs key set {item.name}`"))
+
+
+def _agreed(warnings: list[str], given: bool, question: str, refusal: str) -> None:
+    """Each warning on a line of its own; then the flag that accepts them, or a terminal's yes (without a
+    terminal and the flag: refused)."""
+    for warning in warnings:
+        err_console.print(line(("! ", "yellow"), warning))
+    if warnings and not given:
+        if not sys.stdin.isatty():
+            raise CcsError(refusal)
+        typer.confirm(question, abort=True)
 
 
 def preview(item, profile, exists: bool, force: bool) -> None:
