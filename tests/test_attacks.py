@@ -222,24 +222,25 @@ def test_the_price_child_gets_its_question_on_stdin_not_argv(monkeypatch):
 # ---------------------------------------------------------------- a local process against the proxy
 
 
+def proxy_process(limit: int | None = None):
+    """`ccs proxy` of a keyless profile in a process of its own, allowed `limit` descriptors: (process, port,
+    token)."""
+    import resource
+
+    write_config('version = 1\n[profiles.x]\nbase_url = "http://127.0.0.1:9"\nauth = "none"\nmodel = "m"\n')
+    proxy = subprocess.Popen([sys.executable, "-m", "ccswitch", "proxy", "x", "--json", "--quiet"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=dict(os.environ),
+                             preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))  # noqa: PLW1509
+                             if limit else None)
+    info = json.loads(proxy.stdout.readline())
+    return proxy, int(info["base_url"].rsplit(":", 1)[1]), info["token"]
+
+
 @pytest.fixture
 def limited_proxy(no_keyring):
     """`ccs proxy` in a process allowed 256 descriptors, as on a small default limit: (its pid, port, token)."""
-    import resource
-    import socket as socket_module
-
-    write_config('version = 1\n[profiles.x]\nbase_url = "http://127.0.0.1:9"\nkey_env = "X_KEY"\n')
-
-    def small_limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-
-    proxy = subprocess.Popen([sys.executable, "-m", "ccswitch", "proxy", "x", "--json"], stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True, env={**os.environ, "X_KEY": "sk-x"},
-                             preexec_fn=small_limit)
-    info = json.loads(proxy.stdout.readline())
-    port = int(info["base_url"].rsplit(":", 1)[1])
-    assert socket_module.create_connection(("127.0.0.1", port))  # serving
-    yield proxy.pid, port, info["token"]
+    proxy, port, token = proxy_process(limit=256)
+    yield proxy.pid, port, token
     proxy.terminate()
     proxy.wait(20)
 

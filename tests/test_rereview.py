@@ -9,7 +9,7 @@ import time
 
 import pytest
 from conftest import ccs, write_config
-from test_second_review import proxy_process, rss_mb
+from test_attacks import proxy_process, rss_mb
 
 
 def _stop(proxy):

@@ -9,7 +9,8 @@ import httpx2
 import pytest
 from conftest import ccs, logged_rows, write_config
 from fakes import FakeServer, anthropic_text_stream, json_reply
-from test_real_claude import claude_path  # noqa: F401 (a fixture)
+from test_attacks import proxy_process, rss_mb
+from test_real_claude import CLAUDE, claude_path  # noqa: F401 (a fixture)
 
 from ccswitch import profiles
 from ccswitch.proxy import lifecycle
@@ -59,29 +60,6 @@ def test_a_pool_key_quoted_by_the_provider_is_masked_for_claude_and_in_the_log(p
 
 
 # ---------------------------------------------------------------- the proxy's front, against a local process
-
-
-def proxy_process(limit: int | None = None):
-    """`ccs proxy` of a keyless profile in a process of its own: (process, port, token)."""
-    import os
-    import resource
-    import subprocess
-    import sys
-
-    write_config('version = 1\n[profiles.x]\nbase_url = "http://127.0.0.1:9"\nauth = "none"\nmodel = "m"\n')
-    proxy = subprocess.Popen([sys.executable, "-m", "ccswitch", "proxy", "x", "--json", "--quiet"],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=dict(os.environ),
-                             preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))  # noqa: PLW1509
-                             if limit else None)
-    info = json.loads(proxy.stdout.readline())
-    return proxy, int(info["base_url"].rsplit(":", 1)[1]), info["token"]
-
-
-def rss_mb(pid: int) -> float:
-    from pathlib import Path
-
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) / 1024
 
 
 @pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"), reason="reads RSS from /proc")
@@ -149,10 +127,9 @@ def test_idle_connections_of_a_process_without_the_token_do_not_close_the_client
 
 # ---------------------------------------------------------------- what a repository can make the router do
 
-REAL_CLAUDE = __import__("os").environ.get("CCS_TEST_CLAUDE") or __import__("shutil").which("claude")
 def needs_claude(test):
     """A test that drives the real claude (CI runs these against the oldest supported release too)."""
-    return pytest.mark.claude(pytest.mark.skipif(not REAL_CLAUDE, reason="real claude CLI not installed")(test))
+    return pytest.mark.claude(pytest.mark.skipif(not CLAUDE, reason="real claude CLI not installed")(test))
 
 
 @pytest.fixture
@@ -298,7 +275,7 @@ def test_a_repositorys_aws_endpoint_url_gets_the_bedrock_api_key(no_keyring, tmp
     poc = Path(__file__).parent / "review_pocs" / "cloud_redirect.py"
     result = subprocess.run(["unshare", "-rn", sys.executable, str(poc), "bedrock", "AWS_ENDPOINT_URL", "ATT"],
                             check=False, capture_output=True, text=True, timeout=240,
-                            env={**os.environ, "CCS_TEST_CLAUDE": REAL_CLAUDE})
+                            env={**os.environ, "CCS_TEST_CLAUDE": CLAUDE})
     assert "attacker requests: 0" in result.stdout, result.stdout + result.stderr[-500:]
 
 
