@@ -13,13 +13,12 @@ from . import jsonio
 from .anthropic import InvalidRequest, check_request, estimate_tokens
 from .errors import ProxyError
 from .exchange import Exchanges
-from .pipeline import REPLY
+from .pipeline import JSON_CONTENT, REPLY
 from .router import Router
 
 ALLOWED_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 HOST_HEADER = re.compile(r"(?P<name>\[[0-9a-fA-F:.]*\]|[^:\[\]]*)(?::\d+)?")
 MAX_REQUEST_MB = 64  # the default limit on a request body; `max_request_mb` in a profile
-JSON_HEADERS = {"content-type": "application/json"}
 
 log = logging.getLogger("ccswitch.proxy")
 
@@ -163,7 +162,7 @@ def _finite(text: str) -> float:
 def json_response(status: int, data: dict, headers: dict | None = None):
     from ..http_client import web
 
-    return web().Response(status=status, body=jsonio.dumps(data), headers={**JSON_HEADERS, **(headers or {})})
+    return web().Response(status=status, body=jsonio.dumps(data), headers={**JSON_CONTENT, **(headers or {})})
 
 
 def error_response(error: ProxyError):

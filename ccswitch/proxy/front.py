@@ -55,7 +55,7 @@ def front_server(app):
         def refuse(self, status: int, message: str) -> None:
             """An Anthropic-shaped error and the connection closed, outside aiohttp's request loop."""
             body = jsonio.dumps(ProxyError(status, message, retry=False).body())
-            self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            self.socket.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
                                  b"connection: close\r\n\r\n%s" % (status, HTTPStatus(status).phrase.encode(),
                                                                       len(body), body))
             self.drop(grace=ANSWER_GRACE)

@@ -128,11 +128,11 @@ class Router:
         the profile routes that purpose), then the fallbacks, each once, those cooling down last. A fallback
         whose profile cannot be loaded is left out."""
         by_purpose = self.for_purpose(purpose)
-        first = await self._resolve(self._of(by_purpose) if by_purpose else self._target(requested))
+        first = await self.resolve(self._of(by_purpose) if by_purpose else self._target(requested))
         order = [first]
         for target in self.fallback:
             try:
-                route = await self._resolve(target)
+                route = await self.resolve(target)
             except ProxyError as e:
                 log.warning("ccs proxy: fallback %s left out: %s", target, e.message)
                 continue
@@ -175,7 +175,8 @@ class Router:
     def _of(self, value: str) -> Target:
         return Target(*split_route(value)) if is_route(value) else Target(self.own.name, value)
 
-    async def _resolve(self, target: Target) -> Route:
+    async def resolve(self, target: Target) -> Route:
+        """A target's route: its profile's provider, and its model (the profile's default for none)."""
         upstream = await self.upstream(target.profile)
         return Route(Target(upstream.name, target.model or upstream.model_for("")), upstream)
 

@@ -98,8 +98,7 @@ class Vision:
         router = self.exchanges.router
         try:
             async with self.at_once:
-                upstream = await router.upstream(vision.profile)
-                route = Route(Target(upstream.name, vision.model or upstream.model_for("")), upstream)
+                route = await router.resolve(vision)
                 message = await self.exchanges.whole_answer(route, request_for(image, route.target.model),
                                                             Outcome(DESCRIBED, False, session), self.limit)
             text = "".join(block.get("text") or "" for block in message["content"]
