@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+from .anthropic import EventWriter, event
 from .errors import ProxyError
 
 
@@ -72,3 +73,27 @@ UNREADABLE = (AttributeError, TypeError, KeyError, ValueError)
 def unreadable(exc: Exception) -> ProxyError:
     return ProxyError(502, f"the provider's answer has an unexpected shape ({type(exc).__name__}: {exc})",
                       retry=False, hidden=exc)
+
+
+class StreamTranslation:
+    """What the stream translators of every API kind share: the Anthropic events they write, the usage the
+    provider reported (read by the kind's `usage_of`) or an estimate, and an error as an `error` event."""
+
+    @staticmethod
+    def usage_of(usage: dict) -> dict:
+        raise NotImplementedError
+
+    def __init__(self, model: str, estimate_input):
+        self.estimate_input = estimate_input  # for a provider that reports no usage
+        self.generated = 0  # characters of text, reasoning and tool arguments, for the same
+        self.writer = EventWriter(model)
+        self.finish_reason: str | None = None
+        self.usage: dict | None = None  # as the provider reported it
+        self.finished = False
+
+    def usage_so_far(self) -> dict:
+        """The provider's usage when it reported one, else an estimate (claude sizes its context from it)."""
+        return self.usage_of(self.usage) if self.usage else estimated_usage(self.estimate_input(), self.generated)
+
+    def error_event(self, error: ProxyError) -> bytes:
+        return event("error", error.body())

@@ -9,9 +9,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .anthropic import EventWriter, event, new_message_id
-from .answer_shapes import (UNREADABLE, array_at, count, estimated_usage, object_at, odd_shape, parse_arguments,
-                            text_at, unreadable)
+from .anthropic import new_message_id
+from .answer_shapes import (UNREADABLE, StreamTranslation, array_at, count, estimated_usage, object_at, odd_shape,
+                            parse_arguments, text_at, unreadable)
 from .errors import ProxyError, from_stream_error
 from .tool_ids import ToolNames, new_tool_id
 
@@ -126,26 +126,23 @@ class _Call:
     done: bool = False
 
 
-class StreamTranslator:
+class StreamTranslator(StreamTranslation):
     """Feed it OpenAI chunks (parsed JSON); it returns Anthropic SSE bytes. `finish()` closes the message.
 
     Raises ProxyError for an error inside the stream; the caller decides whether that is still an
     HTTP error (nothing sent yet: `started` is False) or an `error` event.
     """
 
+    usage_of = staticmethod(usage_of)
+
     def __init__(self, model: str, names: ToolNames, estimate_input: Callable[[], int] = lambda: 0):
+        super().__init__(model, estimate_input)
         self.model = model
         self.names = names
-        self.estimate_input = estimate_input  # for a provider that reports no usage
-        self.generated = 0  # characters of text, reasoning and tool arguments, for the same
-        self.writer = EventWriter(model)
         self.calls: list[_Call] = []
         self.by_index: dict[int, _Call] = {}
         self.current: _Call | None = None  # the call whose block is open
-        self.finish_reason: str | None = None
         self.done = False  # Chat Completions says it is done with `[DONE]`, which the SSE parser reads
-        self.usage: dict | None = None  # as the provider reported it
-        self.finished = False
 
     def feed(self, chunk: dict) -> bytes:
         try:
@@ -195,16 +192,9 @@ class StreamTranslator:
         self.writer.end(stop_reason_of(self.finish_reason, bool(self.calls)), self.usage_so_far(), out)
         return b"".join(out)
 
-    def usage_so_far(self) -> dict:
-        """The provider's usage when it reported one, else an estimate (claude sizes its context from it)."""
-        return usage_of(self.usage) if self.usage else estimated_usage(self.estimate_input(), self.generated)
-
     @property
     def started(self) -> bool:
         return self.writer.started
-
-    def error_event(self, error: ProxyError) -> bytes:
-        return event("error", error.body())
 
     # -- blocks
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from .anthropic import EventWriter, event, new_message_id
-from .answer_shapes import (UNREADABLE, array_at, count, estimated_usage, object_at, odd_shape, parse_arguments,
-                            text_at, unreadable)
+from .anthropic import new_message_id
+from .answer_shapes import (UNREADABLE, StreamTranslation, array_at, count, estimated_usage, object_at, odd_shape,
+                            parse_arguments, text_at, unreadable)
 from .errors import ProxyError, from_response_error
 from .tool_ids import ToolNames, new_tool_id, reasoning_signature
 
@@ -129,7 +129,7 @@ class _Item:
         self.part = None  # the summary (or content) part its last reasoning delta belonged to
 
 
-class StreamTranslator:
+class StreamTranslator(StreamTranslation):
     """Feed it Responses stream events (parsed JSON); it returns Anthropic SSE bytes. `finish()` closes the message.
 
     Nothing is written before the first content, so an error the provider reports right after
@@ -137,21 +137,18 @@ class StreamTranslator:
     Raises ProxyError for an `error` event or a failed response.
     """
 
+    usage_of = staticmethod(usage_of)
+
     def __init__(self, model: str, names: ToolNames, estimate_input: Callable[[], int] = lambda: 0,
                  signer: str = ""):
+        super().__init__(model, estimate_input)
         self.names = names
-        self.estimate_input = estimate_input  # for a provider that reports no usage
         self.signer = signer  # the tag of the profile whose provider encrypts the reasoning
-        self.generated = 0  # characters of text, reasoning and tool arguments, for the same
-        self.writer = EventWriter(model)
         self.items: dict[object, _Item] = {}  # by output_index, and by item id
         self.current: _Item | None = None  # the item whose block is open
         self.calls = self.refused = False
         self.seen = False  # a Responses event came
-        self.finish_reason: str | None = None
         self.done = False  # a final event came (`response.completed`, `.incomplete`)
-        self.usage: dict | None = None  # as the provider reported it
-        self.finished = False
         self.handlers = {
             "response.output_text.delta": self._text, "response.refusal.delta": self._refusal,
             "response.reasoning_summary_text.delta": self._reasoning, "response.reasoning_text.delta": self._reasoning,
@@ -188,16 +185,9 @@ class StreamTranslator:
         self.writer.end(self.finish_reason or "end_turn", self.usage_so_far(), out)
         return b"".join(out)
 
-    def usage_so_far(self) -> dict:
-        """The provider's usage when it reported one, else an estimate (claude sizes its context from it)."""
-        return usage_of(self.usage) if self.usage else estimated_usage(self.estimate_input(), self.generated)
-
     @property
     def started(self) -> bool:
         return self.seen
-
-    def error_event(self, error: ProxyError) -> bytes:
-        return event("error", error.body())
 
     # -- items and blocks
 

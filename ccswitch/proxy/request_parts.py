@@ -1,5 +1,6 @@
-"""Reading an Anthropic request for another API: its system text, the text of its blocks, its tools'
-schemas, the output cap and the reasoning effort it asks for. Shared by every translator; pure functions."""
+"""Reading an Anthropic request for another API: its system text, the text of its blocks, its tools' schemas
+and tool choice, the output cap and the reasoning effort it asks for. Shared by every translator; pure
+functions."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from .dialect import Options
 
 BILLING_HEADER = "x-anthropic-billing-header"
 NO_RESULT = "Error: the tool call returned no result"
+TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}  # Anthropic's tool_choice types, OpenAI's words
 NO_OUTPUT = "(no output)"
 
 
@@ -52,6 +54,20 @@ def reasoning_effort(req: dict, configured: str | None) -> str | None:
         return "low" if budget <= 4096 else "medium" if budget <= 16384 else "high"
     effort = (req.get("output_config") or {}).get("effort") or "medium"
     return effort if effort in ("low", "medium", "high") else "high" if effort in ("max", "xhigh") else "medium"
+
+
+def tool_choice(choice: dict, named) -> dict:
+    """Anthropic's `tool_choice` for either OpenAI API; `named(name)`: how that API names one function."""
+    kind = choice.get("type")
+    if kind in TOOL_CHOICES:
+        result: dict = {"tool_choice": TOOL_CHOICES[kind]}
+    elif kind == "tool" and choice.get("name"):
+        result = {"tool_choice": named(choice["name"])}
+    else:
+        raise InvalidRequest(f"tool_choice: unknown type {kind!r}, or a `tool` choice without its name")
+    if choice.get("disable_parallel_tool_use"):
+        result["parallel_tool_calls"] = False
+    return result
 
 
 def tool_schema(tool: dict, options: Options) -> dict:

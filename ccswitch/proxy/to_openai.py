@@ -12,7 +12,7 @@ import json
 from .anthropic import InvalidRequest, check_request
 from .dialect import Options
 from .request_parts import (NO_OUTPUT, NO_RESULT, block_text, blocks_text, output_cap, reasoning_effort,
-                            system_text, tool_schema)
+                            system_text, tool_choice, tool_schema)
 from .tool_ids import SIGNATURE_STANDIN, ToolNames, call_id, split_signature
 
 
@@ -27,7 +27,7 @@ def translate_request(req: dict, options: Options) -> tuple[dict, ToolNames]:
         if not body["tools"]:
             del body["tools"]
     if (choice := req.get("tool_choice")) and "tools" in body:
-        body.update(translate_tool_choice(choice, names))
+        body.update(tool_choice(choice, lambda name: {"type": "function", "function": {"name": names.shorten(name)}}))
     if (max_tokens := output_cap(req, options)) is not None:
         body["max_completion_tokens" if dialect.completion_tokens else "max_tokens"] = max_tokens
     if effort := reasoning_effort(req, options.reasoning_effort):
@@ -66,24 +66,6 @@ def translate_tool(tool: dict, names: ToolNames, options: Options) -> dict:
     if tool.get("description"):
         function["description"] = tool["description"]
     return {"type": "function", "function": function}
-
-
-def translate_tool_choice(choice: dict, names: ToolNames) -> dict:
-    kind = choice.get("type")
-    result: dict = {}
-    if kind == "auto":
-        result["tool_choice"] = "auto"
-    elif kind == "any":
-        result["tool_choice"] = "required"
-    elif kind == "none":
-        result["tool_choice"] = "none"
-    elif kind == "tool" and choice.get("name"):
-        result["tool_choice"] = {"type": "function", "function": {"name": names.shorten(choice["name"])}}
-    else:
-        raise InvalidRequest(f"tool_choice: unknown type {kind!r}, or a `tool` choice without its name")
-    if choice.get("disable_parallel_tool_use"):
-        result["parallel_tool_calls"] = False
-    return result
 
 
 # ---------------------------------------------------------------- messages

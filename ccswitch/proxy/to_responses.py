@@ -12,12 +12,11 @@ import json
 from .anthropic import InvalidRequest, check_request
 from .dialect import Options
 from .request_parts import (NO_OUTPUT, NO_RESULT, block_text, blocks_text, output_cap, reasoning_effort,
-                            system_text, tool_schema)
+                            system_text, tool_choice, tool_schema)
 from .tool_ids import ToolNames, call_id, signed_reasoning
 
 LEAST_OUTPUT = 16  # the API refuses a smaller max_output_tokens
 MAX_CACHE_KEY = 64  # prompt_cache_key's longest
-CHOICES = {"auto": "auto", "any": "required", "none": "none"}
 
 
 def translate_request(req: dict, options: Options, signer: str = "", session: str = "") -> tuple[dict, ToolNames]:
@@ -34,7 +33,7 @@ def translate_request(req: dict, options: Options, signer: str = "", session: st
     if tools:
         body["tools"] = tools
         if choice := req.get("tool_choice"):
-            body.update(translate_tool_choice(choice, names))
+            body.update(tool_choice(choice, lambda name: {"type": "function", "name": names.shorten(name)}))
     if (cap := output_cap(req, options, LEAST_OUTPUT)) is not None:
         body["max_output_tokens"] = cap
     if effort := reasoning_effort(req, options.reasoning_effort):
@@ -62,19 +61,6 @@ def translate_tool(tool: dict, names: ToolNames, options: Options) -> dict:
     function["parameters"] = tool_schema(tool, options)
     function["strict"] = False
     return function
-
-
-def translate_tool_choice(choice: dict, names: ToolNames) -> dict:
-    kind = choice.get("type")
-    if kind in CHOICES:
-        result: dict = {"tool_choice": CHOICES[kind]}
-    elif kind == "tool" and choice.get("name"):
-        result = {"tool_choice": {"type": "function", "name": names.shorten(choice["name"])}}
-    else:
-        raise InvalidRequest(f"tool_choice: unknown type {kind!r}, or a `tool` choice without its name")
-    if choice.get("disable_parallel_tool_use"):
-        result["parallel_tool_calls"] = False
-    return result
 
 
 # ---------------------------------------------------------------- input items
