@@ -458,15 +458,20 @@ def _search_settings(raw: object, where: _Locator) -> SearchSettings:
         raise fail("url", problem)
     if not SEARCH_PROVIDERS[provider] and ({"key_env", "key_cmd"} & set(raw)):
         raise fail(next(k for k in ("key_env", "key_cmd") if k in raw), "a SearXNG backend takes no key")
-    if "key_env" in raw and "key_cmd" in raw:
-        raise fail("key_cmd", "set key_env or key_cmd, not both")
-    if (var := raw.get("key_env")) is not None and not ENV_NAME_RE.match(var):
-        raise fail("key_env", f"key_env {var!r} is not a variable name")
+    _check_key_source(raw, raw.get("key_env"), fail)
     if not 1 <= raw.get("max_results", 1) <= MAX_SEARCH_RESULTS:
         raise fail("max_results", f"max_results must be from 1 to {MAX_SEARCH_RESULTS}")
     if not 0 < raw.get("timeout", 1) < math.inf:
         raise fail("timeout", "timeout must be a positive number of seconds")
     return SearchSettings(**{**raw, "provider": provider, "url": url.rstrip("/")})
+
+
+def _check_key_source(written: dict, key_env: str | None, fail) -> None:
+    """A key from a variable or a command, not both (as written); the variable's name a name."""
+    if "key_env" in written and "key_cmd" in written:
+        raise fail("key_cmd", "set key_env or key_cmd, not both")
+    if key_env is not None and not ENV_NAME_RE.match(key_env):
+        raise fail("key_env", f"key_env {key_env!r} is not a variable name")
 
 
 def resolve(name: str, raw: dict) -> Profile:
@@ -524,10 +529,7 @@ def _validate(name: str, raw: object, where: _Locator) -> Profile:
     if cloud and {"key_env", "key_cmd", "key_name"} & set(merged):
         raise fail(next(k for k in ("key_env", "key_cmd", "key_name") if k in merged),
                    f"claude signs in to {cloud.title} with {auth.signed_with}: ccs holds no key for this profile")
-    if "key_env" in raw and "key_cmd" in raw:
-        raise fail("key_cmd", "set key_env or key_cmd, not both")
-    if (var := merged.get("key_env")) is not None and not ENV_NAME_RE.match(var):
-        raise fail("key_env", f"key_env {var!r} is not a variable name")
+    _check_key_source(raw, merged.get("key_env"), fail)
     for tier, model in merged.get("models", {}).items():
         if tier not in TIERS and tier not in REQUEST_CLASSES and not AGENT_KEY.match(tier):
             raise fail("models", f"unknown key {tier!r} in models (allowed: the tiers {', '.join(TIERS)}; what a "
