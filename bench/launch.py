@@ -28,7 +28,6 @@ them. Prints medians, the per-round ratios (median and quartiles) and the goal.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
@@ -41,7 +40,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from proxy import Target, anthropic_request, answer_one, memory_mb  # noqa: E402
+from proxy import Target, anthropic_request, answer_one, ccs_command, isolated_ccs, memory_mb  # noqa: E402
 
 GOAL = 1.6  # `ccs run NATIVE -- true` over the floor, at most
 
@@ -79,10 +78,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--core", type=int, help="pin every case to this core")
     args = parser.parse_args()
-    ccs = shutil.which("ccs", path=str(Path(sys.executable).parent))
-    if ccs is None:
-        raise SystemExit(f"no `ccs` beside {sys.executable}: run this with the python of a venv where ccswitch is "
-                         "installed (pip install .)")
+    [ccs] = ccs_command()
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
         print("warning: PYTHONDONTWRITEBYTECODE is set: every start compiles ccswitch (run with "
               "`env -u PYTHONDONTWRITEBYTECODE`)", file=sys.stderr)
@@ -92,16 +88,9 @@ def main() -> None:
     try:
         upstream = f"http://127.0.0.1:{fake.stdout.readline().strip()}"
         with tempfile.TemporaryDirectory() as home:
-            env = {k: v for k, v in os.environ.items() if k not in ("CCS_CONFIG", "CCS_HOME")}
-            env.update(XDG_CONFIG_HOME=f"{home}/config", XDG_STATE_HOME=f"{home}/state", XDG_DATA_HOME=f"{home}/data",
-                       PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
-            config = Path(home, "config", "ccswitch", "profiles.toml")
-            config.parent.mkdir(parents=True)
-            config.write_text('version = 1\n[profiles.glm]\npreset = "zai"\n[profiles.kimi]\npreset = "kimi"\n'
-                              'key_env = "K"\n[profiles.local]\nauth = "none"\n'
-                              f'base_url = "{upstream}"\nmodel = "claude-bench"\n')
-            subprocess.run([ccs, "key", "set", "glm", "--stdin"], input=b"sk-bench-key", env=env, check=True,
-                           stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            env, config = isolated_ccs(ccs, home, 'version = 1\n[profiles.glm]\npreset = "zai"\n[profiles.kimi]\n'
+                                                  'preset = "kimi"\nkey_env = "K"\n[profiles.local]\nauth = "none"\n'
+                                                  f'base_url = "{upstream}"\nmodel = "claude-bench"\n', "glm")
             said = subprocess.run([ccs, "run", "-v", "glm", "--", true], env=env, capture_output=True, text=True)
             if "the proxy on" not in said.stderr:
                 raise SystemExit(f"`ccs run glm` did not start the proxy: {said.stderr.strip()}")

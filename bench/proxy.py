@@ -380,6 +380,20 @@ def ccs_command() -> list[str]:
     return [found]
 
 
+def isolated_ccs(ccs: str, home: str, profiles: str, keyed: str) -> tuple[dict[str, str], Path]:
+    """(the environment, the profiles file) of a `ccs` whose files all live under `home` (never the user's),
+    with `profiles` as its profiles file and a key stored for profile `keyed`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CCS_CONFIG", "CCS_HOME")}
+    env.update(XDG_CONFIG_HOME=f"{home}/config", XDG_STATE_HOME=f"{home}/state", XDG_DATA_HOME=f"{home}/data",
+               PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    config = Path(home, "config", "ccswitch", "profiles.toml")
+    config.parent.mkdir(parents=True)
+    config.write_text(profiles)
+    subprocess.run([ccs, "key", "set", keyed, "--stdin"], input=b"sk-bench-key", env=env, check=True,
+                   stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    return env, config
+
+
 def start_fake(script: str, burst: bool) -> tuple[subprocess.Popen, str]:
     fake = subprocess.Popen([sys.executable, str(HERE / script), *(["--burst"] if burst else [])],
                             stdout=subprocess.PIPE, text=True)

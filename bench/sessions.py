@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -104,26 +103,18 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--api", choices=("anthropic", "openai"), default="anthropic")
     args = parser.parse_args()
-    ccs = shutil.which("ccs", path=str(Path(sys.executable).parent))
-    if ccs is None:
-        raise SystemExit(f"no `ccs` beside {sys.executable}: run this with the python of a venv where ccswitch is "
-                         "installed (pip install .)")
+    from proxy import ccs_command, isolated_ccs
+
+    [ccs] = ccs_command()
     script = "fake_anthropic.py" if args.api == "anthropic" else "fake_openai.py"
     fake = subprocess.Popen([sys.executable, str(HERE / script)], stdout=subprocess.PIPE, text=True)
     rounds = []
     try:
         url = f"http://127.0.0.1:{fake.stdout.readline().strip()}" + ("/v1" if args.api == "openai" else "")
         with tempfile.TemporaryDirectory() as home:
-            env = {k: v for k, v in os.environ.items() if k not in ("CCS_CONFIG", "CCS_HOME")}
-            env.update(XDG_CONFIG_HOME=f"{home}/config", XDG_STATE_HOME=f"{home}/state", XDG_DATA_HOME=f"{home}/data",
-                       PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
-            config = Path(home, "config", "ccswitch", "profiles.toml")
-            config.parent.mkdir(parents=True)
             auth = "api-key" if args.api == "anthropic" else "bearer"
-            config.write_text(f'version = 1\n[profiles.bench]\napi = "{args.api}"\nauth = "{auth}"\n'
-                              f'base_url = "{url}"\nmodel = "claude-bench"\n')
-            subprocess.run([ccs, "key", "set", "bench", "--stdin"], input=b"sk-bench-key", env=env, check=True,
-                           stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            env, _ = isolated_ccs(ccs, home, f'version = 1\n[profiles.bench]\napi = "{args.api}"\nauth = "{auth}"\n'
+                                             f'base_url = "{url}"\nmodel = "claude-bench"\n', "bench")
             for number in range(args.reps):
                 rounds.append(one_round(ccs, env, args.sessions))
                 print(f"repetition {number + 1}: " + "; ".join(
