@@ -84,9 +84,9 @@ def test_a_planted_ccs_profile_neither_hangs_ccs_nor_picks_its_profile(no_keyrin
         pytest.skip("giving a file to another user needs root")
     write_config('version = 1\n[profiles.glm]\npreset = "zai"\n[profiles.evil]\npreset = "zai"\n'
                  'base_url = "http://127.0.0.1:9"\n')
-    shared = tmp_path / "shared"
-    (shared / "work").mkdir(parents=True)
-    path = shared / ".ccs-profile"
+    public = tmp_path / "public"
+    (public / "work").mkdir(parents=True)
+    path = public / ".ccs-profile"
     if planted == "fifo":
         os.mkfifo(path)
     elif planted == "dev-zero":
@@ -96,7 +96,7 @@ def test_a_planted_ccs_profile_neither_hangs_ccs_nor_picks_its_profile(no_keyrin
         if planted == "another-users":
             os.chown(path, 65534, 65534)
     assert ccs("use", "glm").returncode == 0
-    current = ccs("current", "--json", cwd=shared / "work", timeout=20)
+    current = ccs("current", "--json", cwd=public / "work", timeout=20)
     assert current.returncode == 0 and json.loads(current.stdout)["profile"] == "glm", current.stderr
 
 

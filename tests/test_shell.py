@@ -222,11 +222,11 @@ def test_profile_names_complete_without_typer_exactly_as_typer_would(setup, case
 @pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="giving a file to another user needs root")
 def test_another_users_ccs_profile_is_not_obeyed_by_the_shell(setup, sh, tmp_path):
     """`/tmp/.ccs-profile` planted by another user of the machine: plain `claude` below it stays untouched."""
-    shared = tmp_path / "shared"
-    (shared / "work").mkdir(parents=True)
-    planted = shared / ".ccs-profile"
+    public = tmp_path / "public"
+    (public / "work").mkdir(parents=True)
+    planted = public / ".ccs-profile"
     planted.write_text("anth\n")
     os.chown(planted, 65534, 65534)
-    result = run_in(sh, f"cd {shared}/work\nclaude --print x\n")
+    result = run_in(sh, f"cd {public}/work\nclaude --print x\n")
     assert result.returncode == 0, result.stderr
     assert "CCS_RUN" not in setup()["env"]
